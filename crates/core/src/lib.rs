@@ -1,0 +1,13 @@
+//! Reflector's domain: rooms, meetings, the settings a meeting copies from its room, and the pure
+//! rules that decide which meeting a room should use and on which video platform. No I/O and no
+//! framework types live here, so every rule is testable with plain values and an explicit `now`.
+
+pub mod env;
+pub mod meeting;
+pub mod platform;
+pub mod room;
+
+pub use env::{ConfigError, Env};
+pub use meeting::{Meeting, MeetingSettings, reusable_meeting};
+pub use platform::{PlatformName, Rollout};
+pub use room::{RecordingTrigger, RecordingType, Room, RoomMode, RoomName, RoomNameError};

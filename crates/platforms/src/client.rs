@@ -1,0 +1,401 @@
+//! The HTTP client every provider module uses: a timeout on each call, bounded retries with
+//! exponential backoff and jitter on 429, 5xx, timeouts and connection failures, `Retry-After`
+//! honoured, and provider answers mapped to [`PlatformError`].
+//!
+//! Written here rather than taken from `reqwest-retry` because that crate does not honour
+//! `Retry-After` and cannot turn the final answer into our typed errors.
+
+use std::time::Duration;
+
+use rand::Rng;
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::PlatformError;
+
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    pub max_attempts: u32,
+    pub base_delay: Duration,
+    /// The longest wait between attempts; a `Retry-After` beyond it ends the retries.
+    pub max_delay: Duration,
+    /// Per attempt.
+    pub timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(5),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    fn backoff(&self, retry: u32) -> Duration {
+        let exp = self.base_delay.saturating_mul(1 << retry.min(16));
+        let capped = exp.min(self.max_delay);
+        // Full jitter on the upper half keeps concurrent clients from retrying in lockstep.
+        let half = capped / 2;
+        half + half.mul_f64(rand::rng().random::<f64>())
+    }
+}
+
+/// A provider's REST API: base URL, bearer key, and the setting that holds the key (for errors).
+#[derive(Debug, Clone)]
+pub struct ApiClient {
+    platform: &'static str,
+    base_url: String,
+    api_key: String,
+    key_setting: &'static str,
+    policy: RetryPolicy,
+    client: reqwest::Client,
+}
+
+/// A successful (2xx) answer.
+#[derive(Debug)]
+pub struct ApiResponse {
+    pub status: StatusCode,
+    pub body: Vec<u8>,
+}
+
+impl ApiResponse {
+    pub fn json<T: DeserializeOwned>(&self, platform: &'static str) -> Result<T, PlatformError> {
+        serde_json::from_slice(&self.body).map_err(|e| PlatformError::BadResponse {
+            platform,
+            detail: format!("invalid JSON: {e}"),
+        })
+    }
+}
+
+impl ApiClient {
+    pub fn new(
+        platform: &'static str,
+        base_url: &str,
+        api_key: &str,
+        key_setting: &'static str,
+        policy: RetryPolicy,
+    ) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(policy.timeout)
+            .connect_timeout(policy.timeout)
+            .user_agent(concat!("Reflector/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        Self {
+            platform,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            api_key: api_key.to_owned(),
+            key_setting,
+            policy,
+            client,
+        }
+    }
+
+    pub fn platform(&self) -> &'static str {
+        self.platform
+    }
+
+    /// `GET path` with query parameters, decoded as JSON.
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, PlatformError> {
+        self.send(Method::GET, path, query, None::<&()>)
+            .await?
+            .json(self.platform)
+    }
+
+    /// `POST path` with a JSON body, decoded as JSON.
+    pub async fn post_json<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, PlatformError> {
+        self.send(Method::POST, path, &[], Some(body))
+            .await?
+            .json(self.platform)
+    }
+
+    /// Sends a request with retries; 2xx answers come back, everything else becomes an error.
+    pub async fn send<B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&B>,
+    ) -> Result<ApiResponse, PlatformError> {
+        let url = format!("{}{}", self.base_url, path);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut request = self
+                .client
+                .request(method.clone(), &url)
+                .bearer_auth(&self.api_key)
+                .query(query);
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let outcome = match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let retry_after = retry_after(response.headers());
+                    match response.bytes().await {
+                        Ok(body) if status.is_success() => {
+                            return Ok(ApiResponse {
+                                status,
+                                body: body.to_vec(),
+                            });
+                        }
+                        Ok(body) => Attempt::Status {
+                            status,
+                            retry_after,
+                            body: body.to_vec(),
+                        },
+                        Err(e) => Attempt::Transport(e.to_string()),
+                    }
+                }
+                Err(e) => Attempt::Transport(describe(&e)),
+            };
+            let retryable = match &outcome {
+                Attempt::Transport(_) => true,
+                Attempt::Status { status, .. } => {
+                    *status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+                }
+            };
+            if !retryable || attempt >= self.policy.max_attempts {
+                return Err(self.error(outcome));
+            }
+            let wait = match &outcome {
+                Attempt::Status {
+                    retry_after: Some(after),
+                    ..
+                } => {
+                    if *after > self.policy.max_delay {
+                        return Err(self.error(outcome));
+                    }
+                    *after
+                }
+                _ => self.policy.backoff(attempt - 1),
+            };
+            tracing::warn!(
+                platform = self.platform,
+                %method,
+                path,
+                attempt,
+                wait_ms = wait.as_millis() as u64,
+                "provider call failed; retrying"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    fn error(&self, outcome: Attempt) -> PlatformError {
+        let platform = self.platform;
+        match outcome {
+            Attempt::Transport(detail) => PlatformError::Unavailable { platform, detail },
+            Attempt::Status {
+                status,
+                retry_after,
+                body,
+            } => match status {
+                StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => PlatformError::Unauthorized {
+                    platform,
+                    status: status.as_u16(),
+                    setting: self.key_setting,
+                },
+                StatusCode::TOO_MANY_REQUESTS => PlatformError::RateLimited {
+                    platform,
+                    retry_after,
+                },
+                StatusCode::NOT_FOUND => PlatformError::NotFound {
+                    platform,
+                    what: preview(&body),
+                },
+                s if s.is_server_error() => PlatformError::Unavailable {
+                    platform,
+                    detail: format!("HTTP {}", s.as_u16()),
+                },
+                s => PlatformError::Rejected {
+                    platform,
+                    status: s.as_u16(),
+                    detail: preview(&body),
+                },
+            },
+        }
+    }
+}
+
+enum Attempt {
+    Transport(String),
+    Status {
+        status: StatusCode,
+        retry_after: Option<Duration>,
+        body: Vec<u8>,
+    },
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "request timed out".to_owned()
+    } else if e.is_connect() {
+        "connection failed".to_owned()
+    } else {
+        "request failed".to_owned()
+    }
+}
+
+/// `Retry-After` in seconds (the form providers send; an HTTP date falls back to our backoff).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(Duration::from_secs_f64)
+}
+
+/// The start of a provider's error body, for messages (bounded, one line).
+fn preview(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut cut: String = one_line.chars().take(300).collect();
+    if cut.is_empty() {
+        cut.push_str("(empty body)");
+    }
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    fn fast() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(200),
+            timeout: Duration::from_millis(300),
+        }
+    }
+
+    fn client(server: &MockServer) -> ApiClient {
+        ApiClient::new("daily", &server.uri(), "k", "DAILY_API_KEY", fast())
+    }
+
+    #[tokio::test]
+    async fn retries_5xx_then_succeeds() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/x"))
+            .respond_with(ResponseTemplate::new(503))
+            .up_to_n_times(2)
+            .expect(2)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/x"))
+            .and(header("authorization", "Bearer k"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({"ok": 1})))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let v: serde_json::Value = client(&server).get_json("/x", &[]).await.unwrap();
+        assert_eq!(v["ok"], 1);
+    }
+
+    #[tokio::test]
+    async fn gives_up_after_max_attempts_naming_the_provider() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(502))
+            .expect(3)
+            .mount(&server)
+            .await;
+        let err = client(&server)
+            .get_json::<serde_json::Value>("/x", &[])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PlatformError::Unavailable { platform: "daily", .. }), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn honours_retry_after_and_stops_when_it_is_too_long() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path("/short"))
+            .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "0.05"))
+            .up_to_n_times(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/short"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({})))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/long"))
+            .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "120"))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let c = client(&server);
+        c.get_json::<serde_json::Value>("/short", &[]).await.unwrap();
+        let err = c.get_json::<serde_json::Value>("/long", &[]).await.unwrap_err();
+        assert_eq!(
+            err,
+            PlatformError::RateLimited {
+                platform: "daily",
+                retry_after: Some(Duration::from_secs(120))
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn unauthorized_names_the_key_setting_and_is_not_retried() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(401))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let err = client(&server)
+            .post_json::<_, serde_json::Value>("/x", &serde_json::json!({}))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("DAILY_API_KEY"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn timeouts_are_retried_and_reported() {
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(2)))
+            .expect(3)
+            .mount(&server)
+            .await;
+        let err = client(&server)
+            .get_json::<serde_json::Value>("/slow", &[])
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            PlatformError::Unavailable {
+                platform: "daily",
+                detail: "request timed out".into()
+            }
+        );
+    }
+}

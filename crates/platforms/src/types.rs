@@ -1,0 +1,159 @@
+//! Provider-neutral values exchanged with the [`crate::VideoPlatform`] trait.
+
+use chrono::{DateTime, Utc};
+use reflector_core::{RecordingTrigger, RecordingType, RoomMode};
+
+/// What a provider needs to create a meeting's room.
+#[derive(Debug, Clone)]
+pub struct CreateMeeting<'a> {
+    /// Our room's name (validated `[a-z0-9-]{1,64}`).
+    pub room_name: &'a str,
+    pub start_date: DateTime<Utc>,
+    pub end_date: DateTime<Utc>,
+    pub is_locked: bool,
+    pub room_mode: RoomMode,
+    pub recording_type: RecordingType,
+    pub recording_trigger: RecordingTrigger,
+}
+
+/// What a provider answered when it created a room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderMeeting {
+    pub platform_meeting_id: String,
+    /// The provider's room name, in the provider's own form.
+    pub room_name: String,
+    pub room_url: String,
+    pub host_room_url: String,
+}
+
+/// How to address an existing meeting at its provider.
+#[derive(Debug, Clone, Copy)]
+pub struct MeetingHandle<'a> {
+    /// Our meeting id.
+    pub meeting_id: &'a str,
+    pub platform_meeting_id: &'a str,
+    pub room_name: &'a str,
+    pub room_url: &'a str,
+    pub end_date: DateTime<Utc>,
+}
+
+/// One participant session as the provider reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderSession {
+    pub session_id: String,
+    pub started_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+}
+
+/// Who is joining, for providers that mint per-user tokens.
+#[derive(Debug, Clone)]
+pub struct JoinRequest<'a> {
+    pub user_id: Option<&'a str>,
+    pub is_owner: bool,
+    pub recording_type: RecordingType,
+    pub skip_consent: bool,
+}
+
+/// A request from the browser to start recording (`kind` such as `cloud` or `raw-tracks`).
+#[derive(Debug, Clone)]
+pub struct StartRecording<'a> {
+    pub kind: &'a str,
+    pub instance_id: &'a str,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordingStarted {
+    Started,
+    AlreadyActive,
+}
+
+/// Where a recording's media is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordingMedia {
+    /// Objects in a bucket: one key for a single file, several for per-participant tracks.
+    Bucket { bucket: String, keys: Vec<String> },
+    /// A time-limited download link.
+    Link {
+        url: String,
+        expires_at: DateTime<Utc>,
+    },
+    /// The provider has not finished the recording yet.
+    NotReady { status: String },
+}
+
+/// The result of a verified webhook delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WebhookOutcome {
+    /// A provider's endpoint check that carries no event; answer 200 and store nothing.
+    Probe,
+    Event(ProviderEvent),
+}
+
+/// A verified provider event, kept with its raw payload for the inbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderEvent {
+    /// The provider's id for this delivery (stable across redeliveries).
+    pub event_id: String,
+    /// The provider's event type, as sent.
+    pub event_type: String,
+    pub kind: EventKind,
+    pub payload: serde_json::Value,
+}
+
+/// How an event names its meeting: providers use either their room name or their meeting id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MeetingKey {
+    RoomName(String),
+    PlatformMeetingId(String),
+}
+
+/// Provider-neutral meaning of an event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventKind {
+    ParticipantJoined(Participant),
+    ParticipantLeft(Participant),
+    MeetingStarted {
+        meeting: MeetingKey,
+        at: DateTime<Utc>,
+    },
+    MeetingEnded {
+        meeting: MeetingKey,
+        at: DateTime<Utc>,
+    },
+    RecordingStarted {
+        meeting: MeetingKey,
+        recording_id: Option<String>,
+        at: DateTime<Utc>,
+    },
+    RecordingReady(RecordingReady),
+    RecordingError {
+        meeting: MeetingKey,
+        recording_id: Option<String>,
+        error: String,
+    },
+    /// A type we do not act on; still stored and answered 200.
+    Other,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Participant {
+    pub meeting: MeetingKey,
+    pub session_id: String,
+    pub user_id: Option<String>,
+    pub user_name: Option<String>,
+    pub at: DateTime<Utc>,
+    /// The provider's own count of clients after this event, where it sends one.
+    pub num_clients: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordingReady {
+    pub meeting: MeetingKey,
+    pub recording_id: String,
+    /// `single` (one file) or `multitrack` (one file per participant).
+    pub multitrack: bool,
+    pub started_at: Option<DateTime<Utc>>,
+    pub duration_seconds: Option<f64>,
+    /// Object keys in the provider's bucket, when the event names them.
+    pub keys: Vec<String>,
+}
