@@ -105,9 +105,8 @@ impl Env {
             return Ok(Vec::new());
         };
         if raw.starts_with('[') {
-            return serde_json::from_str::<Vec<String>>(raw).map_err(|e| {
-                ConfigError::new(name, format!("not a JSON array of strings: {e}"))
-            });
+            return serde_json::from_str::<Vec<String>>(raw)
+                .map_err(|e| ConfigError::new(name, format!("not a JSON array of strings: {e}")));
         }
         Ok(raw
             .split(',')

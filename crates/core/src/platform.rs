@@ -64,7 +64,10 @@ mod tests {
             rooms: vec!["other".into(), r.name.clone()],
         };
         assert_eq!(meeting_platform(&r, &[]).as_str(), "whereby");
-        assert_eq!(meeting_platform(&r, std::slice::from_ref(&rollout)).as_str(), "daily");
+        assert_eq!(
+            meeting_platform(&r, std::slice::from_ref(&rollout)).as_str(),
+            "daily"
+        );
         let by_id = Rollout {
             rooms: vec![r.id.clone()],
             ..rollout.clone()

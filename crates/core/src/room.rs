@@ -92,9 +92,7 @@ pub enum RoomNameError {
     Empty,
     #[error("room name must be at most {ROOM_NAME_MAX_LEN} characters (got {0})")]
     TooLong(usize),
-    #[error(
-        "room name may contain only lowercase letters a-z, digits 0-9 and '-' (found {0:?})"
-    )]
+    #[error("room name may contain only lowercase letters a-z, digits 0-9 and '-' (found {0:?})")]
     InvalidChar(char),
     #[error("room name {0:?} is reserved; choose another")]
     Reserved(String),
@@ -181,10 +179,7 @@ mod tests {
             RoomName::parse("Team"),
             Err(RoomNameError::InvalidChar('T'))
         );
-        assert_eq!(
-            RoomName::parse("a b"),
-            Err(RoomNameError::InvalidChar(' '))
-        );
+        assert_eq!(RoomName::parse("a b"), Err(RoomNameError::InvalidChar(' ')));
         assert_eq!(
             RoomName::parse("café"),
             Err(RoomNameError::InvalidChar('é'))
@@ -193,7 +188,10 @@ mod tests {
             RoomName::parse("mock-video"),
             Err(RoomNameError::Reserved(_))
         ));
-        assert!(matches!(RoomName::parse("v1"), Err(RoomNameError::Reserved(_))));
+        assert!(matches!(
+            RoomName::parse("v1"),
+            Err(RoomNameError::Reserved(_))
+        ));
     }
 
     #[test]
@@ -205,7 +203,10 @@ mod tests {
         }
         let err = "sometimes".parse::<RecordingType>().unwrap_err();
         assert!(err.contains("none, local, cloud"), "{err}");
-        assert_eq!(RecordingTrigger::default().as_str(), "automatic-2nd-participant");
+        assert_eq!(
+            RecordingTrigger::default().as_str(),
+            "automatic-2nd-participant"
+        );
         assert_eq!(RecordingType::default(), RecordingType::Cloud);
     }
 }

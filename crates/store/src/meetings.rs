@@ -1,0 +1,149 @@
+//! Meetings and the per-room creation lease.
+
+use chrono::{DateTime, Utc};
+use reflector_core::{Meeting, PlatformName};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::rooms::{flag, parse_enum};
+use crate::time::{parse_ts, ts};
+use crate::{Result, Store, StoreError};
+
+const COLUMNS: &str = "id, platform, platform_meeting_id, room_name, room_url, host_room_url, \
+    start_date, end_date, room_id, is_locked, room_mode, recording_type, recording_trigger, \
+    num_clients, is_active, calendar_event_id, calendar_metadata, composed_video_key, \
+    composed_video_duration";
+
+const SELECT_COLUMNS: &str = "id, platform, platform_meeting_id, room_name, room_url, host_room_url, \
+    start_date, end_date, room_id, CAST(is_locked AS INTEGER) AS is_locked, room_mode, recording_type, recording_trigger, \
+    num_clients, CAST(is_active AS INTEGER) AS is_active, calendar_event_id, calendar_metadata, composed_video_key, \
+    composed_video_duration";
+
+fn meeting_from_row(row: &AnyRow) -> Result<Meeting> {
+    let metadata: Option<String> = row.try_get("calendar_metadata")?;
+    Ok(Meeting {
+        id: row.try_get("id")?,
+        platform: PlatformName::new(row.try_get::<String, _>("platform")?),
+        platform_meeting_id: row.try_get("platform_meeting_id")?,
+        room_name: row.try_get("room_name")?,
+        room_url: row.try_get("room_url")?,
+        host_room_url: row.try_get("host_room_url")?,
+        start_date: parse_ts(&row.try_get::<String, _>("start_date")?)?,
+        end_date: parse_ts(&row.try_get::<String, _>("end_date")?)?,
+        room_id: row.try_get("room_id")?,
+        is_locked: flag(row, "is_locked")?,
+        room_mode: parse_enum(row, "room_mode")?,
+        recording_type: parse_enum(row, "recording_type")?,
+        recording_trigger: parse_enum(row, "recording_trigger")?,
+        num_clients: row.try_get("num_clients")?,
+        is_active: flag(row, "is_active")?,
+        calendar_event_id: row.try_get("calendar_event_id")?,
+        calendar_metadata: metadata
+            .map(|m| serde_json::from_str(&m))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("calendar_metadata: {e}")))?,
+        composed_video_key: row.try_get("composed_video_key")?,
+        composed_video_duration: row.try_get("composed_video_duration")?,
+    })
+}
+
+impl Store {
+    pub async fn insert_meeting(&self, m: &Meeting) -> Result<()> {
+        let sql = format!(
+            "INSERT INTO meeting ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+             $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+        );
+        sqlx::query(&sql)
+            .bind(&m.id)
+            .bind(m.platform.as_str())
+            .bind(&m.platform_meeting_id)
+            .bind(&m.room_name)
+            .bind(&m.room_url)
+            .bind(&m.host_room_url)
+            .bind(ts(m.start_date))
+            .bind(ts(m.end_date))
+            .bind(&m.room_id)
+            .bind(m.is_locked)
+            .bind(m.room_mode.as_str())
+            .bind(m.recording_type.as_str())
+            .bind(m.recording_trigger.as_str())
+            .bind(m.num_clients)
+            .bind(m.is_active)
+            .bind(&m.calendar_event_id)
+            .bind(m.calendar_metadata.as_ref().map(|v| v.to_string()))
+            .bind(&m.composed_video_key)
+            .bind(m.composed_video_duration)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn meeting(&self, id: &str) -> Result<Option<Meeting>> {
+        let sql = format!("SELECT {SELECT_COLUMNS} FROM meeting WHERE id = $1");
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(meeting_from_row).transpose()
+    }
+
+    /// A room's active meetings that end after `now`, latest end first.
+    pub async fn open_meetings(&self, room_id: &str, now: DateTime<Utc>) -> Result<Vec<Meeting>> {
+        let sql = format!(
+            "SELECT {SELECT_COLUMNS} FROM meeting WHERE room_id = $1 AND is_active = $2 AND end_date > $3 \
+             ORDER BY end_date DESC"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(room_id)
+            .bind(true)
+            .bind(ts(now))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(meeting_from_row).collect()
+    }
+
+    /// Marks a meeting inactive; returns whether it was active before.
+    pub async fn deactivate_meeting(&self, id: &str) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE meeting SET is_active = $2 WHERE id = $1 AND is_active = $3")
+                .bind(id)
+                .bind(false)
+                .bind(true)
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Takes the room's meeting-creation lease for `holder` until `until`, if nobody holds an
+    /// unexpired one. Works across processes on both engines (an upsert that only replaces an
+    /// expired lease).
+    pub async fn try_lock_room(
+        &self,
+        room_id: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO room_meeting_lock (room_id, holder, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (room_id) DO UPDATE SET holder = excluded.holder, \
+             expires_at = excluded.expires_at WHERE room_meeting_lock.expires_at < $4",
+        )
+        .bind(room_id)
+        .bind(holder)
+        .bind(ts(until))
+        .bind(ts(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn unlock_room(&self, room_id: &str, holder: &str) -> Result<()> {
+        sqlx::query("DELETE FROM room_meeting_lock WHERE room_id = $1 AND holder = $2")
+            .bind(room_id)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
