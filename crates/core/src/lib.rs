@@ -11,3 +11,18 @@ pub use env::{ConfigError, Env};
 pub use meeting::{Meeting, MeetingSettings, reusable_meeting};
 pub use platform::{PlatformName, Rollout};
 pub use room::{RecordingTrigger, RecordingType, Room, RoomMode, RoomName, RoomNameError};
+
+/// The time source, injected so that rules about time are testable without sleeping.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> chrono::DateTime<chrono::Utc>;
+}
+
+/// The real clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
+    }
+}

@@ -6,16 +6,16 @@
 //! Adding a provider means adding a module with a `PROVIDER` registration and one line in
 //! [`registry::PROVIDERS`].
 
+pub mod client;
 pub mod daily;
 mod error;
-pub mod client;
 pub mod mock;
 mod registry;
 mod types;
 pub mod whereby;
 
-pub use error::{PlatformError, WebhookRejection};
 pub use client::RetryPolicy;
+pub use error::{PlatformError, WebhookRejection};
 pub use registry::{Configured, PROVIDERS, PlatformStatus, Provider, ProviderSetup, Registry};
 pub use types::*;
 
@@ -30,8 +30,10 @@ pub trait VideoPlatform: Send + Sync + 'static {
     fn name(&self) -> &'static str;
 
     /// Creates a provider room for a meeting that expires at `request.end_date`.
-    async fn create_meeting(&self, request: &CreateMeeting<'_>)
-    -> Result<ProviderMeeting, PlatformError>;
+    async fn create_meeting(
+        &self,
+        request: &CreateMeeting<'_>,
+    ) -> Result<ProviderMeeting, PlatformError>;
 
     /// The participant sessions the provider saw in a meeting's room, open and ended.
     async fn list_sessions(
@@ -76,4 +78,10 @@ pub trait VideoPlatform: Send + Sync + 'static {
         meeting: &MeetingHandle<'_>,
         start: &StartRecording<'_>,
     ) -> Result<RecordingStarted, PlatformError>;
+
+    /// Pages this provider serves from our own server. Only a provider that runs inside Reflector
+    /// (the `mock`, whose calls are our pages) has any; real providers host their calls themselves.
+    fn pages(&self) -> Option<axum::Router> {
+        None
+    }
 }

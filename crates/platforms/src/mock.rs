@@ -1,6 +1,6 @@
-//! The `mock` provider: needs no account. Its rooms are pages served by this server at
-//! `/mock-video/{room_name}`, and its "cloud" is this process's memory, so it resets on restart
-//! just as a meeting on a real provider would be gone after it expires.
+//! The `mock` provider: needs no account. Its calls are pages served by this server at
+//! `/mock-video/{room_name}` where people join and leave under a name, and its "cloud" is this
+//! process's memory: it resets on restart, as a real provider's room is gone once it expires.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -18,10 +18,7 @@ use crate::{
 
 pub const NAME: &str = "mock";
 
-pub const PROVIDER: Provider = Provider {
-    name: NAME,
-    setup,
-};
+pub const PROVIDER: Provider = Provider { name: NAME, setup };
 
 fn setup(setup: &ProviderSetup<'_>) -> Result<Configured, ConfigError> {
     Ok(Configured::Ready {
@@ -30,27 +27,47 @@ fn setup(setup: &ProviderSetup<'_>) -> Result<Configured, ConfigError> {
     })
 }
 
+/// Sessions kept per room, so a page left joining in a loop cannot grow memory without bound.
+const MAX_SESSIONS_PER_ROOM: usize = 500;
+
 #[derive(Debug, Clone)]
 struct MockRoom {
     expires_at: DateTime<Utc>,
-    sessions: Vec<ProviderSession>,
+    sessions: Vec<MockSession>,
+}
+
+#[derive(Debug, Clone)]
+struct MockSession {
+    session: ProviderSession,
+    name: String,
+}
+
+#[derive(Default)]
+struct MockCloud {
+    rooms: Mutex<HashMap<String, MockRoom>>,
+}
+
+impl MockCloud {
+    fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<String, MockRoom>> {
+        self.rooms.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 pub struct MockPlatform {
     base_url: String,
-    rooms: Mutex<HashMap<String, MockRoom>>,
+    cloud: Arc<MockCloud>,
 }
 
 impl MockPlatform {
     pub fn new(base_url: &str) -> Self {
         Self {
             base_url: base_url.trim_end_matches('/').to_owned(),
-            rooms: Mutex::new(HashMap::new()),
+            cloud: Arc::default(),
         }
     }
 
     fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<String, MockRoom>> {
-        self.rooms.lock().unwrap_or_else(PoisonError::into_inner)
+        self.cloud.rooms()
     }
 }
 
@@ -89,7 +106,7 @@ impl VideoPlatform for MockPlatform {
         Ok(self
             .rooms()
             .get(meeting.room_name)
-            .map(|r| r.sessions.clone())
+            .map(|r| r.sessions.iter().map(|s| s.session.clone()).collect())
             .unwrap_or_default())
     }
 
@@ -149,4 +166,171 @@ impl VideoPlatform for MockPlatform {
             capability: "starting recordings through an API",
         })
     }
+
+    fn pages(&self) -> Option<axum::Router> {
+        Some(pages::router(self.cloud.clone()))
+    }
+}
+
+/// The mock's call page and the little API it uses to join and leave.
+mod pages {
+    use std::sync::Arc;
+
+    use axum::Json;
+    use axum::extract::{Path, State};
+    use axum::http::StatusCode;
+    use axum::response::{Html, IntoResponse, Response};
+    use axum::routing::{delete, get};
+    use chrono::Utc;
+    use serde::{Deserialize, Serialize};
+
+    use super::{MAX_SESSIONS_PER_ROOM, MockCloud, MockSession};
+    use crate::ProviderSession;
+
+    pub(super) fn router(cloud: Arc<MockCloud>) -> axum::Router {
+        axum::Router::new()
+            .route("/mock-video/{room_name}", get(page))
+            .route(
+                "/mock-video/{room_name}/sessions",
+                get(list_sessions).post(join),
+            )
+            .route(
+                "/mock-video/{room_name}/sessions/{session_id}",
+                delete(leave),
+            )
+            .with_state(cloud)
+    }
+
+    fn problem(status: StatusCode, detail: &str) -> Response {
+        (status, Json(serde_json::json!({ "detail": detail }))).into_response()
+    }
+
+    fn no_room() -> Response {
+        problem(
+            StatusCode::NOT_FOUND,
+            "This mock room does not exist: it has ended, or the server restarted since it was created.",
+        )
+    }
+
+    #[derive(Serialize)]
+    struct SessionView {
+        session_id: String,
+        name: String,
+        joined_at: String,
+        left_at: Option<String>,
+    }
+
+    async fn list_sessions(
+        State(cloud): State<Arc<MockCloud>>,
+        Path(room_name): Path<String>,
+    ) -> Response {
+        let rooms = cloud.rooms();
+        let Some(room) = rooms.get(&room_name) else {
+            return no_room();
+        };
+        let views: Vec<SessionView> = room
+            .sessions
+            .iter()
+            .map(|s| SessionView {
+                session_id: s.session.session_id.clone(),
+                name: s.name.clone(),
+                joined_at: s.session.started_at.to_rfc3339(),
+                left_at: s.session.ended_at.map(|t| t.to_rfc3339()),
+            })
+            .collect();
+        Json(views).into_response()
+    }
+
+    #[derive(Deserialize)]
+    struct JoinBody {
+        #[serde(default)]
+        name: String,
+    }
+
+    async fn join(
+        State(cloud): State<Arc<MockCloud>>,
+        Path(room_name): Path<String>,
+        body: Option<Json<JoinBody>>,
+    ) -> Response {
+        let now = Utc::now();
+        let mut rooms = cloud.rooms();
+        let Some(room) = rooms.get_mut(&room_name) else {
+            return no_room();
+        };
+        if room.expires_at <= now {
+            return problem(StatusCode::GONE, "This mock room has expired.");
+        }
+        if room.sessions.len() >= MAX_SESSIONS_PER_ROOM {
+            return problem(
+                StatusCode::CONFLICT,
+                "This mock room has reached its session limit.",
+            );
+        }
+        let name: String = body
+            .map(|Json(b)| b.name.trim().chars().take(80).collect())
+            .unwrap_or_default();
+        let session_id = uuid::Uuid::new_v4().to_string();
+        room.sessions.push(MockSession {
+            session: ProviderSession {
+                session_id: session_id.clone(),
+                started_at: now,
+                ended_at: None,
+            },
+            name: if name.is_empty() {
+                "Guest".into()
+            } else {
+                name
+            },
+        });
+        (
+            StatusCode::CREATED,
+            Json(serde_json::json!({ "session_id": session_id })),
+        )
+            .into_response()
+    }
+
+    async fn leave(
+        State(cloud): State<Arc<MockCloud>>,
+        Path((room_name, session_id)): Path<(String, String)>,
+    ) -> Response {
+        let mut rooms = cloud.rooms();
+        let Some(room) = rooms.get_mut(&room_name) else {
+            return no_room();
+        };
+        match room
+            .sessions
+            .iter_mut()
+            .find(|s| s.session.session_id == session_id)
+        {
+            Some(s) => {
+                s.session.ended_at.get_or_insert_with(Utc::now);
+                StatusCode::NO_CONTENT.into_response()
+            }
+            None => problem(StatusCode::NOT_FOUND, "No such session in this room."),
+        }
+    }
+
+    async fn page(State(cloud): State<Arc<MockCloud>>, Path(room_name): Path<String>) -> Response {
+        let exists = cloud.rooms().contains_key(&room_name);
+        let status = if exists {
+            StatusCode::OK
+        } else {
+            StatusCode::NOT_FOUND
+        };
+        let name = html_escape(&room_name);
+        let body = PAGE
+            .replace("{{ROOM}}", &name)
+            .replace("{{EXISTS}}", if exists { "true" } else { "false" });
+        (status, Html(body)).into_response()
+    }
+
+    fn html_escape(s: &str) -> String {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+            .replace('\'', "&#39;")
+    }
+
+    const PAGE: &str = include_str!("mock_page.html");
 }

@@ -163,6 +163,14 @@ impl Registry {
             .collect()
     }
 
+    /// The pages of every configured provider that serves some (see [`VideoPlatform::pages`]).
+    pub fn pages(&self) -> axum::Router {
+        self.ready
+            .values()
+            .filter_map(|p| p.pages())
+            .fold(axum::Router::new(), axum::Router::merge)
+    }
+
     /// The configured provider that receives webhooks at `path`, if any.
     pub fn by_webhook_path(&self, path: &str) -> Option<Arc<dyn VideoPlatform>> {
         self.ready
@@ -190,7 +198,10 @@ mod tests {
         assert_eq!(r.default_platform().as_str(), "mock");
         assert_eq!(r.known(), ["daily", "whereby", "mock"]);
         let err = r.get("daily").err().unwrap();
-        assert_eq!(err.to_string(), "video platform 'daily' is not configured: set DAILY_API_KEY");
+        assert_eq!(
+            err.to_string(),
+            "video platform 'daily' is not configured: set DAILY_API_KEY"
+        );
         assert!(r.get("zoom").is_err());
     }
 
@@ -204,10 +215,14 @@ mod tests {
 
     #[test]
     fn explicit_default_must_be_configured() {
-        let err = registry(&[("DEFAULT_VIDEO_PLATFORM", "whereby")]).err().unwrap();
+        let err = registry(&[("DEFAULT_VIDEO_PLATFORM", "whereby")])
+            .err()
+            .unwrap();
         assert_eq!(err.variable, "DEFAULT_VIDEO_PLATFORM");
         assert!(err.message.contains("WHEREBY_API_KEY"), "{err}");
-        let err = registry(&[("DEFAULT_VIDEO_PLATFORM", "zoom")]).err().unwrap();
+        let err = registry(&[("DEFAULT_VIDEO_PLATFORM", "zoom")])
+            .err()
+            .unwrap();
         assert!(err.message.contains("unknown video platform"), "{err}");
         let r = registry(&[("DEFAULT_VIDEO_PLATFORM", "mock"), ("DAILY_API_KEY", "d")]).unwrap();
         assert_eq!(r.default_platform().as_str(), "mock");

@@ -1,0 +1,164 @@
+//! The server's settings, read once from the environment (SPEC §1). Provider settings are read by
+//! the platform layer's registry, not here.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use jsonwebtoken::{Algorithm, DecodingKey};
+use reflector_core::{ConfigError, Env};
+
+#[derive(Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub host: IpAddr,
+    pub port: u16,
+    /// Public URL of the API, without a trailing slash.
+    pub base_url: String,
+    /// Public URL of the web UI; a room's URL is `{ui_base_url}/{room.name}`.
+    pub ui_base_url: String,
+    /// Allowed CORS origins; `None` allows any.
+    pub cors_origins: Option<Vec<String>>,
+    pub auth: AuthSettings,
+    pub public_mode: bool,
+}
+
+#[derive(Clone)]
+pub enum AuthSettings {
+    /// Single-user mode: every request acts as user `local`.
+    None,
+    Jwt(JwtSettings),
+}
+
+#[derive(Clone)]
+pub struct JwtSettings {
+    pub key: DecodingKey,
+    pub algorithm: Algorithm,
+    pub audience: Option<String>,
+}
+
+/// The user every request acts as when `AUTH_BACKEND=none`.
+pub const LOCAL_USER: &str = "local";
+
+impl Settings {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let data_dir = PathBuf::from(env.string_or("DATA_DIR", "./data"));
+        let database_url = env
+            .get("DATABASE_URL")
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("sqlite://{}/reflector.db", data_dir.display()));
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
+            return Err(ConfigError::new(
+                "DATABASE_URL",
+                "must start with sqlite:// or postgres://",
+            ));
+        }
+        let base_url = env.url_or("BASE_URL", "http://localhost:1250")?;
+        let ui_base_url = env.url_or("UI_BASE_URL", &base_url)?;
+        let cors = env.list("CORS_ORIGIN")?;
+        let cors_origins = if cors.is_empty() || cors.iter().any(|o| o == "*") {
+            None
+        } else {
+            Some(cors)
+        };
+        Ok(Self {
+            data_dir,
+            database_url,
+            host: env.parse_or("HOST", IpAddr::from([127, 0, 0, 1]))?,
+            port: env.parse_or("PORT", 1250)?,
+            base_url,
+            ui_base_url,
+            cors_origins,
+            auth: AuthSettings::from_env(env)?,
+            public_mode: env.bool_or("PUBLIC_MODE", false)?,
+        })
+    }
+}
+
+impl AuthSettings {
+    fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        match env.string_or("AUTH_BACKEND", "none").as_str() {
+            "none" => Ok(Self::None),
+            "jwt" => {
+                let path = env.require("AUTH_JWT_PUBLIC_KEY")?;
+                let pem = std::fs::read(path).map_err(|e| {
+                    ConfigError::new("AUTH_JWT_PUBLIC_KEY", format!("cannot read {path}: {e}"))
+                })?;
+                let algorithm: Algorithm = env.parse_or("AUTH_JWT_ALGORITHM", Algorithm::RS256)?;
+                let key = match algorithm {
+                    Algorithm::RS256
+                    | Algorithm::RS384
+                    | Algorithm::RS512
+                    | Algorithm::PS256
+                    | Algorithm::PS384
+                    | Algorithm::PS512 => DecodingKey::from_rsa_pem(&pem),
+                    Algorithm::ES256 | Algorithm::ES384 => DecodingKey::from_ec_pem(&pem),
+                    Algorithm::EdDSA => DecodingKey::from_ed_pem(&pem),
+                    Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
+                        return Err(ConfigError::new(
+                            "AUTH_JWT_ALGORITHM",
+                            "use a public-key algorithm (RS256, ES256, EdDSA …)",
+                        ));
+                    }
+                }
+                .map_err(|e| {
+                    ConfigError::new(
+                        "AUTH_JWT_PUBLIC_KEY",
+                        format!("not a {algorithm:?} public key in PEM form: {e}"),
+                    )
+                })?;
+                Ok(Self::Jwt(JwtSettings {
+                    key,
+                    algorithm,
+                    audience: env.get("AUTH_JWT_AUDIENCE").map(str::to_owned),
+                }))
+            }
+            other => Err(ConfigError::new(
+                "AUTH_BACKEND",
+                format!("{other:?} is not one of: none, jwt"),
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::from_env(&Env::from_pairs(pairs.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_run_on_a_laptop() {
+        let s = settings(&[]).unwrap();
+        assert_eq!(s.database_url, "sqlite://./data/reflector.db");
+        assert_eq!((s.host.to_string(), s.port), ("127.0.0.1".into(), 1250));
+        assert_eq!(s.ui_base_url, "http://localhost:1250");
+        assert!(s.cors_origins.is_none());
+        assert!(matches!(s.auth, AuthSettings::None));
+        let s = settings(&[("DATA_DIR", "/tmp/x")]).unwrap();
+        assert_eq!(s.database_url, "sqlite:///tmp/x/reflector.db");
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (var, value) in [
+            ("PORT", "http"),
+            ("HOST", "localhost:80"),
+            ("AUTH_BACKEND", "ldap"),
+            ("PUBLIC_MODE", "sometimes"),
+            ("BASE_URL", "localhost"),
+            ("DATABASE_URL", "mysql://x"),
+        ] {
+            let err = settings(&[(var, value)]).err().unwrap();
+            assert_eq!(err.variable, var, "{err}");
+        }
+        let err = settings(&[("AUTH_BACKEND", "jwt")]).err().unwrap();
+        assert_eq!(err.variable, "AUTH_JWT_PUBLIC_KEY");
+        let err = settings(&[("AUTH_BACKEND", "jwt"), ("AUTH_JWT_PUBLIC_KEY", "/nonexistent.pem")])
+            .err()
+            .unwrap();
+        assert!(err.message.contains("cannot read"), "{err}");
+    }
+}

@@ -1,0 +1,177 @@
+//! The API's one error type and its mapping to HTTP: every error is `{"detail": "…"}` with a
+//! status that says whose move it is.
+
+use axum::Json;
+use axum::extract::FromRequest;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use reflector_platforms::PlatformError;
+use reflector_store::StoreError;
+use serde::de::DeserializeOwned;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub detail: String,
+    pub retry_after: Option<u64>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            detail: detail.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, detail)
+    }
+
+    pub fn unprocessable(field: &str, message: impl std::fmt::Display) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, format!("{field}: {message}"))
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, format!("{what} not found"))
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, detail)
+    }
+
+    pub fn unauthenticated() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "Not authenticated")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response =
+            (self.status, Json(serde_json::json!({ "detail": self.detail }))).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Duplicate(what) => Self::bad_request(what),
+            other => {
+                tracing::error!(error = %other, "database error");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The database is unavailable; try again shortly.",
+                )
+            }
+        }
+    }
+}
+
+impl From<PlatformError> for ApiError {
+    fn from(e: PlatformError) -> Self {
+        let detail = e.to_string();
+        let status = match &e {
+            PlatformError::NotConfigured { .. } | PlatformError::Unavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            PlatformError::RateLimited { retry_after, .. } => {
+                tracing::warn!(error = %e, "provider rate limit");
+                return Self {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    detail,
+                    retry_after: Some(retry_after.map_or(5, |d| d.as_secs().max(1))),
+                };
+            }
+            PlatformError::Unauthorized { .. }
+            | PlatformError::NotFound { .. }
+            | PlatformError::BadResponse { .. }
+            | PlatformError::Rejected { .. } => StatusCode::BAD_GATEWAY,
+            PlatformError::Unsupported { .. } | PlatformError::InvalidRequest { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+        };
+        if status.is_server_error() {
+            tracing::warn!(error = %e, "provider call failed");
+        }
+        Self::new(status, detail)
+    }
+}
+
+/// A JSON body whose errors are `{"detail"}` answers: 422 naming the field for a value that does
+/// not fit, 400 for text that is not JSON, 415 without a JSON content type, 413 when too large.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let Json(value) = Json::<serde_json::Value>::from_request(req, state)
+            .await
+            .map_err(json_rejection)?;
+        serde_path_to_error::deserialize(value)
+            .map(ApiJson)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let field = if path == "." { "body".to_owned() } else { path };
+                ApiError::unprocessable(&field, e.into_inner())
+            })
+    }
+}
+
+fn json_rejection(rejection: JsonRejection) -> ApiError {
+    let status = rejection.status();
+    let detail = match &rejection {
+        JsonRejection::MissingJsonContentType(_) => {
+            "Expected a JSON body with Content-Type: application/json".to_owned()
+        }
+        JsonRejection::JsonSyntaxError(e) => format!("Malformed JSON: {}", e.body_text()),
+        JsonRejection::BytesRejection(_) if status == StatusCode::PAYLOAD_TOO_LARGE => {
+            "Request body is too large".to_owned()
+        }
+        other => other.body_text(),
+    };
+    ApiError::new(status, detail)
+}
+
+/// Query-string errors as 422 `{"detail"}` answers.
+pub fn query_rejection(rejection: QueryRejection) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, rejection.body_text())
+}
+
+/// An optional JSON body: absent or empty means `None`; anything else must be valid.
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::OptionalFromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(
+        req: axum::extract::Request,
+        state: &S,
+    ) -> Result<Option<Self>, ApiError> {
+        let has_body = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|v| v != "0")
+            && req.headers().contains_key(header::CONTENT_TYPE);
+        if !has_body {
+            return Ok(None);
+        }
+        <Self as FromRequest<S>>::from_request(req, state)
+            .await
+            .map(Some)
+    }
+}

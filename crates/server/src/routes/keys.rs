@@ -1,0 +1,96 @@
+//! `/v1/user/api-keys`: a signed-in user's API keys for the `X-API-Key` header.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use chrono::{DateTime, Utc};
+use reflector_store::ApiKey;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::{Caller, hash_api_key, new_api_key};
+use crate::error::{ApiError, ApiJson, ApiResult};
+use crate::state::AppState;
+use crate::views::Status;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKey {
+    #[serde(default)]
+    pub name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyView {
+    pub id: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The new key; `key` is shown only in this answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedApiKey {
+    pub id: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub key: String,
+}
+
+impl From<ApiKey> for ApiKeyView {
+    fn from(k: ApiKey) -> Self {
+        Self {
+            id: k.id,
+            name: k.name,
+            created_at: k.created_at,
+        }
+    }
+}
+
+#[utoipa::path(post, path = "/v1/user/api-keys", tag = "auth", request_body = CreateApiKey,
+    responses((status = 200, body = CreatedApiKey), (status = 401)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateApiKey>,
+) -> ApiResult<Json<CreatedApiKey>> {
+    let user_id = caller.require()?;
+    if req.name.chars().count() > 100 {
+        return Err(ApiError::unprocessable("name", "must be at most 100 characters"));
+    }
+    let key = new_api_key();
+    let record = ApiKey {
+        id: uuid::Uuid::new_v4().to_string(),
+        user_id: user_id.to_owned(),
+        name: req.name,
+        created_at: state.clock.now(),
+    };
+    state.store.insert_api_key(&record, &hash_api_key(&key)).await?;
+    Ok(Json(CreatedApiKey {
+        id: record.id,
+        name: record.name,
+        created_at: record.created_at,
+        key,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/user/api-keys", tag = "auth",
+    responses((status = 200, body = Vec<ApiKeyView>), (status = 401)))]
+pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<ApiKeyView>>> {
+    let user_id = caller.require()?;
+    let keys = state.store.api_keys(user_id).await?;
+    Ok(Json(keys.into_iter().map(Into::into).collect()))
+}
+
+#[utoipa::path(delete, path = "/v1/user/api-keys/{key_id}", tag = "auth",
+    responses((status = 200, body = Status), (status = 401), (status = 404)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(key_id): Path<String>,
+) -> ApiResult<Json<Status>> {
+    let user_id = caller.require()?;
+    if state.store.delete_api_key(user_id, &key_id).await? {
+        Ok(Json(Status { status: "ok" }))
+    } else {
+        Err(ApiError::not_found("API key"))
+    }
+}

@@ -1,0 +1,287 @@
+//! A room's meetings, joining, consent, ending a meeting and starting its recording.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use governor::{DefaultKeyedRateLimiter, Quota};
+use reflector_core::Meeting;
+use reflector_platforms::{JoinRequest, RecordingStarted, StartRecording};
+use reflector_store::ConsentVote;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiJson, ApiResult};
+use crate::meetings::handle;
+use crate::routes::rooms::load_room_by_name;
+use crate::state::AppState;
+use crate::views::MeetingView;
+
+async fn load_meeting(state: &AppState, id: &str) -> ApiResult<Meeting> {
+    state
+        .store
+        .meeting(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Meeting"))
+}
+
+/// The room's active meetings that have not ended, latest end first.
+#[utoipa::path(get, path = "/v1/rooms/{room_name}/meetings/active", tag = "meetings",
+    responses((status = 200, body = Vec<MeetingView>), (status = 404)))]
+pub async fn active(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(room_name): Path<String>,
+) -> ApiResult<Json<Vec<MeetingView>>> {
+    let room = load_room_by_name(&state, &room_name).await?;
+    let owner = caller.is(&room.user_id);
+    let meetings = state
+        .store
+        .open_meetings(&room.id, state.clock.now())
+        .await?;
+    Ok(Json(
+        meetings
+            .into_iter()
+            .map(|m| MeetingView::new(m, owner))
+            .collect(),
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/rooms/{room_name}/meetings/{meeting_id}", tag = "meetings",
+    responses((status = 200, body = MeetingView), (status = 404)))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((room_name, meeting_id)): Path<(String, String)>,
+) -> ApiResult<Json<MeetingView>> {
+    let room = load_room_by_name(&state, &room_name).await?;
+    let meeting = load_meeting(&state, &meeting_id).await?;
+    if meeting.room_id != room.id {
+        return Err(ApiError::not_found("Meeting"));
+    }
+    Ok(Json(MeetingView::new(meeting, caller.is(&room.user_id))))
+}
+
+/// The meeting with a `room_url` this caller can join with (a provider token where the provider
+/// uses them).
+#[utoipa::path(post, path = "/v1/rooms/{room_name}/meetings/{meeting_id}/join", tag = "meetings",
+    responses((status = 200, body = MeetingView), (status = 400, description = "Meeting is not active / Meeting has ended"), (status = 404)))]
+pub async fn join(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((room_name, meeting_id)): Path<(String, String)>,
+) -> ApiResult<Json<MeetingView>> {
+    let room = load_room_by_name(&state, &room_name).await?;
+    let mut meeting = load_meeting(&state, &meeting_id).await?;
+    if meeting.room_id != room.id {
+        return Err(ApiError::not_found("Meeting"));
+    }
+    if !meeting.is_active {
+        return Err(ApiError::bad_request("Meeting is not active"));
+    }
+    if meeting.end_date <= state.clock.now() {
+        return Err(ApiError::bad_request("Meeting has ended"));
+    }
+    let owner = caller.is(&room.user_id);
+    let platform = state.platforms.get(meeting.platform.as_str())?;
+    let url = platform
+        .join_url(
+            &handle(&meeting),
+            &JoinRequest {
+                user_id: caller.user_id.as_deref(),
+                is_owner: owner,
+                recording_type: meeting.recording_type,
+                skip_consent: room.skip_consent,
+            },
+        )
+        .await?;
+    meeting.room_url = url;
+    Ok(Json(MeetingView::new(meeting, owner)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentRequest {
+    pub consent_given: bool,
+    /// A token the browser generates once, so an anonymous participant can change their answer.
+    pub participant_token: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsentResponse {
+    pub status: &'static str,
+    pub consent_id: String,
+}
+
+/// Records a participant's answer to "may this meeting be recorded?"; the latest answer wins.
+#[utoipa::path(post, path = "/v1/meetings/{meeting_id}/consent", tag = "meetings",
+    request_body = ConsentRequest, responses((status = 200, body = ConsentResponse), (status = 404), (status = 422)))]
+pub async fn consent(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(meeting_id): Path<String>,
+    ApiJson(req): ApiJson<ConsentRequest>,
+) -> ApiResult<Json<ConsentResponse>> {
+    let meeting = load_meeting(&state, &meeting_id).await?;
+    let token = req.participant_token.filter(|t| !t.trim().is_empty());
+    if token.as_ref().is_some_and(|t| t.len() > 128) {
+        return Err(ApiError::unprocessable(
+            "participant_token",
+            "must be at most 128 characters",
+        ));
+    }
+    let consent_id = state
+        .store
+        .record_consent(&ConsentVote {
+            meeting_id: &meeting.id,
+            user_id: caller.user_id.as_deref(),
+            participant_token: token.as_deref(),
+            consent_given: req.consent_given,
+            at: state.clock.now(),
+        })
+        .await?;
+    Ok(Json(ConsentResponse {
+        status: "success",
+        consent_id,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeetingStatus {
+    pub status: &'static str,
+    pub meeting_id: String,
+}
+
+/// Ends a meeting (owner only) and expires its provider room where the provider allows.
+#[utoipa::path(patch, path = "/v1/meetings/{meeting_id}/deactivate", tag = "meetings",
+    responses((status = 200, body = MeetingStatus), (status = 401), (status = 403), (status = 404)))]
+pub async fn deactivate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(meeting_id): Path<String>,
+) -> ApiResult<Json<MeetingStatus>> {
+    caller.require()?;
+    let meeting = load_meeting(&state, &meeting_id).await?;
+    let room = state
+        .store
+        .room(&meeting.room_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Room"))?;
+    if !caller.is(&room.user_id) {
+        return Err(ApiError::forbidden("Only the room's owner may end its meetings"));
+    }
+    state.store.deactivate_meeting(&meeting.id).await?;
+    // The meeting is over for us either way; the provider room expires on its own if this fails.
+    match state.platforms.get(meeting.platform.as_str()) {
+        Ok(platform) => {
+            if let Err(e) = platform.delete_meeting(&handle(&meeting)).await {
+                tracing::warn!(meeting = %meeting.id, error = %e, "could not expire the provider room");
+            }
+        }
+        Err(e) => tracing::warn!(meeting = %meeting.id, error = %e, "provider room left to expire"),
+    }
+    Ok(Json(MeetingStatus {
+        status: "success",
+        meeting_id: meeting.id,
+    }))
+}
+
+/// Limits recording starts per meeting: providers allow about one per second, and a page starts
+/// at most two kinds at once.
+pub struct RecordingStartLimiter(Arc<DefaultKeyedRateLimiter<String>>);
+
+impl RecordingStartLimiter {
+    pub fn new() -> Self {
+        let quota = Quota::per_second(NonZeroU32::MIN).allow_burst(NonZeroU32::MIN.saturating_add(1));
+        Self(Arc::new(DefaultKeyedRateLimiter::keyed(quota)))
+    }
+
+    fn check(&self, meeting_id: &str) -> ApiResult<()> {
+        self.0.retain_recent();
+        self.0.check_key(&meeting_id.to_owned()).map_err(|_| {
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many recording start requests for this meeting; try again in a second",
+            );
+            e.retry_after = Some(1);
+            e
+        })
+    }
+}
+
+impl Default for RecordingStartLimiter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartRecordingRequest {
+    /// `cloud` or `raw-tracks`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(rename = "instanceId")]
+    pub instance_id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StartRecordingResponse {
+    /// `started`, or `already_active` when the recording was running.
+    pub status: &'static str,
+}
+
+/// Starts the meeting's recording through the provider's API. Only for active meetings whose
+/// recording type is `cloud`; in a locked room only its owner may; rate limited per meeting.
+#[utoipa::path(post, path = "/v1/meetings/{meeting_id}/recordings/start", tag = "meetings",
+    request_body = StartRecordingRequest,
+    responses((status = 200, body = StartRecordingResponse), (status = 400), (status = 403), (status = 404), (status = 429)))]
+pub async fn start_recording(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(meeting_id): Path<String>,
+    ApiJson(req): ApiJson<StartRecordingRequest>,
+) -> ApiResult<Json<StartRecordingResponse>> {
+    let meeting = load_meeting(&state, &meeting_id).await?;
+    if !meeting.is_open(state.clock.now()) {
+        return Err(ApiError::bad_request("Meeting is not active"));
+    }
+    if meeting.recording_type != reflector_core::RecordingType::Cloud {
+        return Err(ApiError::bad_request(
+            "This meeting is not recorded to the cloud",
+        ));
+    }
+    if meeting.is_locked {
+        let room = state
+            .store
+            .room(&meeting.room_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found("Room"))?;
+        caller.require()?;
+        if !caller.is(&room.user_id) {
+            return Err(ApiError::forbidden(
+                "Only the room's owner may start recording in a locked room",
+            ));
+        }
+    }
+    state.recording_starts.check(&meeting.id)?;
+    let platform = state.platforms.get(meeting.platform.as_str())?;
+    let started = platform
+        .start_recording(
+            &handle(&meeting),
+            &StartRecording {
+                kind: &req.kind,
+                instance_id: &req.instance_id,
+            },
+        )
+        .await?;
+    Ok(Json(StartRecordingResponse {
+        status: match started {
+            RecordingStarted::Started => "started",
+            RecordingStarted::AlreadyActive => "already_active",
+        },
+    }))
+}

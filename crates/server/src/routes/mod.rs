@@ -1,0 +1,4 @@
+pub mod keys;
+pub mod meetings;
+pub mod rooms;
+pub mod system;

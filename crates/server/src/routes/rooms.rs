@@ -1,0 +1,422 @@
+//! `/v1/rooms`: create, read, change and delete rooms, and get a room's meeting.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use chrono::Utc;
+use reflector_core::{PlatformName, RecordingTrigger, RecordingType, Room, RoomMode, RoomName};
+use serde::{Deserialize, Deserializer};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::{Caller, new_webhook_secret};
+use crate::error::{ApiError, ApiJson, ApiResult, query_rejection};
+use crate::meetings::get_or_create;
+use crate::state::AppState;
+use crate::views::{MeetingView, RoomDetails, RoomPage};
+
+const MAX_TEXT: usize = 256;
+const MAX_URL: usize = 2048;
+const ICS_INTERVAL_RANGE: std::ops::RangeInclusive<i64> = 60..=7 * 24 * 3600;
+
+/// A new room. Only `name` is required; the rest default as in the original API.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRoom {
+    pub name: String,
+    #[serde(default)]
+    pub zulip_auto_post: bool,
+    #[serde(default)]
+    pub zulip_stream: String,
+    #[serde(default)]
+    pub zulip_topic: String,
+    #[serde(default)]
+    pub is_locked: bool,
+    #[serde(default)]
+    pub room_mode: RoomMode,
+    #[serde(default)]
+    pub recording_type: RecordingType,
+    #[serde(default)]
+    pub recording_trigger: RecordingTrigger,
+    #[serde(default)]
+    pub is_shared: bool,
+    pub webhook_url: Option<String>,
+    /// Generated when a webhook URL is given without one.
+    pub webhook_secret: Option<String>,
+    pub ics_url: Option<String>,
+    pub ics_fetch_interval: Option<i64>,
+    #[serde(default)]
+    pub ics_enabled: bool,
+    /// Defaults to the server's default platform.
+    pub platform: Option<String>,
+    #[serde(default)]
+    pub skip_consent: bool,
+}
+
+/// Changes to a room: only the fields sent change. Sending `webhook_url` without a secret keeps
+/// the room's secret (or generates one if it has none); sending an empty `webhook_url` removes
+/// the webhook and its secret.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRoom {
+    pub name: Option<String>,
+    pub zulip_auto_post: Option<bool>,
+    pub zulip_stream: Option<String>,
+    pub zulip_topic: Option<String>,
+    pub is_locked: Option<bool>,
+    pub room_mode: Option<RoomMode>,
+    pub recording_type: Option<RecordingType>,
+    pub recording_trigger: Option<RecordingTrigger>,
+    pub is_shared: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub webhook_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub webhook_secret: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub ics_url: Option<Option<String>>,
+    pub ics_fetch_interval: Option<i64>,
+    pub ics_enabled: Option<bool>,
+    pub platform: Option<String>,
+    pub skip_consent: Option<bool>,
+}
+
+/// Tells "sent as null" (`Some(None)`) from "not sent" (`None`).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct Pagination {
+    /// 1-based page number.
+    pub page: Option<i64>,
+    /// Items per page, 1–100 (default 50).
+    pub size: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateMeetingRequest {
+    /// Always create a new meeting instead of reusing the open one.
+    #[serde(default)]
+    pub allow_duplicated: bool,
+}
+
+fn text(field: &str, value: String) -> ApiResult<String> {
+    if value.chars().count() > MAX_TEXT {
+        return Err(ApiError::unprocessable(
+            field,
+            format!("must be at most {MAX_TEXT} characters"),
+        ));
+    }
+    Ok(value)
+}
+
+/// An optional http(s) URL; empty counts as none.
+fn optional_url(field: &str, value: Option<String>) -> ApiResult<Option<String>> {
+    let Some(raw) = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if raw.len() > MAX_URL {
+        return Err(ApiError::unprocessable(
+            field,
+            format!("must be at most {MAX_URL} characters"),
+        ));
+    }
+    match url::Url::parse(&raw) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(Some(raw)),
+        _ => Err(ApiError::unprocessable(
+            field,
+            "must be an absolute http(s) URL",
+        )),
+    }
+}
+
+fn room_name(raw: &str) -> ApiResult<String> {
+    RoomName::parse(raw)
+        .map(|n| n.as_str().to_owned())
+        .map_err(|e| ApiError::unprocessable("name", e))
+}
+
+fn ics_interval(value: i64) -> ApiResult<i64> {
+    if ICS_INTERVAL_RANGE.contains(&value) {
+        Ok(value)
+    } else {
+        Err(ApiError::unprocessable(
+            "ics_fetch_interval",
+            format!(
+                "must be between {} and {} seconds",
+                ICS_INTERVAL_RANGE.start(),
+                ICS_INTERVAL_RANGE.end()
+            ),
+        ))
+    }
+}
+
+/// A platform a room may be set to: known (else 422) and configured (else 400 naming the setting).
+fn platform(state: &AppState, raw: &str) -> ApiResult<PlatformName> {
+    if !state.platforms.is_known(raw) {
+        return Err(ApiError::unprocessable(
+            "platform",
+            format!(
+                "unknown value {raw:?}; expected one of: {}",
+                state.platforms.known().join(", ")
+            ),
+        ));
+    }
+    state
+        .platforms
+        .get(raw)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(PlatformName::new(raw))
+}
+
+/// The secret that goes with a webhook URL: the given one, else the kept one, else a new one.
+fn webhook_secret(url: &Option<String>, given: Option<String>, kept: Option<String>) -> ApiResult<Option<String>> {
+    if url.is_none() {
+        return Ok(None);
+    }
+    let given = given.filter(|s| !s.trim().is_empty());
+    if let Some(secret) = &given {
+        if secret.len() > MAX_TEXT {
+            return Err(ApiError::unprocessable(
+                "webhook_secret",
+                format!("must be at most {MAX_TEXT} characters"),
+            ));
+        }
+    }
+    Ok(Some(
+        given
+            .or(kept.filter(|s| !s.is_empty()))
+            .unwrap_or_else(new_webhook_secret),
+    ))
+}
+
+async fn load_room(state: &AppState, id: &str) -> ApiResult<Room> {
+    state
+        .store
+        .room(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Room"))
+}
+
+pub async fn load_room_by_name(state: &AppState, name: &str) -> ApiResult<Room> {
+    state
+        .store
+        .room_by_name(name)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Room"))
+}
+
+fn require_owner(caller: &Caller, room: &Room) -> ApiResult<()> {
+    caller.require()?;
+    if caller.is(&room.user_id) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("Only the room's owner may do this"))
+    }
+}
+
+/// Own and shared rooms, newest first.
+#[utoipa::path(get, path = "/v1/rooms", tag = "rooms", params(Pagination),
+    responses((status = 200, body = RoomPage), (status = 401, description = "Not signed in (unless PUBLIC_MODE)")))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<Pagination>, QueryRejection>,
+) -> ApiResult<Json<RoomPage>> {
+    let Query(p) = query.map_err(query_rejection)?;
+    if caller.user_id.is_none() && !state.settings.public_mode {
+        return Err(ApiError::unauthenticated());
+    }
+    let page = p.page.unwrap_or(1);
+    let size = p.size.unwrap_or(50);
+    if page < 1 {
+        return Err(ApiError::unprocessable("page", "must be at least 1"));
+    }
+    if !(1..=100).contains(&size) {
+        return Err(ApiError::unprocessable("size", "must be between 1 and 100"));
+    }
+    let found = state
+        .store
+        .list_rooms(caller.user_id.as_deref(), size, (page - 1) * size)
+        .await?;
+    let items = found
+        .items
+        .into_iter()
+        .map(|r| {
+            let owner = caller.is(&r.user_id);
+            RoomDetails::new(r, owner)
+        })
+        .collect();
+    Ok(Json(RoomPage {
+        items,
+        total: found.total,
+        page,
+        size,
+        pages: (found.total + size - 1) / size,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/rooms/{room_id}", tag = "rooms",
+    responses((status = 200, body = RoomDetails), (status = 403), (status = 404)))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(room_id): Path<String>,
+) -> ApiResult<Json<RoomDetails>> {
+    let room = load_room(&state, &room_id).await?;
+    let owner = caller.is(&room.user_id);
+    if !owner && !room.is_shared {
+        return Err(ApiError::forbidden("This room is not shared with you"));
+    }
+    Ok(Json(RoomDetails::new(room, owner)))
+}
+
+#[utoipa::path(get, path = "/v1/rooms/name/{room_name}", tag = "rooms",
+    responses((status = 200, body = RoomDetails), (status = 404)))]
+pub async fn get_by_name(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(room_name): Path<String>,
+) -> ApiResult<Json<RoomDetails>> {
+    let room = load_room_by_name(&state, &room_name).await?;
+    let owner = caller.is(&room.user_id);
+    Ok(Json(RoomDetails::new(room, owner)))
+}
+
+#[utoipa::path(post, path = "/v1/rooms", tag = "rooms", request_body = CreateRoom,
+    responses((status = 200, body = RoomDetails), (status = 400, description = "Room name is not unique"), (status = 422)))]
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<CreateRoom>,
+) -> ApiResult<Json<RoomDetails>> {
+    let user_id = caller.require()?.to_owned();
+    let webhook_url = optional_url("webhook_url", req.webhook_url)?;
+    let room = Room {
+        id: uuid::Uuid::new_v4().to_string(),
+        name: room_name(&req.name)?,
+        user_id,
+        created_at: Utc::now(),
+        zulip_auto_post: req.zulip_auto_post,
+        zulip_stream: text("zulip_stream", req.zulip_stream)?,
+        zulip_topic: text("zulip_topic", req.zulip_topic)?,
+        is_locked: req.is_locked,
+        room_mode: req.room_mode,
+        recording_type: req.recording_type,
+        recording_trigger: req.recording_trigger,
+        is_shared: req.is_shared,
+        webhook_secret: webhook_secret(&webhook_url, req.webhook_secret, None)?,
+        webhook_url,
+        ics_url: optional_url("ics_url", req.ics_url)?,
+        ics_fetch_interval: ics_interval(req.ics_fetch_interval.unwrap_or(300))?,
+        ics_enabled: req.ics_enabled,
+        ics_last_sync: None,
+        ics_last_etag: None,
+        platform: match req.platform.as_deref() {
+            Some(raw) => platform(&state, raw)?,
+            None => state.platforms.default_platform().clone(),
+        },
+        skip_consent: req.skip_consent,
+    };
+    state.store.insert_room(&room).await?;
+    Ok(Json(RoomDetails::new(room, true)))
+}
+
+#[utoipa::path(patch, path = "/v1/rooms/{room_id}", tag = "rooms", request_body = UpdateRoom,
+    responses((status = 200, body = RoomDetails), (status = 403), (status = 404), (status = 422)))]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(room_id): Path<String>,
+    ApiJson(req): ApiJson<UpdateRoom>,
+) -> ApiResult<Json<RoomDetails>> {
+    let mut room = load_room(&state, &room_id).await?;
+    require_owner(&caller, &room)?;
+    if let Some(name) = req.name {
+        room.name = room_name(&name)?;
+    }
+    if let Some(v) = req.zulip_auto_post {
+        room.zulip_auto_post = v;
+    }
+    if let Some(v) = req.zulip_stream {
+        room.zulip_stream = text("zulip_stream", v)?;
+    }
+    if let Some(v) = req.zulip_topic {
+        room.zulip_topic = text("zulip_topic", v)?;
+    }
+    if let Some(v) = req.is_locked {
+        room.is_locked = v;
+    }
+    if let Some(v) = req.room_mode {
+        room.room_mode = v;
+    }
+    if let Some(v) = req.recording_type {
+        room.recording_type = v;
+    }
+    if let Some(v) = req.recording_trigger {
+        room.recording_trigger = v;
+    }
+    if let Some(v) = req.is_shared {
+        room.is_shared = v;
+    }
+    if let Some(url) = req.webhook_url {
+        room.webhook_url = optional_url("webhook_url", url)?;
+    }
+    room.webhook_secret = webhook_secret(
+        &room.webhook_url,
+        req.webhook_secret.flatten(),
+        room.webhook_secret.take(),
+    )?;
+    if let Some(url) = req.ics_url {
+        room.ics_url = optional_url("ics_url", url)?;
+    }
+    if let Some(v) = req.ics_fetch_interval {
+        room.ics_fetch_interval = ics_interval(v)?;
+    }
+    if let Some(v) = req.ics_enabled {
+        room.ics_enabled = v;
+    }
+    if let Some(raw) = req.platform.as_deref() {
+        room.platform = platform(&state, raw)?;
+    }
+    if let Some(v) = req.skip_consent {
+        room.skip_consent = v;
+    }
+    state.store.update_room(&room).await?;
+    Ok(Json(RoomDetails::new(room, true)))
+}
+
+#[utoipa::path(delete, path = "/v1/rooms/{room_id}", tag = "rooms",
+    responses((status = 200, body = crate::views::Status), (status = 403), (status = 404)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(room_id): Path<String>,
+) -> ApiResult<Json<crate::views::Status>> {
+    let room = load_room(&state, &room_id).await?;
+    require_owner(&caller, &room)?;
+    state.store.delete_room(&room.id).await?;
+    Ok(Json(crate::views::Status { status: "ok" }))
+}
+
+/// Gets the room's open meeting, or creates one on its video platform. Anyone may call it.
+#[utoipa::path(post, path = "/v1/rooms/{room_name}/meeting", tag = "rooms",
+    request_body(content = Option<CreateMeetingRequest>),
+    responses((status = 200, body = MeetingView), (status = 404), (status = 502, description = "The provider failed"),
+        (status = 503, description = "The platform is not configured or unavailable")))]
+pub async fn meeting(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(room_name): Path<String>,
+    body: Option<ApiJson<CreateMeetingRequest>>,
+) -> ApiResult<Json<MeetingView>> {
+    let room = load_room_by_name(&state, &room_name).await?;
+    let req = body.map(|ApiJson(b)| b).unwrap_or_default();
+    let meeting = get_or_create(&state, &room, req.allow_duplicated).await?;
+    Ok(Json(MeetingView::new(meeting, caller.is(&room.user_id))))
+}

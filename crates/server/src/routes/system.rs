@@ -1,0 +1,75 @@
+//! Health, the caller's identity, and which video platforms are usable.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::auth::Caller;
+use crate::config::AuthSettings;
+use crate::state::AppState;
+use crate::views::Status;
+
+/// `{"status": "healthy"}` while the database answers, else 503 `unhealthy`.
+#[utoipa::path(get, path = "/health", tag = "system",
+    responses((status = 200, body = Status), (status = 503, body = Status)))]
+pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Status>) {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, Json(Status { status: "healthy" })),
+        Err(e) => {
+            tracing::error!(error = %e, "health check: database unavailable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(Status { status: "unhealthy" }),
+            )
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    /// The caller's user id; null when anonymous.
+    pub sub: Option<String>,
+    /// `none` (single-user mode, everyone is `local`) or `jwt`.
+    pub auth_backend: &'static str,
+}
+
+#[utoipa::path(get, path = "/v1/me", tag = "auth", responses((status = 200, body = Me)))]
+pub async fn me(State(state): State<AppState>, caller: Caller) -> Json<Me> {
+    Json(Me {
+        sub: caller.user_id,
+        auth_backend: match state.settings.auth {
+            AuthSettings::None => "none",
+            AuthSettings::Jwt(_) => "jwt",
+        },
+    })
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlatformInfo {
+    pub name: String,
+    pub configured: bool,
+    /// The setting that would make it usable, when it is not configured.
+    pub missing_setting: Option<String>,
+    pub is_default: bool,
+}
+
+/// Every video platform this server knows, and whether it can be used.
+#[utoipa::path(get, path = "/v1/platforms", tag = "system",
+    responses((status = 200, body = Vec<PlatformInfo>)))]
+pub async fn platforms(State(state): State<AppState>) -> Json<Vec<PlatformInfo>> {
+    Json(
+        state
+            .platforms
+            .statuses()
+            .into_iter()
+            .map(|s| PlatformInfo {
+                name: s.name.to_owned(),
+                configured: s.configured,
+                missing_setting: s.missing_setting.map(str::to_owned),
+                is_default: s.is_default,
+            })
+            .collect(),
+    )
+}

@@ -1,0 +1,127 @@
+//! The JSON shapes of the `/v1` API (kept from the original Reflector), and who sees what: the
+//! webhook fields, the calendar URL and `host_room_url` are only ever shown to the room's owner.
+
+use chrono::{DateTime, Utc};
+use reflector_core::{Meeting, RecordingTrigger, RecordingType, Room, RoomMode};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A room. `webhook_url`, `webhook_secret` and `ics_url` are null unless the caller owns it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoomDetails {
+    pub id: String,
+    pub name: String,
+    pub user_id: String,
+    pub created_at: DateTime<Utc>,
+    pub zulip_auto_post: bool,
+    pub zulip_stream: String,
+    pub zulip_topic: String,
+    pub is_locked: bool,
+    pub room_mode: RoomMode,
+    pub recording_type: RecordingType,
+    pub recording_trigger: RecordingTrigger,
+    pub is_shared: bool,
+    pub ics_url: Option<String>,
+    pub ics_fetch_interval: i64,
+    pub ics_enabled: bool,
+    pub ics_last_sync: Option<DateTime<Utc>>,
+    pub ics_last_etag: Option<String>,
+    /// The room's video platform (`whereby`, `daily`, `mock`).
+    pub platform: String,
+    pub skip_consent: bool,
+    pub webhook_url: Option<String>,
+    pub webhook_secret: Option<String>,
+}
+
+impl RoomDetails {
+    pub fn new(room: Room, is_owner: bool) -> Self {
+        let owner_only = |v: Option<String>| if is_owner { v } else { None };
+        Self {
+            ics_url: owner_only(room.ics_url),
+            webhook_url: owner_only(room.webhook_url),
+            webhook_secret: owner_only(room.webhook_secret),
+            id: room.id,
+            name: room.name,
+            user_id: room.user_id,
+            created_at: room.created_at,
+            zulip_auto_post: room.zulip_auto_post,
+            zulip_stream: room.zulip_stream,
+            zulip_topic: room.zulip_topic,
+            is_locked: room.is_locked,
+            room_mode: room.room_mode,
+            recording_type: room.recording_type,
+            recording_trigger: room.recording_trigger,
+            is_shared: room.is_shared,
+            ics_fetch_interval: room.ics_fetch_interval,
+            ics_enabled: room.ics_enabled,
+            ics_last_sync: room.ics_last_sync,
+            ics_last_etag: room.ics_last_etag,
+            platform: room.platform.to_string(),
+            skip_consent: room.skip_consent,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoomPage {
+    pub items: Vec<RoomDetails>,
+    pub total: i64,
+    pub page: i64,
+    pub size: i64,
+    pub pages: i64,
+}
+
+/// A meeting. `host_room_url` is empty unless the caller owns the room.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MeetingView {
+    pub id: String,
+    /// The provider's room name.
+    pub room_name: String,
+    pub room_url: String,
+    pub host_room_url: String,
+    pub start_date: DateTime<Utc>,
+    pub end_date: DateTime<Utc>,
+    pub room_id: String,
+    pub is_locked: bool,
+    pub room_mode: RoomMode,
+    pub recording_type: RecordingType,
+    pub recording_trigger: RecordingTrigger,
+    pub num_clients: i64,
+    pub is_active: bool,
+    pub calendar_event_id: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub calendar_metadata: Option<serde_json::Value>,
+    pub platform: String,
+    /// Always null; kept for compatibility with the original API.
+    #[schema(value_type = Option<String>)]
+    pub user_id: Option<()>,
+}
+
+impl MeetingView {
+    pub fn new(m: Meeting, is_owner: bool) -> Self {
+        Self {
+            id: m.id,
+            room_name: m.room_name,
+            room_url: m.room_url,
+            host_room_url: if is_owner { m.host_room_url } else { String::new() },
+            start_date: m.start_date,
+            end_date: m.end_date,
+            room_id: m.room_id,
+            is_locked: m.is_locked,
+            room_mode: m.room_mode,
+            recording_type: m.recording_type,
+            recording_trigger: m.recording_trigger,
+            num_clients: m.num_clients,
+            is_active: m.is_active,
+            calendar_event_id: m.calendar_event_id,
+            calendar_metadata: m.calendar_metadata,
+            platform: m.platform.to_string(),
+            user_id: None,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Status {
+    pub status: &'static str,
+}
