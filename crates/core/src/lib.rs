@@ -17,12 +17,14 @@ pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> chrono::DateTime<chrono::Utc>;
 }
 
-/// The real clock.
+/// The real clock, to the microsecond: the precision both databases store, so a time handed
+/// out at creation equals the one read back later.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        chrono::Utc::now()
+        use chrono::SubsecRound;
+        chrono::Utc::now().trunc_subsecs(6)
     }
 }

@@ -47,7 +47,7 @@ impl RetryPolicy {
 }
 
 /// A provider's REST API: base URL, bearer key, and the setting that holds the key (for errors).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ApiClient {
     platform: &'static str,
     base_url: String,
@@ -55,6 +55,28 @@ pub struct ApiClient {
     key_setting: &'static str,
     policy: RetryPolicy,
     client: reqwest::Client,
+}
+
+/// Written by hand so that debug output never shows the API key.
+impl std::fmt::Debug for ApiClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiClient")
+            .field("platform", &self.platform)
+            .field("base_url", &self.base_url)
+            .field("api_key", &"<redacted>")
+            .field("key_setting", &self.key_setting)
+            .field("policy", &self.policy)
+            .finish()
+    }
+}
+
+/// One file to upload as a multipart form field.
+#[derive(Debug, Clone, Copy)]
+pub struct MultipartFile<'a> {
+    pub field: &'a str,
+    pub file_name: &'a str,
+    pub mime: &'a str,
+    pub bytes: &'a [u8],
 }
 
 /// A successful (2xx) answer.
@@ -131,18 +153,53 @@ impl ApiClient {
         query: &[(&str, &str)],
         body: Option<&B>,
     ) -> Result<ApiResponse, PlatformError> {
+        self.send_with(method, path, query, |request| match body {
+            Some(body) => Ok(request.json(body)),
+            None => Ok(request),
+        })
+        .await
+    }
+
+    /// Sends one file as a `multipart/form-data` field, with the same retries as [`Self::send`].
+    /// The form is rebuilt for every attempt because a sent form cannot be reused.
+    pub async fn send_file(
+        &self,
+        method: Method,
+        path: &str,
+        file: &MultipartFile<'_>,
+    ) -> Result<ApiResponse, PlatformError> {
+        self.send_with(method, path, &[], |request| {
+            let part = reqwest::multipart::Part::bytes(file.bytes.to_vec())
+                .file_name(file.file_name.to_owned())
+                .mime_str(file.mime)
+                .map_err(|e| PlatformError::InvalidRequest {
+                    platform: self.platform,
+                    detail: format!("invalid content type {:?}: {e}", file.mime),
+                })?;
+            let form = reqwest::multipart::Form::new().part(file.field.to_owned(), part);
+            Ok(request.multipart(form))
+        })
+        .await
+    }
+
+    /// The retry loop shared by every request; `attach` adds the body to each attempt.
+    async fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        attach: impl Fn(reqwest::RequestBuilder) -> Result<reqwest::RequestBuilder, PlatformError>,
+    ) -> Result<ApiResponse, PlatformError> {
         let url = format!("{}{}", self.base_url, path);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut request = self
-                .client
-                .request(method.clone(), &url)
-                .bearer_auth(&self.api_key)
-                .query(query);
-            if let Some(body) = body {
-                request = request.json(body);
-            }
+            let request = attach(
+                self.client
+                    .request(method.clone(), &url)
+                    .bearer_auth(&self.api_key)
+                    .query(query),
+            )?;
             let outcome = match request.send().await {
                 Ok(response) => {
                     let status = response.status();
@@ -277,6 +334,7 @@ fn preview(body: &[u8]) -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
     use wiremock::matchers::{header, method, path};
@@ -293,6 +351,14 @@ mod tests {
 
     fn client(server: &MockServer) -> ApiClient {
         ApiClient::new("daily", &server.uri(), "k", "DAILY_API_KEY", fast())
+    }
+
+    #[test]
+    fn debug_output_hides_the_api_key() {
+        let c = ApiClient::new("daily", "http://x", "sekrit-key", "DAILY_API_KEY", fast());
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("sekrit-key"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
     }
 
     #[tokio::test]
@@ -328,7 +394,16 @@ mod tests {
             .get_json::<serde_json::Value>("/x", &[])
             .await
             .unwrap_err();
-        assert!(matches!(err, PlatformError::Unavailable { platform: "daily", .. }), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                PlatformError::Unavailable {
+                    platform: "daily",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
     }
 
     #[tokio::test]
@@ -352,8 +427,13 @@ mod tests {
             .mount(&server)
             .await;
         let c = client(&server);
-        c.get_json::<serde_json::Value>("/short", &[]).await.unwrap();
-        let err = c.get_json::<serde_json::Value>("/long", &[]).await.unwrap_err();
+        c.get_json::<serde_json::Value>("/short", &[])
+            .await
+            .unwrap();
+        let err = c
+            .get_json::<serde_json::Value>("/long", &[])
+            .await
+            .unwrap_err();
         assert_eq!(
             err,
             PlatformError::RateLimited {

@@ -1,10 +1,937 @@
-//! PLACEHOLDER — being replaced by the full provider module.
-use crate::registry::{Configured, Provider, ProviderSetup};
-use reflector_core::{ConfigError, Env};
+//! The Daily.co provider. It speaks Daily's REST API v1 with a bearer key (`/rooms`,
+//! `/meeting-tokens`, `/meetings`, `/recordings`, `/rooms/{name}/recordings/start`) and verifies
+//! Daily's signed webhooks (`X-Webhook-Signature`: base64 HMAC-SHA256 keyed with the base64-decoded
+//! secret over `"{X-Webhook-Timestamp}." + body`).
+//!
+//! Each Reflector meeting gets its own Daily room, named `{room}-{YYYYMMDDHHMMSS UTC}-{4 hex}`;
+//! the random suffix keeps two meetings of one room created in the same second apart.
+//!
+//! Recording (`enable_recording`, following Daily's recording guide): `local` rooms get `"local"`.
+//! `cloud` rooms without the customer bucket get `"cloud"` (composed recordings kept by Daily and
+//! downloaded through an access link). `cloud` rooms with the customer bucket get
+//! `"raw-tracks"` plus `recordings_bucket`: Daily only writes raw tracks into a customer bucket,
+//! the room-level value is the type the room allows by default, and the browser starts the
+//! recordings through [`VideoPlatform::start_recording`] with an explicit `type` (raw tracks, and
+//! a composed `cloud` recording alongside), both written into the bucket. `none` rooms get no
+//! `enable_recording`, so nobody can record.
+//!
+//! Daily limits request rates (about 20/s in general, 2/s for recording reads and room deletion,
+//! 1/s for starting recordings); this module waits on in-process limiters before each call so a
+//! burst of work never trips them.
 
-pub const PROVIDER: Provider = Provider { name: "daily", setup };
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use chrono::{DateTime, Utc};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use hmac::{Hmac, Mac};
+use reflector_core::{ConfigError, RecordingType};
+use reqwest::Method;
+use serde::{Deserialize, Deserializer, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::client::ApiClient;
+use crate::registry::{Configured, Provider, ProviderSetup};
+use crate::{
+    CreateMeeting, EventKind, JoinRequest, MeetingHandle, MeetingKey, Participant, PlatformError,
+    ProviderEvent, ProviderMeeting, ProviderSession, RecordingMedia, RecordingReady,
+    RecordingStarted, StartRecording, VideoPlatform, WebhookOutcome, WebhookRejection,
+};
+
+pub const NAME: &str = "daily";
+
+pub const PROVIDER: Provider = Provider { name: NAME, setup };
+
+const API_KEY: &str = "DAILY_API_KEY";
+const API_URL: &str = "DAILY_API_URL";
+const DEFAULT_API_URL: &str = "https://api.daily.co/v1";
+const WEBHOOK_SECRET: &str = "DAILY_WEBHOOK_SECRET";
+const BUCKET_NAME: &str = "DAILYCO_STORAGE_AWS_BUCKET_NAME";
+const BUCKET_REGION: &str = "DAILYCO_STORAGE_AWS_REGION";
+const BUCKET_ROLE_ARN: &str = "DAILYCO_STORAGE_AWS_ROLE_ARN";
+const MIGRATION_ENABLED: &str = "DAILY_MIGRATION_ENABLED";
+const MIGRATION_ROOM_IDS: &str = "DAILY_MIGRATION_ROOM_IDS";
+
+const SIGNATURE_HEADER: &str = "X-Webhook-Signature";
+const TIMESTAMP_HEADER: &str = "X-Webhook-Timestamp";
+
+/// Daily room names: `[A-Za-z0-9_-]`, at most this long.
+const ROOM_NAME_MAX: usize = 128;
+/// Daily caps meeting-token `user_id` at 36 characters.
+const USER_ID_MAX: usize = 36;
+/// Access links live at most 12 hours; ask for all of it so slow downloads can finish.
+const ACCESS_LINK_SECS: &str = "43200";
+/// Daily's largest page size for list endpoints.
+const PAGE_LIMIT: usize = 100;
+/// A room's meeting sessions fit in a few pages; more means the API is looping.
+const MAX_SESSION_PAGES: usize = 20;
+/// Multitrack recordings: the per-participant audio tracks carry this in their key.
+const AUDIO_TRACK_MARK: &str = "cam-audio";
+/// Namespace of raw-tracks instance ids (shared with the web client, which derives the same id).
+const RAW_TRACKS_NAMESPACE: Uuid = Uuid::from_u128(0xa1b2c3d4_e5f6_7890_abcd_ef1234567890);
+
+/// The instance id a raw-tracks recording of our meeting `meeting_id` is started with:
+/// UUIDv5 of the meeting id in a fixed namespace, so browser and server agree without talking.
+pub fn raw_tracks_instance_id(meeting_id: &str) -> Uuid {
+    Uuid::new_v5(&RAW_TRACKS_NAMESPACE, meeting_id.as_bytes())
+}
 
 fn setup(setup: &ProviderSetup<'_>) -> Result<Configured, ConfigError> {
-    let _: &Env = setup.env;
-    Ok(Configured::Missing { setting: "DAILY_API_KEY" })
+    let env = setup.env;
+    let Some(api_key) = env.get(API_KEY) else {
+        return Ok(Configured::Missing { setting: API_KEY });
+    };
+    let api_url = env.url_or(API_URL, DEFAULT_API_URL)?;
+    let webhook_secret = match env.get(WEBHOOK_SECRET) {
+        Some(raw) => Some(BASE64.decode(raw).map_err(|e| {
+            ConfigError::new(
+                WEBHOOK_SECRET,
+                format!("not valid base64 ({e}); copy it as Daily shows it"),
+            )
+        })?),
+        None => None,
+    };
+    let bucket = match env.get(BUCKET_NAME) {
+        Some(name) => Some(CustomerBucket {
+            name: name.to_owned(),
+            region: env.require(BUCKET_REGION)?.to_owned(),
+            role_arn: env.require(BUCKET_ROLE_ARN)?.to_owned(),
+        }),
+        None => None,
+    };
+    let rollout_rooms = if env.bool_or(MIGRATION_ENABLED, false)? {
+        env.list(MIGRATION_ROOM_IDS)?
+    } else {
+        Vec::new()
+    };
+    let platform = DailyPlatform {
+        api: ApiClient::new(NAME, &api_url, api_key, API_KEY, setup.retry.clone()),
+        webhook_secret,
+        bucket,
+        limits: Limits::new(),
+    };
+    Ok(Configured::Ready {
+        platform: Arc::new(platform),
+        rollout_rooms,
+    })
+}
+
+/// The customer bucket Daily writes recordings into, by assuming `role_arn`.
+struct CustomerBucket {
+    name: String,
+    region: String,
+    role_arn: String,
+}
+
+/// Per-process limiters below Daily's published rates.
+struct Limits {
+    general: DefaultDirectRateLimiter,
+    /// `GET /recordings…` and room deletion.
+    recordings: DefaultDirectRateLimiter,
+    /// `POST /rooms/{name}/recordings/start`.
+    recording_start: DefaultDirectRateLimiter,
+}
+
+impl Limits {
+    fn new() -> Self {
+        let per_second = |n: u32| {
+            RateLimiter::direct(Quota::per_second(
+                NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN),
+            ))
+        };
+        Self {
+            general: per_second(20),
+            recordings: per_second(2),
+            recording_start: per_second(1),
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Limit {
+    General,
+    Recordings,
+    RecordingStart,
+}
+
+/// Built only by [`PROVIDER`]'s setup. Deliberately not `Debug`: it holds secrets.
+pub struct DailyPlatform {
+    api: ApiClient,
+    /// Already base64-decoded: Daily keys the HMAC with the decoded bytes.
+    webhook_secret: Option<Vec<u8>>,
+    bucket: Option<CustomerBucket>,
+    limits: Limits,
+}
+
+// ---- wire types (Daily's JSON) ----
+
+#[derive(Serialize)]
+struct CreateRoomBody<'a> {
+    name: String,
+    privacy: &'static str,
+    properties: RoomProperties<'a>,
+}
+
+#[derive(Serialize)]
+struct RoomProperties<'a> {
+    exp: i64,
+    enable_knocking: bool,
+    enable_chat: bool,
+    enable_screenshare: bool,
+    start_video_off: bool,
+    start_audio_off: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    enable_recording: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recordings_bucket: Option<RecordingsBucket<'a>>,
+}
+
+#[derive(Serialize)]
+struct RecordingsBucket<'a> {
+    bucket_name: &'a str,
+    bucket_region: &'a str,
+    assume_role_arn: &'a str,
+    allow_api_access: bool,
+}
+
+#[derive(Serialize)]
+struct ExtendBody {
+    properties: ExtendProperties,
+}
+
+#[derive(Serialize)]
+struct ExtendProperties {
+    exp: i64,
+}
+
+#[derive(Serialize)]
+struct TokenBody<'a> {
+    properties: TokenProperties<'a>,
+}
+
+#[derive(Serialize)]
+struct TokenProperties<'a> {
+    room_name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<String>,
+    is_owner: bool,
+    enable_recording_ui: bool,
+    exp: i64,
+}
+
+#[derive(Serialize)]
+struct StartRecordingBody<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(rename = "instanceId")]
+    instance_id: String,
+}
+
+#[derive(Deserialize)]
+struct CreatedRoom {
+    #[serde(default, deserialize_with = "lenient_string")]
+    id: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Token {
+    #[serde(default, deserialize_with = "lenient_string")]
+    token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MeetingsPage {
+    #[serde(default)]
+    data: Vec<MeetingWire>,
+}
+
+#[derive(Deserialize)]
+struct MeetingWire {
+    #[serde(default, deserialize_with = "lenient_string")]
+    id: Option<String>,
+    #[serde(default, deserialize_with = "lenient_f64")]
+    start_time: Option<f64>,
+    #[serde(default, deserialize_with = "lenient_f64")]
+    duration: Option<f64>,
+    #[serde(default)]
+    ongoing: bool,
+}
+
+#[derive(Deserialize)]
+struct RecordingWire {
+    #[serde(default, deserialize_with = "lenient_string")]
+    status: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    s3key: Option<String>,
+    #[serde(default, deserialize_with = "lenient_tracks")]
+    tracks: Vec<TrackWire>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct TrackWire {
+    #[serde(
+        rename = "s3Key",
+        alias = "s3_key",
+        deserialize_with = "lenient_string"
+    )]
+    s3_key: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AccessLink {
+    #[serde(default, deserialize_with = "lenient_string")]
+    download_link: Option<String>,
+    #[serde(default, deserialize_with = "lenient_f64")]
+    expires: Option<f64>,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(default, deserialize_with = "lenient_string")]
+    id: Option<String>,
+    #[serde(default, rename = "type", deserialize_with = "lenient_string")]
+    kind: Option<String>,
+    #[serde(default, deserialize_with = "lenient_f64")]
+    event_ts: Option<f64>,
+    #[serde(default)]
+    payload: serde_json::Value,
+}
+
+/// The fields of every event payload we read; each event uses a subset.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct EventPayload {
+    #[serde(deserialize_with = "lenient_string")]
+    room: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    room_name: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    session_id: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    user_id: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    user_name: Option<String>,
+    #[serde(deserialize_with = "lenient_f64")]
+    joined_at: Option<f64>,
+    #[serde(deserialize_with = "lenient_f64")]
+    duration: Option<f64>,
+    #[serde(deserialize_with = "lenient_f64")]
+    start_ts: Option<f64>,
+    #[serde(deserialize_with = "lenient_f64")]
+    end_ts: Option<f64>,
+    #[serde(rename = "type", deserialize_with = "lenient_string")]
+    recording_type: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    recording_id: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    s3_key: Option<String>,
+    #[serde(deserialize_with = "lenient_tracks")]
+    tracks: Vec<TrackWire>,
+    #[serde(deserialize_with = "lenient_string")]
+    error_msg: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    error: Option<String>,
+}
+
+#[async_trait]
+impl VideoPlatform for DailyPlatform {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn create_meeting(
+        &self,
+        request: &CreateMeeting<'_>,
+    ) -> Result<ProviderMeeting, PlatformError> {
+        let (enable_recording, recordings_bucket) = match request.recording_type {
+            RecordingType::None => (None, None),
+            RecordingType::Local => (Some("local"), None),
+            RecordingType::Cloud => match &self.bucket {
+                Some(bucket) => (
+                    Some("raw-tracks"),
+                    Some(RecordingsBucket {
+                        bucket_name: &bucket.name,
+                        bucket_region: &bucket.region,
+                        assume_role_arn: &bucket.role_arn,
+                        allow_api_access: true,
+                    }),
+                ),
+                None => (Some("cloud"), None),
+            },
+        };
+        let body = CreateRoomBody {
+            name: daily_room_name(request.room_name, request.start_date, rand::random()),
+            privacy: if request.is_locked {
+                "private"
+            } else {
+                "public"
+            },
+            properties: RoomProperties {
+                exp: request.end_date.timestamp(),
+                enable_knocking: request.is_locked,
+                enable_chat: true,
+                enable_screenshare: true,
+                start_video_off: false,
+                start_audio_off: false,
+                enable_recording,
+                recordings_bucket,
+            },
+        };
+        self.wait(Limit::General).await;
+        let created: CreatedRoom = self.api.post_json("/rooms", &body).await?;
+        let missing = |field: &str| PlatformError::BadResponse {
+            platform: NAME,
+            detail: format!("created room has no {field}"),
+        };
+        let url = created.url.ok_or_else(|| missing("url"))?;
+        Ok(ProviderMeeting {
+            platform_meeting_id: created.id.ok_or_else(|| missing("id"))?,
+            room_name: created.name.ok_or_else(|| missing("name"))?,
+            host_room_url: url.clone(),
+            room_url: url,
+        })
+    }
+
+    async fn list_sessions(
+        &self,
+        meeting: &MeetingHandle<'_>,
+    ) -> Result<Vec<ProviderSession>, PlatformError> {
+        let limit = PAGE_LIMIT.to_string();
+        let mut sessions = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..MAX_SESSION_PAGES {
+            let mut query = vec![("room", meeting.room_name), ("limit", limit.as_str())];
+            if let Some(after) = &after {
+                query.push(("starting_after", after.as_str()));
+            }
+            self.wait(Limit::General).await;
+            let page: MeetingsPage = self.api.get_json("/meetings", &query).await?;
+            let full = page.data.len() >= PAGE_LIMIT;
+            let last = page.data.last().and_then(|m| m.id.clone());
+            sessions.extend(page.data.into_iter().filter_map(session));
+            match last {
+                Some(last) if full => {
+                    if after.as_deref() == Some(last.as_str()) {
+                        return Err(PlatformError::BadResponse {
+                            platform: NAME,
+                            detail: "meetings: the page did not advance".into(),
+                        });
+                    }
+                    after = Some(last);
+                }
+                _ => return Ok(sessions),
+            }
+        }
+        // A partial list could make a live meeting look finished, so this is an error.
+        Err(PlatformError::BadResponse {
+            platform: NAME,
+            detail: format!("meetings: more than {MAX_SESSION_PAGES} pages"),
+        })
+    }
+
+    async fn delete_meeting(&self, meeting: &MeetingHandle<'_>) -> Result<(), PlatformError> {
+        let path = format!("/rooms/{}", path_segment(meeting.room_name));
+        self.wait(Limit::Recordings).await;
+        match self.api.send(Method::DELETE, &path, &[], None::<&()>).await {
+            Ok(_) | Err(PlatformError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn extend_meeting(
+        &self,
+        meeting: &MeetingHandle<'_>,
+        new_end: DateTime<Utc>,
+    ) -> Result<(), PlatformError> {
+        let path = format!("/rooms/{}", path_segment(meeting.room_name));
+        let body = ExtendBody {
+            properties: ExtendProperties {
+                exp: new_end.timestamp(),
+            },
+        };
+        self.wait(Limit::General).await;
+        self.api.send(Method::POST, &path, &[], Some(&body)).await?;
+        Ok(())
+    }
+
+    async fn join_url(
+        &self,
+        meeting: &MeetingHandle<'_>,
+        join: &JoinRequest<'_>,
+    ) -> Result<String, PlatformError> {
+        let enable_recording_ui = match join.recording_type {
+            RecordingType::Local => true,
+            RecordingType::Cloud => join.skip_consent,
+            RecordingType::None => false,
+        };
+        let body = TokenBody {
+            properties: TokenProperties {
+                room_name: meeting.room_name,
+                user_id: join
+                    .user_id
+                    .map(|id| id.chars().take(USER_ID_MAX).collect()),
+                is_owner: join.is_owner,
+                enable_recording_ui,
+                exp: meeting.end_date.timestamp(),
+            },
+        };
+        self.wait(Limit::General).await;
+        let token: Token = self.api.post_json("/meeting-tokens", &body).await?;
+        let token = token.token.ok_or(PlatformError::BadResponse {
+            platform: NAME,
+            detail: "meeting token answer has no token".into(),
+        })?;
+        let separator = if meeting.room_url.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        let token: String = url::form_urlencoded::byte_serialize(token.as_bytes()).collect();
+        Ok(format!("{}{separator}t={token}", meeting.room_url))
+    }
+
+    fn verify_webhook(
+        &self,
+        headers: &::http::HeaderMap,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<WebhookOutcome, WebhookRejection> {
+        // Daily checks a new endpoint with an unsigned probe and disables endpoints that fail it.
+        if serde_json::from_slice::<serde_json::Value>(body)
+            .is_ok_and(|v| v == serde_json::json!({"test": "test"}))
+        {
+            return Ok(WebhookOutcome::Probe);
+        }
+        let secret = self
+            .webhook_secret
+            .as_deref()
+            .ok_or(WebhookRejection::NotConfigured {
+                setting: WEBHOOK_SECRET,
+            })?;
+        let header = |name: &'static str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .ok_or(WebhookRejection::MissingSignature { header: name })
+        };
+        let signature = header(SIGNATURE_HEADER)?;
+        let timestamp = header(TIMESTAMP_HEADER)?;
+        // No freshness window: Daily redelivers failed events later with their original
+        // signature, and the inbox's unique event id already makes a replay change nothing.
+        verify_signature(secret, timestamp, signature, body)?;
+        parse_event(body, now).map(|e| WebhookOutcome::Event(Box::new(e)))
+    }
+
+    fn webhook_path(&self) -> Option<&'static str> {
+        Some("/daily/webhook")
+    }
+
+    async fn recording_media(&self, recording_id: &str) -> Result<RecordingMedia, PlatformError> {
+        let path = format!("/recordings/{}", path_segment(recording_id));
+        self.wait(Limit::Recordings).await;
+        let recording: RecordingWire = self.api.get_json(&path, &[]).await?;
+        let status = recording.status.unwrap_or_else(|| "unknown".to_owned());
+        if status != "finished" {
+            return Ok(RecordingMedia::NotReady { status });
+        }
+        if let Some(bucket) = &self.bucket {
+            let audio_tracks = audio_track_keys(&recording.tracks);
+            let keys = if !audio_tracks.is_empty() {
+                audio_tracks
+            } else if let Some(key) = recording.s3key {
+                vec![key]
+            } else {
+                return Err(PlatformError::BadResponse {
+                    platform: NAME,
+                    detail: format!(
+                        "finished recording {recording_id} names no s3key or audio tracks"
+                    ),
+                });
+            };
+            return Ok(RecordingMedia::Bucket {
+                bucket: bucket.name.clone(),
+                keys,
+            });
+        }
+        self.wait(Limit::Recordings).await;
+        let link: AccessLink = self
+            .api
+            .get_json(
+                &format!("{path}/access-link"),
+                &[("valid_for_secs", ACCESS_LINK_SECS)],
+            )
+            .await?;
+        let bad = |detail: &str| PlatformError::BadResponse {
+            platform: NAME,
+            detail: format!("access link for {recording_id}: {detail}"),
+        };
+        Ok(RecordingMedia::Link {
+            url: link.download_link.ok_or_else(|| bad("no download_link"))?,
+            expires_at: link
+                .expires
+                .and_then(unix_time)
+                .ok_or_else(|| bad("no expires"))?,
+        })
+    }
+
+    async fn start_recording(
+        &self,
+        meeting: &MeetingHandle<'_>,
+        start: &StartRecording<'_>,
+    ) -> Result<RecordingStarted, PlatformError> {
+        let invalid = |detail: String| PlatformError::InvalidRequest {
+            platform: NAME,
+            detail,
+        };
+        let expected = match start.kind {
+            "cloud" => meeting.meeting_id.to_owned(),
+            "raw-tracks" => {
+                if self.bucket.is_none() {
+                    return Err(PlatformError::NotConfigured {
+                        platform: NAME,
+                        setting: BUCKET_NAME,
+                    });
+                }
+                raw_tracks_instance_id(meeting.meeting_id).to_string()
+            }
+            other => {
+                return Err(invalid(format!(
+                    "unknown recording type {other:?}; expected cloud or raw-tracks"
+                )));
+            }
+        };
+        // The instance id is what keeps two browsers from starting two recordings of one kind,
+        // so only the one derived from the meeting is accepted.
+        if !same_id(start.instance_id, &expected) {
+            return Err(invalid(format!(
+                "instanceId {:?} does not belong to this meeting's {} recording",
+                start.instance_id, start.kind
+            )));
+        }
+        let path = format!(
+            "/rooms/{}/recordings/start",
+            path_segment(meeting.room_name)
+        );
+        let body = StartRecordingBody {
+            kind: start.kind,
+            instance_id: expected,
+        };
+        self.wait(Limit::RecordingStart).await;
+        match self.api.send(Method::POST, &path, &[], Some(&body)).await {
+            Ok(_) => Ok(RecordingStarted::Started),
+            Err(e) if already_active(&e) => Ok(RecordingStarted::AlreadyActive),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl DailyPlatform {
+    async fn wait(&self, limit: Limit) {
+        self.limits.general.until_ready().await;
+        match limit {
+            Limit::General => {}
+            Limit::Recordings => self.limits.recordings.until_ready().await,
+            Limit::RecordingStart => self.limits.recording_start.until_ready().await,
+        }
+    }
+}
+
+/// `{room}-{YYYYMMDDHHMMSS}-{suffix as 4 hex}`, restricted to Daily's name alphabet and length.
+fn daily_room_name(room_name: &str, start: DateTime<Utc>, suffix: u16) -> String {
+    let tail = format!("-{}-{suffix:04x}", start.format("%Y%m%d%H%M%S"));
+    let base: String = room_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(ROOM_NAME_MAX - tail.len())
+        .collect();
+    format!("{base}{tail}")
+}
+
+fn session(wire: MeetingWire) -> Option<ProviderSession> {
+    let (Some(session_id), Some(start)) = (wire.id, wire.start_time) else {
+        tracing::warn!("daily meeting session without id or start_time; ignored");
+        return None;
+    };
+    let started_at = unix_time(start)?;
+    let ended_at = if wire.ongoing {
+        None
+    } else {
+        unix_time(start + wire.duration.unwrap_or(0.0))
+    };
+    Some(ProviderSession {
+        session_id,
+        started_at,
+        ended_at,
+    })
+}
+
+fn audio_track_keys(tracks: &[TrackWire]) -> Vec<String> {
+    tracks
+        .iter()
+        .filter_map(|t| t.s3_key.as_deref())
+        .filter(|key| key.contains(AUDIO_TRACK_MARK))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Daily answers a second start of a running instance with this phrase in its error.
+fn already_active(error: &PlatformError) -> bool {
+    match error {
+        PlatformError::Rejected { detail, .. } => detail.contains("has an active stream"),
+        _ => false,
+    }
+}
+
+/// Ids compare as UUIDs when both parse (case and hyphens do not matter), else as text.
+fn same_id(given: &str, expected: &str) -> bool {
+    match (Uuid::parse_str(given.trim()), Uuid::parse_str(expected)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => given.trim() == expected,
+    }
+}
+
+fn verify_signature(
+    secret: &[u8],
+    timestamp: &str,
+    signature: &str,
+    body: &[u8],
+) -> Result<(), WebhookRejection> {
+    let given = BASE64
+        .decode(signature)
+        .map_err(|_| WebhookRejection::BadSignature)?;
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(secret).map_err(|_| WebhookRejection::BadSignature)?;
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    // `verify_slice` compares in constant time.
+    mac.verify_slice(&given)
+        .map_err(|_| WebhookRejection::BadSignature)
+}
+
+/// Turns a verified body into a neutral event. Only a body that is not a JSON object is
+/// rejected; a known type that lacks what we need becomes [`EventKind::Other`] (logged), because
+/// Daily disables an endpoint after repeated failures.
+fn parse_event(body: &[u8], now: DateTime<Utc>) -> Result<ProviderEvent, WebhookRejection> {
+    let payload: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| WebhookRejection::Malformed(format!("body is not JSON: {e}")))?;
+    if !payload.is_object() {
+        return Err(WebhookRejection::Malformed(
+            "body is not a JSON object".into(),
+        ));
+    }
+    let envelope: Envelope = serde_json::from_value(payload.clone())
+        .map_err(|e| WebhookRejection::Malformed(format!("unexpected event shape: {e}")))?;
+    let event_id = envelope
+        .id
+        .clone()
+        .unwrap_or_else(|| hex::encode(Sha256::digest(body)));
+    let event_type = envelope.kind.clone().unwrap_or_default();
+    let sent_at = envelope.event_ts.and_then(unix_time).unwrap_or(now);
+    let kind = event_kind(&event_type, envelope.payload, sent_at).unwrap_or_else(|missing| {
+        tracing::warn!(
+            event_type,
+            event_id,
+            missing,
+            "daily event lacks a field we need; stored without acting on it"
+        );
+        EventKind::Other
+    });
+    Ok(ProviderEvent {
+        event_id,
+        event_type,
+        kind,
+        payload,
+    })
+}
+
+/// The neutral meaning of a known event, or the name of the field it lacks.
+fn event_kind(
+    event_type: &str,
+    payload: serde_json::Value,
+    sent_at: DateTime<Utc>,
+) -> Result<EventKind, &'static str> {
+    let known = matches!(
+        event_type,
+        "participant.joined"
+            | "participant.left"
+            | "meeting.started"
+            | "meeting.ended"
+            | "recording.started"
+            | "recording.ready-to-download"
+            | "recording.error"
+    );
+    if !known {
+        return Ok(EventKind::Other);
+    }
+    let p: EventPayload = serde_json::from_value(payload).unwrap_or_default();
+    let time = |ts: Option<f64>| ts.and_then(unix_time).unwrap_or(sent_at);
+    // Participant and meeting events say `room`, recording events `room_name`; accept either.
+    let room = |p: &EventPayload| {
+        p.room
+            .clone()
+            .or_else(|| p.room_name.clone())
+            .map(MeetingKey::RoomName)
+            .ok_or("payload.room")
+    };
+    Ok(match event_type {
+        "participant.joined" | "participant.left" => {
+            let joined = event_type == "participant.joined";
+            let at = if joined {
+                time(p.joined_at)
+            } else {
+                p.joined_at
+                    .zip(p.duration)
+                    .and_then(|(start, duration)| unix_time(start + duration))
+                    .unwrap_or(sent_at)
+            };
+            let participant = Participant {
+                meeting: room(&p)?,
+                session_id: p.session_id.ok_or("payload.session_id")?,
+                user_id: p.user_id,
+                user_name: p.user_name,
+                at,
+                num_clients: None,
+            };
+            if joined {
+                EventKind::ParticipantJoined(participant)
+            } else {
+                EventKind::ParticipantLeft(participant)
+            }
+        }
+        "meeting.started" => EventKind::MeetingStarted {
+            meeting: room(&p)?,
+            at: time(p.start_ts),
+        },
+        "meeting.ended" => EventKind::MeetingEnded {
+            meeting: room(&p)?,
+            at: time(p.end_ts),
+        },
+        "recording.started" => EventKind::RecordingStarted {
+            meeting: room(&p)?,
+            recording_id: p.recording_id,
+            at: time(p.start_ts),
+        },
+        "recording.ready-to-download" => {
+            let multitrack = p.recording_type.as_deref() == Some("raw-tracks");
+            let keys = if multitrack {
+                audio_track_keys(&p.tracks)
+            } else {
+                p.s3_key.clone().into_iter().collect()
+            };
+            EventKind::RecordingReady(RecordingReady {
+                meeting: room(&p)?,
+                recording_id: p.recording_id.clone().ok_or("payload.recording_id")?,
+                multitrack,
+                started_at: p.start_ts.and_then(unix_time),
+                duration_seconds: p.duration,
+                keys,
+            })
+        }
+        _ => EventKind::RecordingError {
+            meeting: room(&p)?,
+            recording_id: p.recording_id.clone(),
+            error: p
+                .error_msg
+                .clone()
+                .or_else(|| p.error.clone())
+                .unwrap_or_else(|| "unknown recording error".to_owned()),
+        },
+    })
+}
+
+/// Unix seconds (Daily sends integers or floats) as a time.
+fn unix_time(seconds: f64) -> Option<DateTime<Utc>> {
+    if !seconds.is_finite() {
+        return None;
+    }
+    let whole = seconds.floor();
+    let nanos = ((seconds - whole) * 1e9).round().min(999_999_999.0) as u32;
+    DateTime::from_timestamp(whole as i64, nanos)
+}
+
+/// Percent-encodes anything but unreserved characters, for names and ids placed in a URL path.
+fn path_segment(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for byte in raw.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// A string, or a number taken as its text; anything else (or "") counts as absent.
+fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
+/// A number, also from a numeric string; anything else (null included) counts as absent.
+fn lenient_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Number(n) => n.as_f64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    })
+}
+
+/// A list of tracks; a missing or non-list value is no tracks, and unreadable entries are skipped.
+fn lenient_tracks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<TrackWire>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .filter_map(|item| serde_json::from_value(item).ok())
+            .collect(),
+        _ => Vec::new(),
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_names_fit_daily_rules() {
+        let start = DateTime::from_timestamp(1_767_254_400, 0).unwrap(); // 2026-01-01T08:00:00Z
+        assert_eq!(
+            daily_room_name("team-standup", start, 0xab),
+            "team-standup-20260101080000-00ab"
+        );
+        let long = daily_room_name(&"x".repeat(200), start, 1);
+        assert_eq!(long.len(), ROOM_NAME_MAX);
+        assert!(long.ends_with("-20260101080000-0001"));
+        assert_eq!(daily_room_name("a b", start, 2), "a-b-20260101080000-0002");
+    }
+
+    #[test]
+    fn fractional_unix_times() {
+        let t = unix_time(1_700_000_000.25).unwrap();
+        assert_eq!(t.timestamp(), 1_700_000_000);
+        assert_eq!(t.timestamp_subsec_millis(), 250);
+        assert!(unix_time(f64::NAN).is_none());
+    }
 }

@@ -22,7 +22,10 @@ pub enum PlatformError {
         retry_after: Option<Duration>,
     },
     #[error("{platform}: {what} not found")]
-    NotFound { platform: &'static str, what: String },
+    NotFound {
+        platform: &'static str,
+        what: String,
+    },
     #[error("{platform} is unavailable: {detail}")]
     Unavailable {
         platform: &'static str,

@@ -86,7 +86,7 @@ pub enum RecordingMedia {
 pub enum WebhookOutcome {
     /// A provider's endpoint check that carries no event; answer 200 and store nothing.
     Probe,
-    Event(ProviderEvent),
+    Event(Box<ProviderEvent>),
 }
 
 /// A verified provider event, kept with its raw payload for the inbox.

@@ -1,10 +1,756 @@
-//! PLACEHOLDER — being replaced by the full provider module.
-use crate::registry::{Configured, Provider, ProviderSetup};
-use reflector_core::{ConfigError, Env};
+//! The Whereby Embedded provider. It speaks Whereby's REST API v1 with a bearer key
+//! (`POST /meetings`, `DELETE /meetings/{id}`, `GET /insights/room-sessions`, and
+//! `PUT /rooms/{roomName}/theme/logo` for the optional logo) and verifies Whereby's signed
+//! webhooks (`Whereby-Signature: t=<unix>,v1=<hex HMAC-SHA256>`).
+//!
+//! Whereby has no API to fetch or start cloud recordings: it writes them into the operator's S3
+//! bucket (configured per meeting at creation) and announces them through `recording.finished`
+//! and the bucket's S3 notifications, which the recording ingestion reads. So
+//! [`VideoPlatform::recording_media`] and [`VideoPlatform::start_recording`] answer
+//! `Unsupported`, as does extending a meeting (Whereby cannot move a meeting's `endDate`).
 
-pub const PROVIDER: Provider = Provider { name: "whereby", setup };
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use hmac::{Hmac, Mac};
+use reflector_core::{ConfigError, RecordingType};
+use reqwest::Method;
+use serde::de::{MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest, Sha256};
+
+use crate::client::{ApiClient, MultipartFile};
+use crate::registry::{Configured, Provider, ProviderSetup};
+use crate::{
+    CreateMeeting, EventKind, JoinRequest, MeetingHandle, MeetingKey, Participant, PlatformError,
+    ProviderEvent, ProviderMeeting, ProviderSession, RecordingMedia, RecordingReady,
+    RecordingStarted, StartRecording, VideoPlatform, WebhookOutcome, WebhookRejection,
+};
+
+pub const NAME: &str = "whereby";
+
+pub const PROVIDER: Provider = Provider { name: NAME, setup };
+
+const API_KEY: &str = "WHEREBY_API_KEY";
+const API_URL: &str = "WHEREBY_API_URL";
+const DEFAULT_API_URL: &str = "https://api.whereby.dev/v1";
+const WEBHOOK_SECRET: &str = "WHEREBY_WEBHOOK_SECRET";
+const BUCKET_NAME: &str = "WHEREBY_STORAGE_AWS_BUCKET_NAME";
+const BUCKET_ACCESS_KEY_ID: &str = "WHEREBY_STORAGE_AWS_ACCESS_KEY_ID";
+const BUCKET_SECRET_ACCESS_KEY: &str = "WHEREBY_STORAGE_AWS_SECRET_ACCESS_KEY";
+const LOGO_PATH: &str = "WHEREBY_LOGO_PATH";
+
+const SIGNATURE_HEADER: &str = "Whereby-Signature";
+/// How far a signature's timestamp may be from our clock, either way, before we call it a replay.
+const SIGNATURE_TOLERANCE_SECS: i64 = 60;
+/// Whereby accepts at most this many characters in `roomNamePrefix`.
+const ROOM_NAME_PREFIX_MAX: usize = 39;
+/// A room has few sessions; a cursor chain longer than this means the API is looping.
+const MAX_SESSION_PAGES: usize = 50;
 
 fn setup(setup: &ProviderSetup<'_>) -> Result<Configured, ConfigError> {
-    let _: &Env = setup.env;
-    Ok(Configured::Missing { setting: "WHEREBY_API_KEY" })
+    let env = setup.env;
+    let Some(api_key) = env.get(API_KEY) else {
+        return Ok(Configured::Missing { setting: API_KEY });
+    };
+    let api_url = env.url_or(API_URL, DEFAULT_API_URL)?;
+    // The region is not part of what Whereby needs to write into the bucket; the storage layer
+    // that reads the bucket takes it from the environment itself.
+    let bucket = match env.get(BUCKET_NAME) {
+        Some(name) => Some(RecordingBucket {
+            name: name.to_owned(),
+            access_key_id: env.require(BUCKET_ACCESS_KEY_ID)?.to_owned(),
+            secret_access_key: env.require(BUCKET_SECRET_ACCESS_KEY)?.to_owned(),
+        }),
+        None => None,
+    };
+    let platform = WherebyPlatform {
+        api: ApiClient::new(NAME, &api_url, api_key, API_KEY, setup.retry.clone()),
+        webhook_secret: env.get(WEBHOOK_SECRET).map(str::to_owned),
+        bucket,
+        logo_path: env.get(LOGO_PATH).map(PathBuf::from),
+    };
+    Ok(Configured::Ready {
+        platform: Arc::new(platform),
+        rollout_rooms: Vec::new(),
+    })
+}
+
+/// The bucket Whereby writes cloud recordings into; its credentials go into each meeting request.
+struct RecordingBucket {
+    name: String,
+    access_key_id: String,
+    secret_access_key: String,
+}
+
+/// Built only by [`PROVIDER`]'s setup. Deliberately not `Debug`: it holds secrets.
+pub struct WherebyPlatform {
+    api: ApiClient,
+    webhook_secret: Option<String>,
+    bucket: Option<RecordingBucket>,
+    logo_path: Option<PathBuf>,
+}
+
+// ---- wire types (Whereby's JSON) ----
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CreateMeetingBody<'a> {
+    is_locked: bool,
+    room_name_prefix: String,
+    room_name_pattern: &'static str,
+    room_mode: &'static str,
+    end_date: String,
+    fields: [&'static str; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recording: Option<RecordingBody<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RecordingBody<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    destination: RecordingDestination<'a>,
+    start_trigger: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RecordingDestination<'a> {
+    provider: &'static str,
+    bucket: &'a str,
+    access_key_id: &'a str,
+    access_key_secret: &'a str,
+    file_format: &'static str,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CreatedMeeting {
+    #[serde(default, deserialize_with = "lenient_string")]
+    meeting_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    room_name: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    room_url: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    host_room_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SessionsPage {
+    #[serde(default)]
+    results: Vec<SessionWire>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    cursor: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SessionWire {
+    #[serde(default, deserialize_with = "lenient_string")]
+    room_session_id: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    started_at: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    ended_at: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope {
+    #[serde(default, deserialize_with = "lenient_string")]
+    id: Option<String>,
+    #[serde(default, rename = "type", deserialize_with = "lenient_string")]
+    kind: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    created_at: Option<String>,
+    #[serde(default)]
+    data: serde_json::Value,
+}
+
+/// `data` of `room.client.*` and `room.session.*` events.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct RoomEventData {
+    #[serde(deserialize_with = "lenient_string")]
+    meeting_id: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    participant_id: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    display_name: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    external_id: Option<String>,
+    #[serde(deserialize_with = "lenient_i64")]
+    num_clients: Option<i64>,
+}
+
+/// `data` of `recording.finished`.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+struct RecordingFinishedData {
+    #[serde(deserialize_with = "lenient_string")]
+    filename: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    recording_id: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    room_name: Option<String>,
+}
+
+#[async_trait]
+impl VideoPlatform for WherebyPlatform {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn create_meeting(
+        &self,
+        request: &CreateMeeting<'_>,
+    ) -> Result<ProviderMeeting, PlatformError> {
+        let recording = match request.recording_type {
+            RecordingType::Cloud => {
+                // Fail before calling Whereby: a meeting without its recording destination would
+                // silently never record.
+                let bucket = self.bucket.as_ref().ok_or(PlatformError::NotConfigured {
+                    platform: NAME,
+                    setting: BUCKET_NAME,
+                })?;
+                Some(RecordingBody {
+                    kind: "cloud",
+                    destination: RecordingDestination {
+                        provider: "s3",
+                        bucket: &bucket.name,
+                        access_key_id: &bucket.access_key_id,
+                        access_key_secret: &bucket.secret_access_key,
+                        file_format: "mp4",
+                    },
+                    start_trigger: request.recording_trigger.as_str(),
+                })
+            }
+            RecordingType::None | RecordingType::Local => None,
+        };
+        let body = CreateMeetingBody {
+            is_locked: request.is_locked,
+            room_name_prefix: room_name_prefix(request.room_name),
+            room_name_pattern: "uuid",
+            room_mode: request.room_mode.as_str(),
+            end_date: request.end_date.to_rfc3339_opts(SecondsFormat::Secs, true),
+            fields: ["hostRoomUrl"],
+            recording,
+        };
+        let created: CreatedMeeting = self.api.post_json("/meetings", &body).await?;
+        let missing = |field: &str| PlatformError::BadResponse {
+            platform: NAME,
+            detail: format!("created meeting has no {field}"),
+        };
+        let platform_meeting_id = created.meeting_id.ok_or_else(|| missing("meetingId"))?;
+        let room_name = created.room_name.ok_or_else(|| missing("roomName"))?;
+        let room_url = created.room_url.ok_or_else(|| missing("roomUrl"))?;
+        let host_room_url = created.host_room_url.unwrap_or_else(|| {
+            tracing::warn!(
+                meeting_id = %platform_meeting_id,
+                "whereby returned no hostRoomUrl; hosts get the visitor URL"
+            );
+            room_url.clone()
+        });
+        if let Some(logo) = &self.logo_path {
+            self.upload_logo(&room_name, logo).await;
+        }
+        Ok(ProviderMeeting {
+            platform_meeting_id,
+            room_name,
+            room_url,
+            host_room_url,
+        })
+    }
+
+    async fn list_sessions(
+        &self,
+        meeting: &MeetingHandle<'_>,
+    ) -> Result<Vec<ProviderSession>, PlatformError> {
+        let mut sessions = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_SESSION_PAGES {
+            let mut query = vec![("roomName", meeting.room_name)];
+            if let Some(cursor) = &cursor {
+                query.push(("cursor", cursor.as_str()));
+            }
+            let page: SessionsPage = self.api.get_json("/insights/room-sessions", &query).await?;
+            let empty = page.results.is_empty();
+            sessions.extend(page.results.into_iter().filter_map(session));
+            match page.cursor {
+                Some(next) if !empty => {
+                    if cursor.as_deref() == Some(next.as_str()) {
+                        return Err(PlatformError::BadResponse {
+                            platform: NAME,
+                            detail: "room sessions: the cursor did not advance".into(),
+                        });
+                    }
+                    cursor = Some(next);
+                }
+                _ => return Ok(sessions),
+            }
+        }
+        // A partial list could make a live meeting look finished, so this is an error.
+        Err(PlatformError::BadResponse {
+            platform: NAME,
+            detail: format!("room sessions: more than {MAX_SESSION_PAGES} pages"),
+        })
+    }
+
+    async fn delete_meeting(&self, meeting: &MeetingHandle<'_>) -> Result<(), PlatformError> {
+        let path = format!("/meetings/{}", path_segment(meeting.platform_meeting_id));
+        match self.api.send(Method::DELETE, &path, &[], None::<&()>).await {
+            Ok(_) | Err(PlatformError::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn extend_meeting(
+        &self,
+        _meeting: &MeetingHandle<'_>,
+        _new_end: DateTime<Utc>,
+    ) -> Result<(), PlatformError> {
+        Err(PlatformError::Unsupported {
+            platform: NAME,
+            capability: "extending a meeting",
+        })
+    }
+
+    async fn join_url(
+        &self,
+        meeting: &MeetingHandle<'_>,
+        _join: &JoinRequest<'_>,
+    ) -> Result<String, PlatformError> {
+        Ok(meeting.room_url.to_owned())
+    }
+
+    fn verify_webhook(
+        &self,
+        headers: &::http::HeaderMap,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<WebhookOutcome, WebhookRejection> {
+        let secret = self
+            .webhook_secret
+            .as_deref()
+            .ok_or(WebhookRejection::NotConfigured {
+                setting: WEBHOOK_SECRET,
+            })?;
+        let header = headers
+            .get(SIGNATURE_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(WebhookRejection::MissingSignature {
+                header: SIGNATURE_HEADER,
+            })?;
+        let timestamp = verify_signature(secret.as_bytes(), header, body)?;
+        let age = now.timestamp().saturating_sub(timestamp);
+        if !(-SIGNATURE_TOLERANCE_SECS..=SIGNATURE_TOLERANCE_SECS).contains(&age) {
+            return Err(WebhookRejection::Stale);
+        }
+        let sent_at = DateTime::from_timestamp(timestamp, 0).unwrap_or(now);
+        parse_event(body, sent_at).map(|e| WebhookOutcome::Event(Box::new(e)))
+    }
+
+    fn webhook_path(&self) -> Option<&'static str> {
+        Some("/whereby")
+    }
+
+    async fn recording_media(&self, _recording_id: &str) -> Result<RecordingMedia, PlatformError> {
+        Err(PlatformError::Unsupported {
+            platform: NAME,
+            capability: "fetching recordings through its API (they arrive in the bucket)",
+        })
+    }
+
+    async fn start_recording(
+        &self,
+        _meeting: &MeetingHandle<'_>,
+        _start: &StartRecording<'_>,
+    ) -> Result<RecordingStarted, PlatformError> {
+        Err(PlatformError::Unsupported {
+            platform: NAME,
+            capability: "starting recordings through an API",
+        })
+    }
+}
+
+impl WherebyPlatform {
+    /// Best effort: a missing file or a refused upload leaves the room with Whereby's default
+    /// look, which is no reason to fail the meeting.
+    async fn upload_logo(&self, room_name: &str, logo: &Path) {
+        let bytes = match tokio::fs::read(logo).await {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                tracing::warn!(path = %logo.display(), error = %e, "cannot read {LOGO_PATH}; room keeps the default logo");
+                return;
+            }
+        };
+        let file_name = logo.file_name().and_then(|n| n.to_str()).unwrap_or("logo");
+        let file = MultipartFile {
+            field: "image",
+            file_name,
+            mime: image_mime(logo),
+            bytes: &bytes,
+        };
+        let room = room_name.trim_start_matches('/');
+        let path = format!("/rooms/{}/theme/logo", path_segment(room));
+        if let Err(e) = self.api.send_file(Method::PUT, &path, &file).await {
+            tracing::warn!(room = room_name, error = %e, "whereby logo upload failed; room keeps the default logo");
+        }
+    }
+}
+
+/// `{room name}-`, cut so that the whole prefix fits Whereby's limit.
+fn room_name_prefix(room_name: &str) -> String {
+    let keep: String = room_name
+        .to_ascii_lowercase()
+        .chars()
+        .take(ROOM_NAME_PREFIX_MAX - 1)
+        .collect();
+    format!("{keep}-")
+}
+
+fn image_mime(path: &Path) -> &'static str {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("png") => "image/png",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("gif") => "image/gif",
+        Some("svg") => "image/svg+xml",
+        Some("webp") => "image/webp",
+        _ => "application/octet-stream",
+    }
+}
+
+fn session(wire: SessionWire) -> Option<ProviderSession> {
+    let (Some(session_id), Some(started)) = (wire.room_session_id, wire.started_at) else {
+        tracing::warn!("whereby room session without id or startedAt; ignored");
+        return None;
+    };
+    let Some(started_at) = parse_time(&started) else {
+        tracing::warn!(
+            session_id,
+            started,
+            "whereby room session with unreadable startedAt; ignored"
+        );
+        return None;
+    };
+    Some(ProviderSession {
+        session_id,
+        started_at,
+        ended_at: wire.ended_at.as_deref().and_then(parse_time),
+    })
+}
+
+fn parse_time(raw: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(raw)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Checks `t=<unix>,v1=<hex>` against the body and returns the signed timestamp.
+///
+/// Whereby signs `"{t}." + body`. We check the body exactly as received first; if that fails we
+/// also accept a signature over the body's compact JSON form (`JSON.stringify`: no whitespace,
+/// keys in the order sent), because the original implementation verified that form and a proxy
+/// that re-indents JSON would otherwise break every delivery.
+fn verify_signature(secret: &[u8], header: &str, body: &[u8]) -> Result<i64, WebhookRejection> {
+    let mut timestamp = None;
+    let mut signatures = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", value)) => timestamp = Some(value.trim()),
+            Some(("v1", value)) => signatures.push(value.trim()),
+            _ => {}
+        }
+    }
+    let raw_timestamp = timestamp.ok_or(WebhookRejection::BadSignature)?;
+    let parsed_timestamp: i64 = raw_timestamp
+        .parse()
+        .map_err(|_| WebhookRejection::BadSignature)?;
+    let signatures: Vec<Vec<u8>> = signatures
+        .into_iter()
+        .filter_map(|s| hex::decode(s).ok())
+        .collect();
+    if signatures.is_empty() {
+        return Err(WebhookRejection::BadSignature);
+    }
+    let matches = |payload: &[u8]| -> bool {
+        signatures.iter().any(|signature| {
+            let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
+                return false;
+            };
+            mac.update(raw_timestamp.as_bytes());
+            mac.update(b".");
+            mac.update(payload);
+            // `verify_slice` compares in constant time.
+            mac.verify_slice(signature).is_ok()
+        })
+    };
+    if matches(body) {
+        return Ok(parsed_timestamp);
+    }
+    let compact = serde_json::from_slice::<OrderedJson>(body)
+        .ok()
+        .and_then(|json| serde_json::to_vec(&json).ok());
+    match compact {
+        Some(compact) if compact != body && matches(&compact) => Ok(parsed_timestamp),
+        _ => Err(WebhookRejection::BadSignature),
+    }
+}
+
+/// Turns a verified body into a neutral event. Only a body that is not a JSON object is
+/// rejected; a known type that lacks what we need becomes [`EventKind::Other`] (logged), so that
+/// Whereby never sees an error for an event it will only send again.
+fn parse_event(body: &[u8], sent_at: DateTime<Utc>) -> Result<ProviderEvent, WebhookRejection> {
+    let payload: serde_json::Value = serde_json::from_slice(body)
+        .map_err(|e| WebhookRejection::Malformed(format!("body is not JSON: {e}")))?;
+    if !payload.is_object() {
+        return Err(WebhookRejection::Malformed(
+            "body is not a JSON object".into(),
+        ));
+    }
+    let envelope: Envelope = serde_json::from_value(payload.clone())
+        .map_err(|e| WebhookRejection::Malformed(format!("unexpected event shape: {e}")))?;
+    let event_id = envelope
+        .id
+        .clone()
+        .unwrap_or_else(|| hex::encode(Sha256::digest(body)));
+    let event_type = envelope.kind.clone().unwrap_or_default();
+    let at = envelope
+        .created_at
+        .as_deref()
+        .and_then(parse_time)
+        .unwrap_or(sent_at);
+    let kind = event_kind(&event_type, envelope.data, at).unwrap_or_else(|missing| {
+        tracing::warn!(
+            event_type,
+            event_id,
+            missing,
+            "whereby event lacks a field we need; stored without acting on it"
+        );
+        EventKind::Other
+    });
+    Ok(ProviderEvent {
+        event_id,
+        event_type,
+        kind,
+        payload,
+    })
+}
+
+/// The neutral meaning of a known event, or the name of the field it lacks.
+fn event_kind(
+    event_type: &str,
+    data: serde_json::Value,
+    at: DateTime<Utc>,
+) -> Result<EventKind, &'static str> {
+    match event_type {
+        "room.client.joined" | "room.client.left" => {
+            let data: RoomEventData = serde_json::from_value(data).unwrap_or_default();
+            let participant = Participant {
+                meeting: MeetingKey::PlatformMeetingId(data.meeting_id.ok_or("data.meetingId")?),
+                session_id: data.participant_id.ok_or("data.participantId")?,
+                user_id: data.external_id,
+                user_name: data.display_name,
+                at,
+                num_clients: data.num_clients,
+            };
+            Ok(if event_type == "room.client.joined" {
+                EventKind::ParticipantJoined(participant)
+            } else {
+                EventKind::ParticipantLeft(participant)
+            })
+        }
+        "room.session.started" | "room.session.ended" => {
+            let data: RoomEventData = serde_json::from_value(data).unwrap_or_default();
+            let meeting = MeetingKey::PlatformMeetingId(data.meeting_id.ok_or("data.meetingId")?);
+            Ok(if event_type == "room.session.started" {
+                EventKind::MeetingStarted { meeting, at }
+            } else {
+                EventKind::MeetingEnded { meeting, at }
+            })
+        }
+        "recording.finished" => {
+            let data: RecordingFinishedData = serde_json::from_value(data).unwrap_or_default();
+            let room_name = data.room_name.ok_or("data.roomName")?;
+            // Meetings store Whereby's room name as created, with its leading "/".
+            let room_name = if room_name.starts_with('/') {
+                room_name
+            } else {
+                format!("/{room_name}")
+            };
+            Ok(EventKind::RecordingReady(RecordingReady {
+                meeting: MeetingKey::RoomName(room_name),
+                recording_id: data.recording_id.ok_or("data.recordingId")?,
+                multitrack: false,
+                started_at: None,
+                duration_seconds: None,
+                keys: vec![data.filename.ok_or("data.filename")?],
+            }))
+        }
+        _ => Ok(EventKind::Other),
+    }
+}
+
+/// Percent-encodes anything but unreserved characters, for ids placed in a URL path.
+fn path_segment(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for byte in raw.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// A string, or a number taken as its text; anything else (or "") counts as absent.
+fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    })
+}
+
+/// An integer, also from a float or a numeric string; anything else counts as absent.
+fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    })
+}
+
+/// A JSON value that keeps object keys in the order they were sent, so that it re-serialises
+/// the way `JSON.stringify` does. `serde_json::Value` sorts keys unless the `preserve_order`
+/// feature is on, and turning that on here would change key order for every crate in the
+/// workspace (features are unified), so this module keeps its own small ordered form.
+enum OrderedJson {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    String(String),
+    Array(Vec<OrderedJson>),
+    Object(Vec<(String, OrderedJson)>),
+}
+
+impl<'de> Deserialize<'de> for OrderedJson {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct OrderedVisitor;
+
+        impl<'de> Visitor<'de> for OrderedVisitor {
+            type Value = OrderedJson;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_unit<E>(self) -> Result<OrderedJson, E> {
+                Ok(OrderedJson::Null)
+            }
+            fn visit_none<E>(self) -> Result<OrderedJson, E> {
+                Ok(OrderedJson::Null)
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<OrderedJson, E> {
+                Ok(OrderedJson::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<OrderedJson, E> {
+                Ok(OrderedJson::Number(v.into()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<OrderedJson, E> {
+                Ok(OrderedJson::Number(v.into()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<OrderedJson, E> {
+                Ok(serde_json::Number::from_f64(v).map_or(OrderedJson::Null, OrderedJson::Number))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<OrderedJson, E> {
+                Ok(OrderedJson::String(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<OrderedJson, E> {
+                Ok(OrderedJson::String(v))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<OrderedJson, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(OrderedJson::Array(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OrderedJson, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry()? {
+                    entries.push(entry);
+                }
+                Ok(OrderedJson::Object(entries))
+            }
+        }
+
+        deserializer.deserialize_any(OrderedVisitor)
+    }
+}
+
+impl Serialize for OrderedJson {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self {
+            OrderedJson::Null => serializer.serialize_unit(),
+            OrderedJson::Bool(b) => serializer.serialize_bool(*b),
+            OrderedJson::Number(n) => n.serialize(serializer),
+            OrderedJson::String(s) => serializer.serialize_str(s),
+            OrderedJson::Array(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            OrderedJson::Object(entries) => {
+                let mut map = serializer.serialize_map(Some(entries.len()))?;
+                for (key, value) in entries {
+                    map.serialize_entry(key, value)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_form_keeps_key_order_and_drops_whitespace() {
+        let body = br#"{ "b" : 1, "a" : [ true, null, 2.5, "x y" ], "c": {"z":{}, "y": []} }"#;
+        let json: OrderedJson = serde_json::from_slice(body).unwrap();
+        assert_eq!(
+            String::from_utf8(serde_json::to_vec(&json).unwrap()).unwrap(),
+            r#"{"b":1,"a":[true,null,2.5,"x y"],"c":{"z":{},"y":[]}}"#
+        );
+    }
+
+    #[test]
+    fn prefix_fits_whereby_limit() {
+        assert_eq!(room_name_prefix("team"), "team-");
+        let long = "a".repeat(64);
+        let prefix = room_name_prefix(&long);
+        assert_eq!(prefix.len(), ROOM_NAME_PREFIX_MAX);
+        assert!(prefix.ends_with('-'));
+    }
+
+    #[test]
+    fn path_segments_are_encoded() {
+        assert_eq!(path_segment("abc-1_2.x~"), "abc-1_2.x~");
+        assert_eq!(path_segment("a/b c"), "a%2Fb%20c");
+    }
 }

@@ -11,7 +11,11 @@ use reflector_server::{AppState, Settings};
 use reflector_store::Store;
 
 #[derive(Parser)]
-#[command(name = "reflector", version, about = "Self-hosted meetings, recordings and transcripts")]
+#[command(
+    name = "reflector",
+    version,
+    about = "Self-hosted meetings, recordings and transcripts"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -28,11 +32,11 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // A `.env` in the working directory fills in variables the environment does not set.
-    if let Err(e) = dotenvy::dotenv() {
-        if !e.not_found() {
-            eprintln!("error: cannot read .env: {e}");
-            return ExitCode::FAILURE;
-        }
+    if let Err(e) = dotenvy::dotenv()
+        && !e.not_found()
+    {
+        eprintln!("error: cannot read .env: {e}");
+        return ExitCode::FAILURE;
     }
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -40,7 +44,10 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into()),
         )
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -78,7 +85,12 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 default_platform = %platforms.default_platform(),
                 "Reflector is serving"
             );
-            let state = AppState::new(settings, store.clone(), Arc::new(platforms), Arc::new(SystemClock));
+            let state = AppState::new(
+                settings,
+                store.clone(),
+                Arc::new(platforms),
+                Arc::new(SystemClock),
+            );
             reflector_server::serve(listener, state, shutdown_signal()).await?;
             store.close().await;
             tracing::info!("stopped");
@@ -91,7 +103,10 @@ async fn connect(settings: &Settings) -> anyhow::Result<Store> {
     let store = Store::connect(&settings.database_url)
         .await
         .context("cannot open the database (check DATABASE_URL)")?;
-    store.migrate().await.context("cannot migrate the database")?;
+    store
+        .migrate()
+        .await
+        .context("cannot migrate the database")?;
     Ok(store)
 }
 

@@ -23,7 +23,9 @@ pub struct Caller {
 impl Caller {
     /// The user id, or 401 for anonymous callers.
     pub fn require(&self) -> ApiResult<&str> {
-        self.user_id.as_deref().ok_or_else(ApiError::unauthenticated)
+        self.user_id
+            .as_deref()
+            .ok_or_else(ApiError::unauthenticated)
     }
 
     pub fn is(&self, user_id: &str) -> bool {
@@ -52,7 +54,10 @@ impl FromRequestParts<AppState> for Caller {
             let token = value
                 .to_str()
                 .ok()
-                .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+                .and_then(|v| {
+                    v.strip_prefix("Bearer ")
+                        .or_else(|| v.strip_prefix("bearer "))
+                })
                 .map(str::trim)
                 .ok_or_else(|| invalid("Authorization header must be 'Bearer <token>'"))?;
             let mut validation = jsonwebtoken::Validation::new(jwt.algorithm);

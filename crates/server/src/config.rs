@@ -156,9 +156,12 @@ mod tests {
         }
         let err = settings(&[("AUTH_BACKEND", "jwt")]).err().unwrap();
         assert_eq!(err.variable, "AUTH_JWT_PUBLIC_KEY");
-        let err = settings(&[("AUTH_BACKEND", "jwt"), ("AUTH_JWT_PUBLIC_KEY", "/nonexistent.pem")])
-            .err()
-            .unwrap();
+        let err = settings(&[
+            ("AUTH_BACKEND", "jwt"),
+            ("AUTH_JWT_PUBLIC_KEY", "/nonexistent.pem"),
+        ])
+        .err()
+        .unwrap();
         assert!(err.message.contains("cannot read"), "{err}");
     }
 }

@@ -104,9 +104,7 @@ fn cors(settings: &Settings) -> CorsLayer {
     match &settings.cors_origins {
         None => layer.allow_origin(Any),
         Some(origins) => layer.allow_origin(AllowOrigin::list(
-            origins
-                .iter()
-                .filter_map(|o| HeaderValue::from_str(o).ok()),
+            origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()),
         )),
     }
 }

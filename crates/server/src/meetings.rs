@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use reflector_core::{Meeting, MeetingSettings, Room, platform::meeting_platform, reusable_meeting};
+use reflector_core::{
+    Meeting, MeetingSettings, Room, platform::meeting_platform, reusable_meeting,
+};
 use reflector_platforms::{CreateMeeting, MeetingHandle};
 
 use crate::error::{ApiError, ApiResult};
@@ -50,10 +52,8 @@ pub async fn get_or_create(
 ) -> ApiResult<Meeting> {
     let platform_name = meeting_platform(room, state.platforms.rollouts());
     let wanted = MeetingSettings::for_room(room, platform_name);
-    if !allow_duplicated {
-        if let Some(m) = find_reusable(state, room, &wanted).await? {
-            return Ok(m);
-        }
+    if !allow_duplicated && let Some(m) = find_reusable(state, room, &wanted).await? {
+        return Ok(m);
     }
     // Fail fast, before queueing, when the platform can't be used at all.
     state.platforms.get(wanted.platform.as_str())?;

@@ -103,7 +103,11 @@ impl MeetingView {
             id: m.id,
             room_name: m.room_name,
             room_url: m.room_url,
-            host_room_url: if is_owner { m.host_room_url } else { String::new() },
+            host_room_url: if is_owner {
+                m.host_room_url
+            } else {
+                String::new()
+            },
             start_date: m.start_date,
             end_date: m.end_date,
             room_id: m.room_id,

@@ -111,16 +111,13 @@ fn sqlite_url(url: &str) -> Result<String> {
         .trim_start_matches("sqlite://")
         .trim_start_matches("sqlite:");
     let file = path.split('?').next().unwrap_or_default();
-    if !file.is_empty() && file != ":memory:" {
-        if let Some(dir) = std::path::Path::new(file).parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    StoreError::Database(sqlx::Error::Configuration(
-                        format!("cannot create the database folder {}: {e}", dir.display()).into(),
-                    ))
-                })?;
-            }
-        }
+    let dir = std::path::Path::new(file).parent();
+    if let Some(dir) = dir.filter(|d| !d.as_os_str().is_empty() && file != ":memory:") {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Database(sqlx::Error::Configuration(
+                format!("cannot create the database folder {}: {e}", dir.display()).into(),
+            ))
+        })?;
     }
     Ok(if url.contains('?') {
         url.to_owned()
@@ -185,16 +182,16 @@ pub mod testing {
         }
 
         pub async fn drop_database(self) {
-            if let Some(admin_url) = &self.admin_url {
-                if let Ok(admin) = AnyPool::connect(admin_url).await {
-                    let _ = sqlx::query(&format!(
-                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                        self.name
-                    ))
-                    .execute(&admin)
-                    .await;
-                    admin.close().await;
-                }
+            if let Some(admin_url) = &self.admin_url
+                && let Ok(admin) = AnyPool::connect(admin_url).await
+            {
+                let _ = sqlx::query(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    self.name
+                ))
+                .execute(&admin)
+                .await;
+                admin.close().await;
             }
         }
     }

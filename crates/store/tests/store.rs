@@ -1,5 +1,7 @@
 //! The store's behaviour, identical on SQLite and PostgreSQL.
 
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
 use chrono::{Duration, TimeZone, Utc};
 use reflector_core::{Meeting, PlatformName, RecordingTrigger, RecordingType, Room, RoomMode};
 use reflector_store::testing::TestDatabase;

@@ -54,7 +54,10 @@ pub async fn create(
 ) -> ApiResult<Json<CreatedApiKey>> {
     let user_id = caller.require()?;
     if req.name.chars().count() > 100 {
-        return Err(ApiError::unprocessable("name", "must be at most 100 characters"));
+        return Err(ApiError::unprocessable(
+            "name",
+            "must be at most 100 characters",
+        ));
     }
     let key = new_api_key();
     let record = ApiKey {
@@ -63,7 +66,10 @@ pub async fn create(
         name: req.name,
         created_at: state.clock.now(),
     };
-    state.store.insert_api_key(&record, &hash_api_key(&key)).await?;
+    state
+        .store
+        .insert_api_key(&record, &hash_api_key(&key))
+        .await?;
     Ok(Json(CreatedApiKey {
         id: record.id,
         name: record.name,
@@ -74,7 +80,10 @@ pub async fn create(
 
 #[utoipa::path(get, path = "/v1/user/api-keys", tag = "auth",
     responses((status = 200, body = Vec<ApiKeyView>), (status = 401)))]
-pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<ApiKeyView>>> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<ApiKeyView>>> {
     let user_id = caller.require()?;
     let keys = state.store.api_keys(user_id).await?;
     Ok(Json(keys.into_iter().map(Into::into).collect()))

@@ -171,7 +171,9 @@ pub async fn deactivate(
         .await?
         .ok_or_else(|| ApiError::not_found("Room"))?;
     if !caller.is(&room.user_id) {
-        return Err(ApiError::forbidden("Only the room's owner may end its meetings"));
+        return Err(ApiError::forbidden(
+            "Only the room's owner may end its meetings",
+        ));
     }
     state.store.deactivate_meeting(&meeting.id).await?;
     // The meeting is over for us either way; the provider room expires on its own if this fails.
@@ -195,7 +197,8 @@ pub struct RecordingStartLimiter(Arc<DefaultKeyedRateLimiter<String>>);
 
 impl RecordingStartLimiter {
     pub fn new() -> Self {
-        let quota = Quota::per_second(NonZeroU32::MIN).allow_burst(NonZeroU32::MIN.saturating_add(1));
+        let quota =
+            Quota::per_second(NonZeroU32::MIN).allow_burst(NonZeroU32::MIN.saturating_add(1));
         Self(Arc::new(DefaultKeyedRateLimiter::keyed(quota)))
     }
 

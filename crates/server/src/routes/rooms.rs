@@ -3,7 +3,6 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use chrono::Utc;
 use reflector_core::{PlatformName, RecordingTrigger, RecordingType, Room, RoomMode, RoomName};
 use serde::{Deserialize, Deserializer};
 use utoipa::{IntoParams, ToSchema};
@@ -175,18 +174,20 @@ fn platform(state: &AppState, raw: &str) -> ApiResult<PlatformName> {
 }
 
 /// The secret that goes with a webhook URL: the given one, else the kept one, else a new one.
-fn webhook_secret(url: &Option<String>, given: Option<String>, kept: Option<String>) -> ApiResult<Option<String>> {
+fn webhook_secret(
+    url: &Option<String>,
+    given: Option<String>,
+    kept: Option<String>,
+) -> ApiResult<Option<String>> {
     if url.is_none() {
         return Ok(None);
     }
     let given = given.filter(|s| !s.trim().is_empty());
-    if let Some(secret) = &given {
-        if secret.len() > MAX_TEXT {
-            return Err(ApiError::unprocessable(
-                "webhook_secret",
-                format!("must be at most {MAX_TEXT} characters"),
-            ));
-        }
+    if given.as_ref().is_some_and(|s| s.len() > MAX_TEXT) {
+        return Err(ApiError::unprocessable(
+            "webhook_secret",
+            format!("must be at most {MAX_TEXT} characters"),
+        ));
     }
     Ok(Some(
         given
@@ -301,7 +302,7 @@ pub async fn create(
         id: uuid::Uuid::new_v4().to_string(),
         name: room_name(&req.name)?,
         user_id,
-        created_at: Utc::now(),
+        created_at: state.clock.now(),
         zulip_auto_post: req.zulip_auto_post,
         zulip_stream: text("zulip_stream", req.zulip_stream)?,
         zulip_topic: text("zulip_topic", req.zulip_topic)?,

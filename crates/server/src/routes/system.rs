@@ -21,7 +21,9 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Status>)
             tracing::error!(error = %e, "health check: database unavailable");
             (
                 StatusCode::SERVICE_UNAVAILABLE,
-                Json(Status { status: "unhealthy" }),
+                Json(Status {
+                    status: "unhealthy",
+                }),
             )
         }
     }

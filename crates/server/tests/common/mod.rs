@@ -1,0 +1,211 @@
+//! Test harness: the real router served over HTTP on a free port, against a fresh database
+//! (SQLite, or PostgreSQL when `TEST_DATABASE_URL` is set), with providers configured from
+//! environment pairs exactly as in production (fake provider servers stand in for the clouds).
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reflector_core::{Env, SystemClock};
+use reflector_platforms::{Registry, RetryPolicy};
+use reflector_server::{AppState, Settings};
+use reflector_store::Store;
+use reflector_store::testing::TestDatabase;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates `sqlite` and `postgres` tests for each async case `fn(Db)`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($case:ident),+ $(,)?) => {$(
+        mod $case {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                super::$case(super::common::Db::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                if std::env::var("TEST_DATABASE_URL").is_err() {
+                    eprintln!("TEST_DATABASE_URL is not set: PostgreSQL case not run");
+                    return;
+                }
+                super::$case(super::common::Db::Postgres).await;
+            }
+        }
+    )+};
+}
+
+pub struct TestApp {
+    pub url: String,
+    pub store: Store,
+    pub http: reqwest::Client,
+    db: Option<TestDatabase>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub fn fast_retries() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(100),
+        timeout: Duration::from_secs(2),
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(db: Db, env: &[(&str, &str)]) -> TestApp {
+        let database = match db {
+            Db::Sqlite => TestDatabase::sqlite().await,
+            Db::Postgres => TestDatabase::postgres().await.expect("TEST_DATABASE_URL"),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let env = Env::from_pairs(env.iter().copied())
+            .with("BASE_URL", url.clone())
+            .with("DATABASE_URL", database.url.clone());
+        let settings = Settings::from_env(&env).expect("settings");
+        let registry = Registry::from_env(&env, fast_retries(), &url).expect("registry");
+        let store = Store::connect(&database.url).await.unwrap();
+        store.migrate().await.unwrap();
+        let state = AppState::new(
+            settings,
+            store.clone(),
+            Arc::new(registry),
+            Arc::new(SystemClock),
+        );
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let server = tokio::spawn(async move {
+            reflector_server::serve(listener, state, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestApp {
+            url,
+            store,
+            http: reqwest::Client::new(),
+            db: Some(database),
+            shutdown: Some(tx),
+            server: Some(server),
+        }
+    }
+
+    /// Stops the server and drops the PostgreSQL database (SQLite files go with their folder).
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        self.store.close().await;
+        if let Some(db) = self.db.take() {
+            db.drop_database().await;
+        }
+    }
+
+    pub fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.url))
+    }
+
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        auth: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut r = self.req(method, path);
+        if let Some(token) = auth {
+            r = r.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            r = r.json(&body);
+        }
+        let response = r.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let json = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, json)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, None, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, None, Some(body))
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::PATCH, path, None, Some(body))
+            .await
+    }
+
+    /// Creates a room as the single local user; panics unless it succeeds.
+    pub async fn room(&self, body: Value) -> Value {
+        let (status, room) = self.post("/v1/rooms", body).await;
+        assert_eq!(status, 200, "{room}");
+        room
+    }
+}
+
+/// RS256 keys made with the `openssl` command for one test: (public key path, signer).
+pub struct JwtKeys {
+    pub public_key_path: String,
+    encoding: jsonwebtoken::EncodingKey,
+    _dir: tempfile::TempDir,
+}
+
+impl JwtKeys {
+    pub fn generate() -> JwtKeys {
+        let dir = tempfile::tempdir().unwrap();
+        let private = dir.path().join("private.pem");
+        let public = dir.path().join("public.pem");
+        let ok = std::process::Command::new("openssl")
+            .args(["genrsa", "-out"])
+            .arg(&private)
+            .arg("2048")
+            .output()
+            .unwrap()
+            .status
+            .success();
+        assert!(ok, "openssl genrsa");
+        let ok = std::process::Command::new("openssl")
+            .args(["rsa", "-pubout", "-in"])
+            .arg(&private)
+            .arg("-out")
+            .arg(&public)
+            .output()
+            .unwrap()
+            .status
+            .success();
+        assert!(ok, "openssl rsa -pubout");
+        let pem = std::fs::read(&private).unwrap();
+        JwtKeys {
+            public_key_path: public.display().to_string(),
+            encoding: jsonwebtoken::EncodingKey::from_rsa_pem(&pem).unwrap(),
+            _dir: dir,
+        }
+    }
+
+    pub fn token(&self, sub: &str) -> String {
+        let exp = chrono::Utc::now().timestamp() + 3600;
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+            &serde_json::json!({ "sub": sub, "exp": exp }),
+            &self.encoding,
+        )
+        .unwrap()
+    }
+}
