@@ -35,7 +35,7 @@ impl Drop for Server {
 
 async fn start(env: &[(&str, &str)], dir: &std::path::Path) -> Server {
     let port = free_port();
-    let child = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .arg("serve")
         .current_dir(dir)
         .env_clear()
@@ -49,13 +49,15 @@ async fn start(env: &[(&str, &str)], dir: &std::path::Path) -> Server {
     let url = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     for _ in 0..200 {
-        if let Ok(r) = client.get(format!("{url}/health")).send().await {
-            if r.status() == 200 {
-                return Server { child, url };
-            }
+        if let Ok(r) = client.get(format!("{url}/health")).send().await
+            && r.status() == 200
+        {
+            return Server { child, url };
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("reflector serve did not become healthy");
 }
 
