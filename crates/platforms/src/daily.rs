@@ -36,6 +36,7 @@ use uuid::Uuid;
 
 use crate::client::ApiClient;
 use crate::registry::{Configured, Provider, ProviderSetup};
+use crate::wire::{lenient_string, path_segment};
 use crate::{
     CreateMeeting, EventKind, JoinRequest, MeetingHandle, MeetingKey, Participant, PlatformError,
     ProviderEvent, ProviderMeeting, ProviderSession, RecordingMedia, RecordingReady,
@@ -865,28 +866,6 @@ fn unix_time(seconds: f64) -> Option<DateTime<Utc>> {
     let whole = seconds.floor();
     let nanos = ((seconds - whole) * 1e9).round().min(999_999_999.0) as u32;
     DateTime::from_timestamp(whole as i64, nanos)
-}
-
-/// Percent-encodes anything but unreserved characters, for names and ids placed in a URL path.
-fn path_segment(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    for byte in raw.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
-/// A string, or a number taken as its text; anything else (or "") counts as absent.
-fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match serde_json::Value::deserialize(d)? {
-        serde_json::Value::String(s) if !s.is_empty() => Some(s),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    })
 }
 
 /// A number, also from a numeric string; anything else (null included) counts as absent.

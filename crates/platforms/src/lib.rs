@@ -13,6 +13,7 @@ pub mod mock;
 mod registry;
 mod types;
 pub mod whereby;
+mod wire;
 
 pub use client::RetryPolicy;
 pub use error::{PlatformError, WebhookRejection};

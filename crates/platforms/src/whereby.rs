@@ -23,6 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::client::{ApiClient, MultipartFile};
 use crate::registry::{Configured, Provider, ProviderSetup};
+use crate::wire::{lenient_string, path_segment};
 use crate::{
     CreateMeeting, EventKind, JoinRequest, MeetingHandle, MeetingKey, Participant, PlatformError,
     ProviderEvent, ProviderMeeting, ProviderSession, RecordingMedia, RecordingReady,
@@ -598,28 +599,6 @@ fn event_kind(
         }
         _ => Ok(EventKind::Other),
     }
-}
-
-/// Percent-encodes anything but unreserved characters, for ids placed in a URL path.
-fn path_segment(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    for byte in raw.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
-/// A string, or a number taken as its text; anything else (or "") counts as absent.
-fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-    Ok(match serde_json::Value::deserialize(d)? {
-        serde_json::Value::String(s) if !s.is_empty() => Some(s),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    })
 }
 
 /// An integer, also from a float or a numeric string; anything else counts as absent.
