@@ -23,9 +23,16 @@ impl ConfigError {
 }
 
 /// Configuration variables, read once. An empty value counts as unset, as in most `.env` tooling.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Env {
     vars: BTreeMap<String, String>,
+}
+
+/// Lists variable names only: values include secrets, which are never logged.
+impl std::fmt::Debug for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.vars.keys()).finish()
+    }
 }
 
 impl Env {
@@ -132,6 +139,16 @@ impl Env {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_output_never_shows_values() {
+        let env = Env::from_pairs([("DAILY_API_KEY", "very-secret")]);
+        let shown = format!("{env:?}");
+        assert!(
+            shown.contains("DAILY_API_KEY") && !shown.contains("very-secret"),
+            "{shown}"
+        );
+    }
 
     #[test]
     fn empty_values_count_as_unset() {
