@@ -7,14 +7,20 @@
 //! portable types, which is what keeps the two engines on one path.
 
 mod consent;
+mod jobs;
 mod keys;
 mod meetings;
+mod presence;
 mod rooms;
 mod time;
+mod webhooks;
 
 pub use consent::ConsentVote;
+pub use jobs::{ClaimedJob, JobCounts, NewJob};
 pub use keys::ApiKey;
+pub use presence::{ParticipantSession, SessionChange};
 pub use rooms::RoomPage;
+pub use webhooks::{DeliveryAttempt, InboxEvent, OutboxEvent};
 
 use std::str::FromStr;
 use std::time::Duration;

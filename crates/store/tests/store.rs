@@ -5,7 +5,9 @@
 use chrono::{Duration, TimeZone, Utc};
 use reflector_core::{Meeting, PlatformName, RecordingTrigger, RecordingType, Room, RoomMode};
 use reflector_store::testing::TestDatabase;
-use reflector_store::{ConsentVote, Store, StoreError};
+use reflector_store::{
+    ConsentVote, InboxEvent, JobCounts, NewJob, SessionChange, Store, StoreError,
+};
 
 /// Runs a case on a fresh SQLite database and, when `TEST_DATABASE_URL` is set, on a fresh
 /// PostgreSQL database.
@@ -38,6 +40,13 @@ on_both_databases!(
     deleting_a_room_deletes_its_meetings,
     the_creation_lease_excludes_other_holders_until_it_expires,
     the_latest_consent_answer_per_participant_wins,
+    a_job_is_claimed_by_one_worker_and_retried_later,
+    jobs_sharing_a_key_never_run_together,
+    a_crashed_workers_job_is_claimed_again_after_its_lease,
+    dedupe_keys_allow_one_live_job,
+    each_period_of_a_periodic_task_is_claimed_once,
+    a_redelivered_webhook_is_stored_and_queued_once,
+    sessions_survive_duplicated_and_reordered_events,
 );
 
 async fn open(db: &TestDatabase) -> Store {
@@ -241,4 +250,317 @@ async fn the_latest_consent_answer_per_participant_wins(store: Store) {
         .unwrap();
     assert_ne!(other, first);
     assert!(store.anyone_declined("m1").await.unwrap());
+}
+
+fn job(kind: &str, key: Option<&str>, at: chrono::DateTime<Utc>) -> NewJob {
+    NewJob {
+        kind: kind.into(),
+        payload: "{}".into(),
+        lock_key: key.map(str::to_owned),
+        dedupe_key: None,
+        run_at: at,
+        max_attempts: 3,
+    }
+}
+
+fn t0() -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 4, 1, 12, 0, 0).unwrap()
+}
+
+async fn a_job_is_claimed_by_one_worker_and_retried_later(store: Store) {
+    let now = t0();
+    let lease = now + Duration::seconds(30);
+    store.enqueue(&job("a", None, now), now).await.unwrap();
+    let claimed = store.claim_job("w1", now, lease).await.unwrap().unwrap();
+    assert_eq!((claimed.kind.as_str(), claimed.attempts), ("a", 1));
+    assert_eq!(store.claim_job("w2", now, lease).await.unwrap(), None);
+
+    let retry = now + Duration::seconds(60);
+    store
+        .fail_job(&claimed, "provider down", now, Some(retry))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.job_error(&claimed.id).await.unwrap().as_deref(),
+        Some("provider down")
+    );
+    assert_eq!(
+        store.claim_job("w2", now, lease).await.unwrap(),
+        None,
+        "not before its retry time"
+    );
+    let again = store
+        .claim_job("w2", retry, retry + Duration::seconds(30))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (again.id.as_str(), again.attempts),
+        (claimed.id.as_str(), 2)
+    );
+    store.complete_job(&again, retry).await.unwrap();
+    assert_eq!(
+        store.job_counts().await.unwrap(),
+        JobCounts {
+            done: 1,
+            ..JobCounts::default()
+        }
+    );
+    assert_eq!(
+        store
+            .prune_jobs(retry + Duration::seconds(1))
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+async fn jobs_sharing_a_key_never_run_together(store: Store) {
+    let now = t0();
+    let lease = now + Duration::seconds(30);
+    store
+        .enqueue(&job("first", Some("meeting:m1"), now), now)
+        .await
+        .unwrap();
+    store
+        .enqueue(
+            &job(
+                "second",
+                Some("meeting:m1"),
+                now + Duration::microseconds(1),
+            ),
+            now,
+        )
+        .await
+        .unwrap();
+    store
+        .enqueue(
+            &job("other", Some("meeting:m2"), now + Duration::microseconds(2)),
+            now,
+        )
+        .await
+        .unwrap();
+    let later = now + Duration::seconds(1);
+    let a = store.claim_job("w1", later, lease).await.unwrap().unwrap();
+    assert_eq!(a.kind, "first");
+    let b = store.claim_job("w2", later, lease).await.unwrap().unwrap();
+    assert_eq!(b.kind, "other", "the second m1 job waits for the first");
+    assert_eq!(store.claim_job("w3", later, lease).await.unwrap(), None);
+    store.complete_job(&a, later).await.unwrap();
+    let c = store.claim_job("w3", later, lease).await.unwrap().unwrap();
+    assert_eq!(c.kind, "second");
+}
+
+async fn a_crashed_workers_job_is_claimed_again_after_its_lease(store: Store) {
+    let now = t0();
+    store
+        .enqueue(&job("k", Some("meeting:m1"), now), now)
+        .await
+        .unwrap();
+    let crashed = store
+        .claim_job("w1", now, now + Duration::seconds(30))
+        .await
+        .unwrap()
+        .unwrap();
+    let before = now + Duration::seconds(29);
+    assert_eq!(
+        store
+            .claim_job("w2", before, before + Duration::seconds(30))
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(
+        store
+            .heartbeat_job(&crashed, now + Duration::seconds(40))
+            .await
+            .unwrap(),
+        "alive while it beats"
+    );
+    let after = now + Duration::seconds(41);
+    let taken = store
+        .claim_job("w2", after, after + Duration::seconds(30))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (taken.id.as_str(), taken.attempts),
+        (crashed.id.as_str(), 2)
+    );
+    // The first worker coming back cannot finish or extend what is no longer its job.
+    assert!(
+        !store
+            .heartbeat_job(&crashed, after + Duration::seconds(60))
+            .await
+            .unwrap()
+    );
+    store.complete_job(&crashed, after).await.unwrap();
+    assert_eq!(store.job_counts().await.unwrap().running, 1);
+    store.complete_job(&taken, after).await.unwrap();
+    assert_eq!(store.job_counts().await.unwrap().done, 1);
+}
+
+async fn dedupe_keys_allow_one_live_job(store: Store) {
+    let now = t0();
+    let mut j = job("check", None, now);
+    j.dedupe_key = Some("check:m1".into());
+    assert!(store.enqueue(&j, now).await.unwrap());
+    assert!(!store.enqueue(&j, now).await.unwrap());
+    let claimed = store
+        .claim_job("w", now, now + Duration::seconds(30))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !store.enqueue(&j, now).await.unwrap(),
+        "still live while running"
+    );
+    store.complete_job(&claimed, now).await.unwrap();
+    assert!(
+        store.enqueue(&j, now).await.unwrap(),
+        "free again once done"
+    );
+}
+
+async fn each_period_of_a_periodic_task_is_claimed_once(store: Store) {
+    let now = t0();
+    let next = now + Duration::seconds(60);
+    assert!(store.claim_periodic("lifecycle", now, next).await.unwrap());
+    assert!(!store.claim_periodic("lifecycle", now, next).await.unwrap());
+    assert!(
+        !store
+            .claim_periodic("lifecycle", next - Duration::seconds(1), next)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_periodic("lifecycle", next, next + Duration::seconds(60))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store.claim_periodic("presence", now, next).await.unwrap(),
+        "tasks are independent"
+    );
+
+    // The scheduler's leadership lease.
+    let until = now + Duration::seconds(10);
+    assert!(store.try_lease("scheduler", "a", now, until).await.unwrap());
+    assert!(!store.try_lease("scheduler", "b", now, until).await.unwrap());
+    assert!(
+        store.try_lease("scheduler", "a", now, until).await.unwrap(),
+        "the holder renews"
+    );
+    assert!(
+        store
+            .try_lease(
+                "scheduler",
+                "b",
+                until + Duration::seconds(1),
+                until + Duration::seconds(11)
+            )
+            .await
+            .unwrap()
+    );
+}
+
+async fn a_redelivered_webhook_is_stored_and_queued_once(store: Store) {
+    let now = t0();
+    let event = |id: &str| InboxEvent {
+        id: id.into(),
+        provider: "daily".into(),
+        event_id: "evt-1".into(),
+        event_type: "participant.joined".into(),
+        payload: "{}".into(),
+        received_at: now,
+    };
+    let to_job = |inbox_id: &str| NewJob {
+        kind: "webhook".into(),
+        payload: format!("{{\"inbox_id\":\"{inbox_id}\"}}"),
+        lock_key: None,
+        dedupe_key: None,
+        run_at: now,
+        max_attempts: 5,
+    };
+    assert!(store.ingest_webhook(&event("row-1"), to_job).await.unwrap());
+    assert!(!store.ingest_webhook(&event("row-2"), to_job).await.unwrap());
+    assert_eq!(store.job_counts().await.unwrap().queued, 1);
+    assert_eq!(store.inbox_counts().await.unwrap(), (1, 0));
+    let stored = store.inbox_event("row-1").await.unwrap().unwrap();
+    assert_eq!(stored.event_type, "participant.joined");
+    store
+        .mark_inbox_processed("row-1", now, None)
+        .await
+        .unwrap();
+    assert_eq!(store.inbox_counts().await.unwrap(), (1, 1));
+}
+
+async fn sessions_survive_duplicated_and_reordered_events(store: Store) {
+    let r = room("team", "alice", 0);
+    store.insert_room(&r).await.unwrap();
+    store
+        .insert_meeting(&meeting(&r, "m1", t0() + Duration::hours(1)))
+        .await
+        .unwrap();
+    let change = |sid: &'static str, at: chrono::DateTime<Utc>| SessionChange {
+        meeting_id: "m1",
+        platform_session_id: sid,
+        user_id: None,
+        user_name: Some("Ada"),
+        at,
+    };
+    let t = t0();
+    store.session_joined(&change("s1", t)).await.unwrap();
+    store.session_joined(&change("s1", t)).await.unwrap();
+    store.session_joined(&change("s2", t)).await.unwrap();
+    assert_eq!(
+        store.refresh_num_clients("m1").await.unwrap(),
+        2,
+        "a duplicated join counts once"
+    );
+    // s3's leave arrives before its join.
+    store
+        .session_left(&change("s3", t + Duration::seconds(5)))
+        .await
+        .unwrap();
+    store.session_joined(&change("s3", t)).await.unwrap();
+    store
+        .session_left(&change("s1", t + Duration::seconds(9)))
+        .await
+        .unwrap();
+    store
+        .session_left(&change("s1", t + Duration::seconds(20)))
+        .await
+        .unwrap();
+    assert_eq!(store.refresh_num_clients("m1").await.unwrap(), 1);
+    let sessions = store.participant_sessions("m1").await.unwrap();
+    let s1 = sessions
+        .iter()
+        .find(|s| s.platform_session_id == "s1")
+        .unwrap();
+    assert_eq!(
+        s1.left_at,
+        Some(t + Duration::seconds(9)),
+        "the first leave time is kept"
+    );
+    assert_eq!(sessions.len(), 3);
+    assert_eq!(store.meeting("m1").await.unwrap().unwrap().num_clients, 1);
+    assert_eq!(
+        store
+            .meeting_by_provider_room("mock", "team-m1")
+            .await
+            .unwrap()
+            .map(|m| m.id),
+        Some("m1".into())
+    );
+    assert_eq!(
+        store
+            .meeting_by_platform_id("mock", "p-m1")
+            .await
+            .unwrap()
+            .map(|m| m.id),
+        Some("m1".into())
+    );
+    assert_eq!(store.active_meeting_ids().await.unwrap(), ["m1"]);
 }

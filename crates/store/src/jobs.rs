@@ -1,0 +1,333 @@
+//! The durable job queue and named leases, portable across both engines: claiming is a
+//! compare-and-set `UPDATE`, never `SELECT … FOR UPDATE SKIP LOCKED`, which SQLite lacks.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::time::ts;
+use crate::{Result, Store};
+
+/// A job to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub kind: String,
+    /// JSON.
+    pub payload: String,
+    /// Jobs with the same key never run at the same time (e.g. `meeting:{id}`).
+    pub lock_key: Option<String>,
+    /// While a job with this key is queued or running, enqueueing another is a no-op.
+    pub dedupe_key: Option<String>,
+    pub run_at: DateTime<Utc>,
+    pub max_attempts: i64,
+}
+
+/// A job this worker holds until it completes, fails, or its lease runs out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedJob {
+    pub id: String,
+    pub kind: String,
+    pub payload: String,
+    pub lock_key: Option<String>,
+    /// Including this one.
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub holder: String,
+}
+
+/// How many jobs are in each state (for tests, benchmarks and operators).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobCounts {
+    pub queued: i64,
+    pub running: i64,
+    pub done: i64,
+    pub failed: i64,
+}
+
+const CLAIMABLE: &str =
+    "((status = 'queued' AND run_at <= $1) OR (status = 'running' AND locked_until < $1))";
+
+fn key_lease(lock_key: &str) -> String {
+    format!("key:{lock_key}")
+}
+
+impl Store {
+    /// Enqueues a job; `false` when a live job with the same dedupe key exists.
+    pub async fn enqueue(&self, job: &NewJob, now: DateTime<Utc>) -> Result<bool> {
+        let mut conn = self.pool.acquire().await?;
+        enqueue_on(&mut conn, job, now).await
+    }
+
+    /// Claims the next runnable job whose lock key is free, for `lease` from `now`.
+    pub async fn claim_job(
+        &self,
+        worker: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Option<ClaimedJob>> {
+        let candidates = sqlx::query(&format!(
+            "SELECT id, lock_key FROM job WHERE {CLAIMABLE} ORDER BY run_at, created_at LIMIT 32"
+        ))
+        .bind(ts(now))
+        .fetch_all(&self.pool)
+        .await?;
+        for row in candidates {
+            let id: String = row.try_get("id")?;
+            let lock_key: Option<String> = row.try_get("lock_key")?;
+            let holder = format!("{worker}/{id}");
+            if let Some(key) = &lock_key
+                && !self.try_lease(&key_lease(key), &holder, now, until).await?
+            {
+                continue;
+            }
+            let claimed = sqlx::query(&format!(
+                "UPDATE job SET status = 'running', locked_by = $2, locked_until = $3, \
+                 attempts = attempts + 1 WHERE id = $4 AND {CLAIMABLE}"
+            ))
+            .bind(ts(now))
+            .bind(&holder)
+            .bind(ts(until))
+            .bind(&id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+                == 1;
+            if claimed {
+                let row = sqlx::query(
+                    "SELECT id, kind, payload, lock_key, attempts, max_attempts FROM job WHERE id = $1",
+                )
+                .bind(&id)
+                .fetch_one(&self.pool)
+                .await?;
+                return Ok(Some(claimed_from_row(&row, holder)?));
+            }
+            if let Some(key) = &lock_key {
+                self.release_lease(&key_lease(key), &holder).await?;
+            }
+        }
+        Ok(None)
+    }
+
+    /// Extends a running job's lease (and its key's); `false` if the job is no longer ours.
+    pub async fn heartbeat_job(&self, job: &ClaimedJob, until: DateTime<Utc>) -> Result<bool> {
+        let ours = sqlx::query(
+            "UPDATE job SET locked_until = $3 WHERE id = $1 AND locked_by = $2 AND status = 'running'",
+        )
+        .bind(&job.id)
+        .bind(&job.holder)
+        .bind(ts(until))
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1;
+        if ours && let Some(key) = &job.lock_key {
+            self.renew_lease(&key_lease(key), &job.holder, until)
+                .await?;
+        }
+        Ok(ours)
+    }
+
+    pub async fn complete_job(&self, job: &ClaimedJob, now: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "UPDATE job SET status = 'done', finished_at = $3, locked_by = NULL, \
+             locked_until = NULL, dedupe_key = NULL WHERE id = $1 AND locked_by = $2",
+        )
+        .bind(&job.id)
+        .bind(&job.holder)
+        .bind(ts(now))
+        .execute(&self.pool)
+        .await?;
+        self.release_job_key(job).await
+    }
+
+    /// Records a failure: the job runs again at `retry_at`, or fails for good without one.
+    pub async fn fail_job(
+        &self,
+        job: &ClaimedJob,
+        error: &str,
+        now: DateTime<Utc>,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        let error: String = error.chars().take(2000).collect();
+        match retry_at {
+            Some(at) => {
+                sqlx::query(
+                    "UPDATE job SET status = 'queued', run_at = $3, last_error = $4, \
+                     locked_by = NULL, locked_until = NULL WHERE id = $1 AND locked_by = $2",
+                )
+                .bind(&job.id)
+                .bind(&job.holder)
+                .bind(ts(at))
+                .bind(&error)
+                .execute(&self.pool)
+                .await?;
+            }
+            None => {
+                sqlx::query(
+                    "UPDATE job SET status = 'failed', finished_at = $3, last_error = $4, \
+                     locked_by = NULL, locked_until = NULL, dedupe_key = NULL \
+                     WHERE id = $1 AND locked_by = $2",
+                )
+                .bind(&job.id)
+                .bind(&job.holder)
+                .bind(ts(now))
+                .bind(&error)
+                .execute(&self.pool)
+                .await?;
+            }
+        }
+        self.release_job_key(job).await
+    }
+
+    async fn release_job_key(&self, job: &ClaimedJob) -> Result<()> {
+        if let Some(key) = &job.lock_key {
+            self.release_lease(&key_lease(key), &job.holder).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes finished jobs that ended before `before`.
+    pub async fn prune_jobs(&self, before: DateTime<Utc>) -> Result<u64> {
+        Ok(
+            sqlx::query("DELETE FROM job WHERE status IN ('done', 'failed') AND finished_at < $1")
+                .bind(ts(before))
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
+    }
+
+    pub async fn job_counts(&self) -> Result<JobCounts> {
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM job GROUP BY status")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut counts = JobCounts::default();
+        for row in rows {
+            let n: i64 = row.try_get("n")?;
+            match row.try_get::<String, _>("status")?.as_str() {
+                "queued" => counts.queued = n,
+                "running" => counts.running = n,
+                "done" => counts.done = n,
+                _ => counts.failed += n,
+            }
+        }
+        Ok(counts)
+    }
+
+    /// The last error of a job, for diagnostics and tests.
+    pub async fn job_error(&self, id: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT last_error FROM job WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get("last_error")).transpose()?.flatten())
+    }
+
+    /// Takes the named lease for `holder` if it is free or expired.
+    pub async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool> {
+        Ok(sqlx::query(
+            "INSERT INTO lease (name, holder, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+             expires_at = excluded.expires_at WHERE lease.expires_at < $4 OR lease.holder = $2",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(ts(until))
+        .bind(ts(now))
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            > 0)
+    }
+
+    pub async fn renew_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        until: DateTime<Utc>,
+    ) -> Result<bool> {
+        Ok(
+            sqlx::query("UPDATE lease SET expires_at = $3 WHERE name = $1 AND holder = $2")
+                .bind(name)
+                .bind(holder)
+                .bind(ts(until))
+                .execute(&self.pool)
+                .await?
+                .rows_affected()
+                > 0,
+        )
+    }
+
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
+        sqlx::query("DELETE FROM lease WHERE name = $1 AND holder = $2")
+            .bind(name)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Whether the periodic task `name` is due at `now`; if so, moves its next run to `next`.
+    /// Compare-and-set, so across any number of schedulers each period is claimed once.
+    pub async fn claim_periodic(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+        next: DateTime<Utc>,
+    ) -> Result<bool> {
+        Ok(sqlx::query(
+            "INSERT INTO periodic_task (name, next_run_at) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET next_run_at = excluded.next_run_at \
+             WHERE periodic_task.next_run_at <= $3",
+        )
+        .bind(name)
+        .bind(ts(next))
+        .bind(ts(now))
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            > 0)
+    }
+}
+
+/// Enqueues on a given connection, so callers can make it part of a transaction.
+pub(crate) async fn enqueue_on(
+    conn: &mut sqlx::AnyConnection,
+    job: &NewJob,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let inserted = sqlx::query(
+        "INSERT INTO job (id, kind, payload, lock_key, dedupe_key, status, attempts, \
+         max_attempts, run_at, created_at) VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $7, $8) \
+         ON CONFLICT (dedupe_key) DO NOTHING",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(&job.kind)
+    .bind(&job.payload)
+    .bind(&job.lock_key)
+    .bind(&job.dedupe_key)
+    .bind(job.max_attempts)
+    .bind(ts(job.run_at))
+    .bind(ts(now))
+    .execute(&mut *conn)
+    .await?;
+    Ok(inserted.rows_affected() > 0)
+}
+
+fn claimed_from_row(row: &AnyRow, holder: String) -> Result<ClaimedJob> {
+    Ok(ClaimedJob {
+        id: row.try_get("id")?,
+        kind: row.try_get("kind")?,
+        payload: row.try_get("payload")?,
+        lock_key: row.try_get("lock_key")?,
+        attempts: row.try_get("attempts")?,
+        max_attempts: row.try_get("max_attempts")?,
+        holder,
+    })
+}

@@ -1,0 +1,162 @@
+//! Who is in a meeting, and the meeting changes the background jobs make.
+
+use chrono::{DateTime, Utc};
+use reflector_core::Meeting;
+use sqlx::Row;
+
+use crate::time::{parse_opt_ts, parse_ts, ts};
+use crate::{Result, Store};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParticipantSession {
+    pub platform_session_id: String,
+    pub user_id: Option<String>,
+    pub user_name: Option<String>,
+    pub joined_at: DateTime<Utc>,
+    pub left_at: Option<DateTime<Utc>>,
+}
+
+/// A participant seen joining or leaving.
+#[derive(Debug, Clone)]
+pub struct SessionChange<'a> {
+    pub meeting_id: &'a str,
+    pub platform_session_id: &'a str,
+    pub user_id: Option<&'a str>,
+    pub user_name: Option<&'a str>,
+    pub at: DateTime<Utc>,
+}
+
+impl Store {
+    /// Records a join; a repeated or late join of a known session changes nothing.
+    pub async fn session_joined(&self, c: &SessionChange<'_>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO participant_session (id, meeting_id, platform_session_id, user_id, \
+             user_name, joined_at) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (meeting_id, platform_session_id) DO NOTHING",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(c.meeting_id)
+        .bind(c.platform_session_id)
+        .bind(c.user_id)
+        .bind(c.user_name)
+        .bind(ts(c.at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Records a leave. A leave that arrives before its join creates the closed session, so the
+    /// late join cannot reopen it; a repeated leave keeps the first time.
+    pub async fn session_left(&self, c: &SessionChange<'_>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO participant_session (id, meeting_id, platform_session_id, user_id, \
+             user_name, joined_at, left_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
+             ON CONFLICT (meeting_id, platform_session_id) DO UPDATE \
+             SET left_at = COALESCE(participant_session.left_at, excluded.left_at)",
+        )
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(c.meeting_id)
+        .bind(c.platform_session_id)
+        .bind(c.user_id)
+        .bind(c.user_name)
+        .bind(ts(c.at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn participant_sessions(&self, meeting_id: &str) -> Result<Vec<ParticipantSession>> {
+        let rows = sqlx::query(
+            "SELECT platform_session_id, user_id, user_name, joined_at, left_at \
+             FROM participant_session WHERE meeting_id = $1 ORDER BY joined_at, platform_session_id",
+        )
+        .bind(meeting_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ParticipantSession {
+                    platform_session_id: r.try_get("platform_session_id")?,
+                    user_id: r.try_get("user_id")?,
+                    user_name: r.try_get("user_name")?,
+                    joined_at: parse_ts(&r.try_get::<String, _>("joined_at")?)?,
+                    left_at: parse_opt_ts(r.try_get("left_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Sets `num_clients` to the number of open sessions and returns it. Derived, so duplicated
+    /// or reordered events can never double-count.
+    pub async fn refresh_num_clients(&self, meeting_id: &str) -> Result<i64> {
+        sqlx::query(
+            "UPDATE meeting SET num_clients = (SELECT COUNT(*) FROM participant_session \
+             WHERE meeting_id = $1 AND left_at IS NULL) WHERE id = $1",
+        )
+        .bind(meeting_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(sqlx::query("SELECT num_clients FROM meeting WHERE id = $1")
+            .bind(meeting_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.try_get("num_clients"))
+            .transpose()?
+            .unwrap_or(0))
+    }
+
+    /// The meeting on `platform` whose provider room is `room_name`.
+    pub async fn meeting_by_provider_room(
+        &self,
+        platform: &str,
+        room_name: &str,
+    ) -> Result<Option<Meeting>> {
+        self.meeting_where("platform = $1 AND room_name = $2", platform, room_name)
+            .await
+    }
+
+    /// The meeting on `platform` whose provider meeting id is `id`.
+    pub async fn meeting_by_platform_id(
+        &self,
+        platform: &str,
+        id: &str,
+    ) -> Result<Option<Meeting>> {
+        self.meeting_where("platform = $1 AND platform_meeting_id = $2", platform, id)
+            .await
+    }
+
+    async fn meeting_where(&self, filter: &str, a: &str, b: &str) -> Result<Option<Meeting>> {
+        // The newest, should a provider ever reuse a name.
+        let id: Option<String> = sqlx::query(&format!(
+            "SELECT id FROM meeting WHERE {filter} ORDER BY start_date DESC LIMIT 1"
+        ))
+        .bind(a)
+        .bind(b)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| r.try_get("id"))
+        .transpose()?;
+        match id {
+            Some(id) => self.meeting(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Ids of every active meeting.
+    pub async fn active_meeting_ids(&self) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT id FROM meeting WHERE is_active = $1 ORDER BY end_date")
+            .bind(true)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+    }
+
+    pub async fn set_meeting_end(&self, meeting_id: &str, end: DateTime<Utc>) -> Result<()> {
+        sqlx::query("UPDATE meeting SET end_date = $2 WHERE id = $1")
+            .bind(meeting_id)
+            .bind(ts(end))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,240 @@
+//! The provider webhook inbox and the outgoing room webhook outbox with its delivery attempts.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::jobs::{NewJob, enqueue_on};
+use crate::time::{opt_ts, parse_opt_ts, parse_ts, ts};
+use crate::{Result, Store};
+
+/// A verified provider webhook as received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxEvent {
+    pub id: String,
+    pub provider: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub payload: String,
+    pub received_at: DateTime<Utc>,
+}
+
+/// An outgoing room webhook event; its `event_id` is the same on every attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxEvent {
+    pub event_id: String,
+    pub room_id: String,
+    pub event: String,
+    pub payload: String,
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One delivery attempt of an outgoing webhook.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryAttempt {
+    pub id: String,
+    pub event_id: String,
+    pub room_id: String,
+    pub event: String,
+    pub url: String,
+    /// 0 for the first attempt.
+    pub attempt: i64,
+    pub status_code: Option<i64>,
+    pub error: Option<String>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub attempted_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// Stores a verified webhook once per (provider, event id) and, for a new one, enqueues
+    /// `job` in the same transaction. Returns whether the event was new.
+    pub async fn ingest_webhook(
+        &self,
+        event: &InboxEvent,
+        job: impl FnOnce(&str) -> NewJob,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO webhook_event (id, provider, event_id, type, payload, received_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (provider, event_id) DO NOTHING",
+        )
+        .bind(&event.id)
+        .bind(&event.provider)
+        .bind(&event.event_id)
+        .bind(&event.event_type)
+        .bind(&event.payload)
+        .bind(ts(event.received_at))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+        if inserted {
+            enqueue_on(&mut tx, &job(&event.id), event.received_at).await?;
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    pub async fn inbox_event(&self, id: &str) -> Result<Option<InboxEvent>> {
+        let row = sqlx::query(
+            "SELECT id, provider, event_id, type, payload, received_at FROM webhook_event WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(InboxEvent {
+                id: r.try_get("id")?,
+                provider: r.try_get("provider")?,
+                event_id: r.try_get("event_id")?,
+                event_type: r.try_get("type")?,
+                payload: r.try_get("payload")?,
+                received_at: parse_ts(&r.try_get::<String, _>("received_at")?)?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn mark_inbox_processed(
+        &self,
+        id: &str,
+        now: DateTime<Utc>,
+        error: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query("UPDATE webhook_event SET processed_at = $2, error = $3 WHERE id = $1")
+            .bind(id)
+            .bind(ts(now))
+            .bind(error)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// (received, processed) counts of the inbox.
+    pub async fn inbox_counts(&self) -> Result<(i64, i64)> {
+        let row = sqlx::query("SELECT COUNT(*) AS n, COUNT(processed_at) AS p FROM webhook_event")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((row.try_get("n")?, row.try_get("p")?))
+    }
+
+    /// Stores an outgoing event once per event id and, when new, enqueues its delivery job in the
+    /// same transaction. Returns whether it was new.
+    pub async fn queue_outgoing_webhook(&self, event: &OutboxEvent, job: &NewJob) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO webhook_outbox (event_id, room_id, event, payload, status, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind(&event.event_id)
+        .bind(&event.room_id)
+        .bind(&event.event)
+        .bind(&event.payload)
+        .bind(&event.status)
+        .bind(ts(event.created_at))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+        if inserted {
+            enqueue_on(&mut tx, job, event.created_at).await?;
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    pub async fn outbox_event(&self, event_id: &str) -> Result<Option<OutboxEvent>> {
+        let row = sqlx::query(
+            "SELECT event_id, room_id, event, payload, status, created_at FROM webhook_outbox \
+             WHERE event_id = $1",
+        )
+        .bind(event_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(OutboxEvent {
+                event_id: r.try_get("event_id")?,
+                room_id: r.try_get("room_id")?,
+                event: r.try_get("event")?,
+                payload: r.try_get("payload")?,
+                status: r.try_get("status")?,
+                created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn set_outbox_status(&self, event_id: &str, status: &str) -> Result<()> {
+        sqlx::query("UPDATE webhook_outbox SET status = $2 WHERE event_id = $1")
+            .bind(event_id)
+            .bind(status)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn record_delivery(&self, d: &DeliveryAttempt) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO webhook_delivery (id, event_id, room_id, event, url, attempt, status_code, \
+             error, next_attempt_at, delivered_at, attempted_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(&d.id)
+        .bind(&d.event_id)
+        .bind(&d.room_id)
+        .bind(&d.event)
+        .bind(&d.url)
+        .bind(d.attempt)
+        .bind(d.status_code)
+        .bind(&d.error)
+        .bind(opt_ts(d.next_attempt_at))
+        .bind(opt_ts(d.delivered_at))
+        .bind(ts(d.attempted_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The number of attempts recorded for an event (the next attempt's number).
+    pub async fn delivery_count(&self, event_id: &str) -> Result<i64> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) AS n FROM webhook_delivery WHERE event_id = $1")
+                .bind(event_id)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?,
+        )
+    }
+
+    /// A room's delivery attempts, newest first.
+    pub async fn deliveries(&self, room_id: &str, limit: i64) -> Result<Vec<DeliveryAttempt>> {
+        let rows = sqlx::query(
+            "SELECT id, event_id, room_id, event, url, attempt, status_code, error, \
+             next_attempt_at, delivered_at, attempted_at FROM webhook_delivery WHERE room_id = $1 \
+             ORDER BY attempted_at DESC, attempt DESC LIMIT $2",
+        )
+        .bind(room_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+}
+
+fn delivery_from_row(r: &AnyRow) -> Result<DeliveryAttempt> {
+    Ok(DeliveryAttempt {
+        id: r.try_get("id")?,
+        event_id: r.try_get("event_id")?,
+        room_id: r.try_get("room_id")?,
+        event: r.try_get("event")?,
+        url: r.try_get("url")?,
+        attempt: r.try_get("attempt")?,
+        status_code: r.try_get("status_code")?,
+        error: r.try_get("error")?,
+        next_attempt_at: parse_opt_ts(r.try_get("next_attempt_at")?)?,
+        delivered_at: parse_opt_ts(r.try_get("delivered_at")?)?,
+        attempted_at: parse_ts(&r.try_get::<String, _>("attempted_at")?)?,
+    })
+}
