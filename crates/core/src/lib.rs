@@ -3,6 +3,7 @@
 //! framework types live here, so every rule is testable with plain values and an explicit `now`.
 
 pub mod env;
+pub mod lifecycle;
 pub mod meeting;
 pub mod platform;
 pub mod room;
@@ -26,5 +27,39 @@ impl Clock for SystemClock {
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         use chrono::SubsecRound;
         chrono::Utc::now().trunc_subsecs(6)
+    }
+}
+
+/// A clock that stands still until told otherwise, for tests of time-dependent rules.
+#[derive(Debug)]
+pub struct ManualClock(std::sync::Mutex<chrono::DateTime<chrono::Utc>>);
+
+impl ManualClock {
+    pub fn new(now: chrono::DateTime<chrono::Utc>) -> Self {
+        Self(std::sync::Mutex::new(now))
+    }
+
+    pub fn set(&self, now: chrono::DateTime<chrono::Utc>) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = now;
+    }
+
+    pub fn advance(&self, by: chrono::Duration) {
+        let mut now = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *now += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

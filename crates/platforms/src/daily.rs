@@ -39,8 +39,9 @@ use crate::registry::{Configured, Provider, ProviderSetup};
 use crate::wire::{lenient_string, path_segment};
 use crate::{
     CreateMeeting, EventKind, JoinRequest, MeetingHandle, MeetingKey, Participant, PlatformError,
-    ProviderEvent, ProviderMeeting, ProviderSession, RecordingMedia, RecordingReady,
-    RecordingStarted, StartRecording, VideoPlatform, WebhookOutcome, WebhookRejection,
+    PresentParticipant, ProviderEvent, ProviderMeeting, ProviderSession, RecordingMedia,
+    RecordingReady, RecordingStarted, StartRecording, VideoPlatform, WebhookOutcome,
+    WebhookRejection,
 };
 
 pub const NAME: &str = "daily";
@@ -169,6 +170,24 @@ pub struct DailyPlatform {
 }
 
 // ---- wire types (Daily's JSON) ----
+
+#[derive(Deserialize)]
+struct PresenceWire {
+    #[serde(default)]
+    data: Vec<PresentWire>,
+}
+
+#[derive(Deserialize)]
+struct PresentWire {
+    #[serde(default, deserialize_with = "lenient_string")]
+    id: Option<String>,
+    #[serde(default, rename = "userId", deserialize_with = "lenient_string")]
+    user_id: Option<String>,
+    #[serde(default, rename = "userName", deserialize_with = "lenient_string")]
+    user_name: Option<String>,
+    #[serde(default, rename = "joinTime", deserialize_with = "lenient_string")]
+    join_time: Option<String>,
+}
 
 #[derive(Serialize)]
 struct CreateRoomBody<'a> {
@@ -437,6 +456,32 @@ impl VideoPlatform for DailyPlatform {
             platform: NAME,
             detail: format!("meetings: more than {MAX_SESSION_PAGES} pages"),
         })
+    }
+
+    /// `GET /rooms/{name}/presence`: the participants in the room now.
+    async fn presence(
+        &self,
+        meeting: &MeetingHandle<'_>,
+    ) -> Result<Vec<PresentParticipant>, PlatformError> {
+        self.wait(Limit::General).await;
+        let path = format!("/rooms/{}/presence", path_segment(meeting.room_name));
+        let presence: PresenceWire = self.api.get_json(&path, &[]).await?;
+        Ok(presence
+            .data
+            .into_iter()
+            .filter_map(|p| {
+                Some(PresentParticipant {
+                    session_id: p.id?,
+                    user_id: p.user_id,
+                    user_name: p.user_name,
+                    joined_at: p
+                        .join_time
+                        .as_deref()
+                        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                        .map(|t| t.with_timezone(&Utc))?,
+                })
+            })
+            .collect())
     }
 
     async fn delete_meeting(&self, meeting: &MeetingHandle<'_>) -> Result<(), PlatformError> {

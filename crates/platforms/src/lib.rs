@@ -17,7 +17,9 @@ mod wire;
 
 pub use client::RetryPolicy;
 pub use error::{PlatformError, WebhookRejection};
-pub use registry::{Configured, PROVIDERS, PlatformStatus, Provider, ProviderSetup, Registry};
+pub use registry::{
+    Configured, EventSink, PROVIDERS, PlatformStatus, Provider, ProviderSetup, Registry,
+};
 pub use types::*;
 
 use async_trait::async_trait;
@@ -41,6 +43,12 @@ pub trait VideoPlatform: Send + Sync + 'static {
         &self,
         meeting: &MeetingHandle<'_>,
     ) -> Result<Vec<ProviderSession>, PlatformError>;
+
+    /// Who is in the meeting's room right now, for providers with a presence API.
+    async fn presence(
+        &self,
+        meeting: &MeetingHandle<'_>,
+    ) -> Result<Vec<PresentParticipant>, PlatformError>;
 
     /// Deletes or expires the provider room. "Already gone" is success.
     async fn delete_meeting(&self, meeting: &MeetingHandle<'_>) -> Result<(), PlatformError>;

@@ -9,11 +9,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use reflector_core::ConfigError;
 
+use crate::registry::EventSink;
 use crate::registry::{Configured, Provider, ProviderSetup};
 use crate::{
-    CreateMeeting, JoinRequest, MeetingHandle, PlatformError, ProviderMeeting, ProviderSession,
-    RecordingMedia, RecordingStarted, StartRecording, VideoPlatform, WebhookOutcome,
-    WebhookRejection,
+    CreateMeeting, EventKind, JoinRequest, MeetingHandle, PlatformError, PresentParticipant,
+    ProviderEvent, ProviderMeeting, ProviderSession, RecordingMedia, RecordingStarted,
+    StartRecording, VideoPlatform, WebhookOutcome, WebhookRejection,
 };
 
 pub const NAME: &str = "mock";
@@ -22,7 +23,7 @@ pub const PROVIDER: Provider = Provider { name: NAME, setup };
 
 fn setup(setup: &ProviderSetup<'_>) -> Result<Configured, ConfigError> {
     Ok(Configured::Ready {
-        platform: Arc::new(MockPlatform::new(setup.base_url)),
+        platform: Arc::new(MockPlatform::new(setup.base_url, setup.events.clone())),
         rollout_rooms: Vec::new(),
     })
 }
@@ -45,11 +46,27 @@ struct MockSession {
 #[derive(Default)]
 struct MockCloud {
     rooms: Mutex<HashMap<String, MockRoom>>,
+    events: Option<EventSink>,
 }
 
 impl MockCloud {
     fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<String, MockRoom>> {
         self.rooms.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Delivers an event as a real provider's webhook would. A full channel drops it: presence
+    /// reconciliation corrects the drift, as it does for a webhook a real provider fails to send.
+    fn emit(&self, kind: EventKind, event_type: &str, payload: serde_json::Value) {
+        let Some(events) = &self.events else { return };
+        let event = ProviderEvent {
+            event_id: uuid::Uuid::new_v4().to_string(),
+            event_type: event_type.to_owned(),
+            kind,
+            payload,
+        };
+        if events.try_send((NAME, event)).is_err() {
+            tracing::warn!("mock provider event dropped: the event channel is full or closed");
+        }
     }
 }
 
@@ -59,10 +76,13 @@ pub struct MockPlatform {
 }
 
 impl MockPlatform {
-    pub fn new(base_url: &str) -> Self {
+    pub fn new(base_url: &str, events: Option<EventSink>) -> Self {
         Self {
             base_url: base_url.trim_end_matches('/').to_owned(),
-            cloud: Arc::default(),
+            cloud: Arc::new(MockCloud {
+                rooms: Mutex::default(),
+                events,
+            }),
         }
     }
 
@@ -107,6 +127,28 @@ impl VideoPlatform for MockPlatform {
             .rooms()
             .get(meeting.room_name)
             .map(|r| r.sessions.iter().map(|s| s.session.clone()).collect())
+            .unwrap_or_default())
+    }
+
+    async fn presence(
+        &self,
+        meeting: &MeetingHandle<'_>,
+    ) -> Result<Vec<PresentParticipant>, PlatformError> {
+        Ok(self
+            .rooms()
+            .get(meeting.room_name)
+            .map(|r| {
+                r.sessions
+                    .iter()
+                    .filter(|s| s.session.ended_at.is_none())
+                    .map(|s| PresentParticipant {
+                        session_id: s.session.session_id.clone(),
+                        user_id: None,
+                        user_name: Some(s.name.clone()),
+                        joined_at: s.session.started_at,
+                    })
+                    .collect()
+            })
             .unwrap_or_default())
     }
 
@@ -181,11 +223,11 @@ mod pages {
     use axum::http::StatusCode;
     use axum::response::{Html, IntoResponse, Response};
     use axum::routing::{delete, get};
-    use chrono::Utc;
+    use chrono::{DateTime, Utc};
     use serde::{Deserialize, Serialize};
 
     use super::{MAX_SESSIONS_PER_ROOM, MockCloud, MockSession};
-    use crate::ProviderSession;
+    use crate::{EventKind, MeetingKey, Participant, ProviderSession};
 
     pub(super) fn router(cloud: Arc<MockCloud>) -> axum::Router {
         axum::Router::new()
@@ -297,17 +339,37 @@ mod pages {
         let Some(room) = rooms.get_mut(&room_name) else {
             return no_room();
         };
-        match room
+        let now = Utc::now();
+        let Some(session) = room
             .sessions
             .iter_mut()
             .find(|s| s.session.session_id == session_id)
-        {
-            Some(s) => {
-                s.session.ended_at.get_or_insert_with(Utc::now);
-                StatusCode::NO_CONTENT.into_response()
-            }
-            None => problem(StatusCode::NOT_FOUND, "No such session in this room."),
+        else {
+            return problem(StatusCode::NOT_FOUND, "No such session in this room.");
+        };
+        if session.session.ended_at.is_some() {
+            return StatusCode::NO_CONTENT.into_response();
         }
+        session.session.ended_at = Some(now);
+        let name = session.name.clone();
+        let last = room.sessions.iter().all(|s| s.session.ended_at.is_some());
+        drop(rooms);
+        cloud.emit(
+            EventKind::ParticipantLeft(participant(&room_name, &session_id, &name, now)),
+            "participant.left",
+            serde_json::json!({ "room": room_name, "session_id": session_id, "user_name": name }),
+        );
+        if last {
+            cloud.emit(
+                EventKind::MeetingEnded {
+                    meeting: MeetingKey::RoomName(room_name.clone()),
+                    at: now,
+                },
+                "meeting.ended",
+                serde_json::json!({ "room": room_name }),
+            );
+        }
+        StatusCode::NO_CONTENT.into_response()
     }
 
     async fn page(State(cloud): State<Arc<MockCloud>>, Path(room_name): Path<String>) -> Response {
@@ -322,6 +384,17 @@ mod pages {
             .replace("{{ROOM}}", &name)
             .replace("{{EXISTS}}", if exists { "true" } else { "false" });
         (status, Html(body)).into_response()
+    }
+
+    fn participant(room: &str, session_id: &str, name: &str, at: DateTime<Utc>) -> Participant {
+        Participant {
+            meeting: MeetingKey::RoomName(room.to_owned()),
+            session_id: session_id.to_owned(),
+            user_id: None,
+            user_name: Some(name.to_owned()),
+            at,
+            num_clients: None,
+        }
     }
 
     fn html_escape(s: &str) -> String {

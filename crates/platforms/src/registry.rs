@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use reflector_core::{ConfigError, Env, PlatformName, Rollout};
 
-use crate::{PlatformError, RetryPolicy, VideoPlatform, daily, mock, whereby};
+use crate::{PlatformError, ProviderEvent, RetryPolicy, VideoPlatform, daily, mock, whereby};
 
 /// Every provider compiled in, in order of preference for the default platform: the first
 /// configured one becomes the default unless `DEFAULT_VIDEO_PLATFORM` says otherwise. `mock`
@@ -25,7 +25,13 @@ pub struct ProviderSetup<'a> {
     pub retry: RetryPolicy,
     /// Public URL of this server's API (`BASE_URL`).
     pub base_url: &'a str,
+    /// Where a provider that runs inside Reflector (the mock) delivers its events; real
+    /// providers deliver theirs as webhooks.
+    pub events: Option<EventSink>,
 }
+
+/// A channel of `(provider name, event)` into the same processing as verified webhooks.
+pub type EventSink = tokio::sync::mpsc::Sender<(&'static str, ProviderEvent)>;
 
 pub enum Configured {
     Ready {
@@ -56,12 +62,18 @@ pub struct Registry {
 }
 
 impl Registry {
-    pub fn from_env(env: &Env, retry: RetryPolicy, base_url: &str) -> Result<Self, ConfigError> {
+    pub fn from_env(
+        env: &Env,
+        retry: RetryPolicy,
+        base_url: &str,
+        events: Option<EventSink>,
+    ) -> Result<Self, ConfigError> {
         Self::build(
             &ProviderSetup {
                 env,
                 retry,
                 base_url,
+                events,
             },
             PROVIDERS,
         )
@@ -171,12 +183,12 @@ impl Registry {
             .fold(axum::Router::new(), axum::Router::merge)
     }
 
-    /// The configured provider that receives webhooks at `path`, if any.
-    pub fn by_webhook_path(&self, path: &str) -> Option<Arc<dyn VideoPlatform>> {
+    /// Every configured provider that sends webhooks, with the path (under `/v1`) it sends to.
+    pub fn webhook_receivers(&self) -> Vec<(&'static str, Arc<dyn VideoPlatform>)> {
         self.ready
             .values()
-            .find(|p| p.webhook_path() == Some(path))
-            .cloned()
+            .filter_map(|p| p.webhook_path().map(|path| (path, p.clone())))
+            .collect()
     }
 }
 
@@ -189,6 +201,7 @@ mod tests {
             &Env::from_pairs(pairs.iter().copied()),
             RetryPolicy::default(),
             "http://localhost:1250",
+            None,
         )
     }
 

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use reflector_core::{RecordingTrigger, RecordingType, RoomMode};
+use serde::{Deserialize, Serialize};
 
 /// What a provider needs to create a meeting's room.
 #[derive(Debug, Clone)]
@@ -37,12 +38,33 @@ pub struct MeetingHandle<'a> {
     pub end_date: DateTime<Utc>,
 }
 
+impl<'a> From<&'a reflector_core::Meeting> for MeetingHandle<'a> {
+    fn from(m: &'a reflector_core::Meeting) -> Self {
+        Self {
+            meeting_id: &m.id,
+            platform_meeting_id: &m.platform_meeting_id,
+            room_name: &m.room_name,
+            room_url: &m.room_url,
+            end_date: m.end_date,
+        }
+    }
+}
+
 /// One participant session as the provider reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderSession {
     pub session_id: String,
     pub started_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
+}
+
+/// Someone in a meeting right now, as the provider's presence API reports them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresentParticipant {
+    pub session_id: String,
+    pub user_id: Option<String>,
+    pub user_name: Option<String>,
+    pub joined_at: DateTime<Utc>,
 }
 
 /// Who is joining, for providers that mint per-user tokens.
@@ -101,14 +123,14 @@ pub struct ProviderEvent {
 }
 
 /// How an event names its meeting: providers use either their room name or their meeting id.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MeetingKey {
     RoomName(String),
     PlatformMeetingId(String),
 }
 
 /// Provider-neutral meaning of an event.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum EventKind {
     ParticipantJoined(Participant),
     ParticipantLeft(Participant),
@@ -135,7 +157,7 @@ pub enum EventKind {
     Other,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Participant {
     pub meeting: MeetingKey,
     pub session_id: String,
@@ -146,7 +168,7 @@ pub struct Participant {
     pub num_clients: Option<i64>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordingReady {
     pub meeting: MeetingKey,
     pub recording_id: String,

@@ -26,8 +26,9 @@ use crate::registry::{Configured, Provider, ProviderSetup};
 use crate::wire::{lenient_string, path_segment};
 use crate::{
     CreateMeeting, EventKind, JoinRequest, MeetingHandle, MeetingKey, Participant, PlatformError,
-    ProviderEvent, ProviderMeeting, ProviderSession, RecordingMedia, RecordingReady,
-    RecordingStarted, StartRecording, VideoPlatform, WebhookOutcome, WebhookRejection,
+    PresentParticipant, ProviderEvent, ProviderMeeting, ProviderSession, RecordingMedia,
+    RecordingReady, RecordingStarted, StartRecording, VideoPlatform, WebhookOutcome,
+    WebhookRejection,
 };
 
 pub const NAME: &str = "whereby";
@@ -299,6 +300,17 @@ impl VideoPlatform for WherebyPlatform {
         Err(PlatformError::BadResponse {
             platform: NAME,
             detail: format!("room sessions: more than {MAX_SESSION_PAGES} pages"),
+        })
+    }
+
+    /// Whereby has no presence API; participants are followed through its webhooks.
+    async fn presence(
+        &self,
+        _meeting: &MeetingHandle<'_>,
+    ) -> Result<Vec<PresentParticipant>, PlatformError> {
+        Err(PlatformError::Unsupported {
+            platform: NAME,
+            capability: "a presence API",
         })
     }
 

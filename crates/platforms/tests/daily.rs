@@ -13,9 +13,9 @@ use http::{HeaderMap, HeaderValue};
 use reflector_core::{ConfigError, Env, RecordingTrigger, RecordingType, RoomMode};
 use reflector_platforms::{
     Configured, CreateMeeting, EventKind, JoinRequest, MeetingHandle, MeetingKey, Participant,
-    PlatformError, ProviderEvent, ProviderSession, ProviderSetup, RecordingMedia, RecordingReady,
-    RecordingStarted, RetryPolicy, StartRecording, VideoPlatform, WebhookOutcome, WebhookRejection,
-    daily,
+    PlatformError, PresentParticipant, ProviderEvent, ProviderSession, ProviderSetup,
+    RecordingMedia, RecordingReady, RecordingStarted, RetryPolicy, StartRecording, VideoPlatform,
+    WebhookOutcome, WebhookRejection, daily,
 };
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -42,6 +42,7 @@ fn configure(pairs: &[(&str, &str)]) -> Result<Configured, ConfigError> {
         env: &Env::from_pairs(pairs.iter().copied()),
         retry: fast(),
         base_url: "http://localhost:1250",
+        events: None,
     })
 }
 
@@ -1244,4 +1245,43 @@ fn unknown_or_incomplete_events_are_accepted_as_other() {
         assert_eq!(got.kind, EventKind::Other, "{body}");
         assert_eq!(got.event_id, body["id"]);
     }
+}
+
+#[tokio::test]
+async fn presence_lists_who_is_in_the_room_now() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/rooms/team-standup-20260101070005-1a2b/presence"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "total_count": 3,
+            "data": [
+                {"room": "team-standup-20260101070005-1a2b", "id": "s1", "userId": "u1",
+                 "userName": "Ada", "joinTime": "2026-01-01T07:01:00.000Z", "duration": 60},
+                {"id": "s2", "userName": "Guest", "joinTime": "2026-01-01T07:02:00Z"},
+                {"id": "s3-without-join-time"}
+            ]
+        })))
+        .mount(&server)
+        .await;
+    let present = daily_at(&server, &[]).presence(&handle()).await.unwrap();
+    assert_eq!(
+        present,
+        vec![
+            PresentParticipant {
+                session_id: "s1".into(),
+                user_id: Some("u1".into()),
+                user_name: Some("Ada".into()),
+                joined_at: at(7, 1, 0),
+            },
+            PresentParticipant {
+                session_id: "s2".into(),
+                user_id: None,
+                user_name: Some("Guest".into()),
+                joined_at: at(7, 2, 0),
+            },
+        ],
+        "an entry without a join time is skipped"
+    );
+    let received = requests(&server).await;
+    assert_bearer(&received[0]);
 }

@@ -36,6 +36,7 @@ fn configure(pairs: &[(&str, &str)]) -> Result<Configured, ConfigError> {
         env: &Env::from_pairs(pairs.iter().copied()),
         retry: fast(),
         base_url: "http://localhost:1250",
+        events: None,
     })
 }
 

@@ -25,7 +25,7 @@ pub use config::Settings;
 pub use state::AppState;
 
 use crate::error::ApiError;
-use crate::routes::{keys, meetings as meeting_routes, rooms, system};
+use crate::routes::{keys, meetings as meeting_routes, rooms, system, webhooks};
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -63,12 +63,18 @@ pub fn router(state: AppState) -> Router {
             "/v1/meetings/{meeting_id}/recordings/start",
             post(meeting_routes::start_recording),
         )
+        .route(
+            "/v1/rooms/{room_id}/webhook/deliveries",
+            get(webhooks::deliveries),
+        )
+        .route("/v1/rooms/{room_id}/webhook/test", post(webhooks::test))
         .route("/v1/user/api-keys", get(keys::list).post(keys::create))
         .route("/v1/user/api-keys/{key_id}", delete(keys::delete))
         .route("/v1/me", get(system::me))
         .route("/v1/platforms", get(system::platforms))
         .route("/health", get(system::health))
         .route("/openapi.json", get(openapi::document))
+        .merge(webhooks::receivers(&state))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone());

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use reflector_core::{
     Meeting, MeetingSettings, Room, platform::meeting_platform, reusable_meeting,
 };
-use reflector_platforms::{CreateMeeting, MeetingHandle};
+use reflector_platforms::CreateMeeting;
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -154,22 +154,11 @@ async fn create(state: &AppState, room: &Room, wanted: &MeetingSettings) -> ApiR
         composed_video_duration: None,
     };
     if let Err(e) = state.store.insert_meeting(&meeting).await {
-        if let Err(cleanup) = platform.delete_meeting(&handle(&meeting)).await {
+        if let Err(cleanup) = platform.delete_meeting(&(&meeting).into()).await {
             tracing::warn!(meeting = %meeting.room_name, error = %cleanup, "could not delete the provider room of a meeting that failed to save");
         }
         return Err(e.into());
     }
     tracing::info!(room = %room.name, meeting = %meeting.id, platform = %meeting.platform, "meeting created");
     Ok(meeting)
-}
-
-/// How the platform layer addresses a stored meeting.
-pub fn handle(m: &Meeting) -> MeetingHandle<'_> {
-    MeetingHandle {
-        meeting_id: &m.id,
-        platform_meeting_id: &m.platform_meeting_id,
-        room_name: &m.room_name,
-        room_url: &m.room_url,
-        end_date: m.end_date,
-    }
 }

@@ -3,7 +3,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use crate::routes::{keys, meetings, rooms, system};
+use crate::routes::{keys, meetings, rooms, system, webhooks};
 use crate::views;
 
 #[derive(OpenApi)]
@@ -26,6 +26,8 @@ use crate::views;
         meetings::consent,
         meetings::deactivate,
         meetings::start_recording,
+        webhooks::deliveries,
+        webhooks::test,
         keys::create,
         keys::list,
         keys::delete,
@@ -38,6 +40,8 @@ use crate::views;
         views::RoomPage,
         views::MeetingView,
         views::Status,
+        webhooks::Delivery,
+        webhooks::WebhookTestResult,
         rooms::CreateRoom,
         rooms::UpdateRoom,
         rooms::CreateMeetingRequest,

@@ -4,6 +4,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use reflector_core::Clock;
+use reflector_jobs::JobContext;
 use reflector_platforms::Registry;
 use reflector_store::Store;
 
@@ -19,22 +20,21 @@ pub struct Inner {
     pub store: Store,
     pub platforms: Arc<Registry>,
     pub clock: Arc<dyn Clock>,
+    /// Where requests hand work to the background jobs.
+    pub jobs: Arc<JobContext>,
     pub meetings: MeetingCreator,
     pub recording_starts: RecordingStartLimiter,
 }
 
 impl AppState {
-    pub fn new(
-        settings: Settings,
-        store: Store,
-        platforms: Arc<Registry>,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    /// The store, platforms and clock are the jobs' own, so requests and jobs agree on them.
+    pub fn new(settings: Settings, jobs: Arc<JobContext>) -> Self {
         Self(Arc::new(Inner {
             settings,
-            store,
-            platforms,
-            clock,
+            store: jobs.store.clone(),
+            platforms: jobs.platforms.clone(),
+            clock: jobs.clock.clone(),
+            jobs,
             meetings: MeetingCreator::default(),
             recording_starts: RecordingStartLimiter::new(),
         }))

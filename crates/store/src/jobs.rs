@@ -179,6 +179,21 @@ impl Store {
         self.release_job_key(job).await
     }
 
+    /// Puts a job back in the queue to run at `run_at` as planned work, not as a failure: its
+    /// attempt count starts again.
+    pub async fn reschedule_job(&self, job: &ClaimedJob, run_at: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "UPDATE job SET status = 'queued', run_at = $3, attempts = 0, last_error = NULL, \
+             locked_by = NULL, locked_until = NULL WHERE id = $1 AND locked_by = $2",
+        )
+        .bind(&job.id)
+        .bind(&job.holder)
+        .bind(ts(run_at))
+        .execute(&self.pool)
+        .await?;
+        self.release_job_key(job).await
+    }
+
     async fn release_job_key(&self, job: &ClaimedJob) -> Result<()> {
         if let Some(key) = &job.lock_key {
             self.release_lease(&key_lease(key), &job.holder).await?;

@@ -15,7 +15,6 @@ use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiResult};
-use crate::meetings::handle;
 use crate::routes::rooms::load_room_by_name;
 use crate::state::AppState;
 use crate::views::MeetingView;
@@ -89,7 +88,7 @@ pub async fn join(
     let platform = state.platforms.get(meeting.platform.as_str())?;
     let url = platform
         .join_url(
-            &handle(&meeting),
+            &(&meeting).into(),
             &JoinRequest {
                 user_id: caller.user_id.as_deref(),
                 is_owner: owner,
@@ -175,16 +174,16 @@ pub async fn deactivate(
             "Only the room's owner may end its meetings",
         ));
     }
-    state.store.deactivate_meeting(&meeting.id).await?;
-    // The meeting is over for us either way; the provider room expires on its own if this fails.
-    match state.platforms.get(meeting.platform.as_str()) {
-        Ok(platform) => {
-            if let Err(e) = platform.delete_meeting(&handle(&meeting)).await {
-                tracing::warn!(meeting = %meeting.id, error = %e, "could not expire the provider room");
-            }
-        }
-        Err(e) => tracing::warn!(meeting = %meeting.id, error = %e, "provider room left to expire"),
-    }
+    // Ends it for us, expires the provider room where possible, and tells the room's webhook.
+    reflector_jobs::end_meeting(&state.jobs, &meeting, "ended by its owner")
+        .await
+        .map_err(|e| {
+            tracing::error!(meeting = %meeting.id, error = %e, "could not end a meeting");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Could not end the meeting; try again shortly.",
+            )
+        })?;
     Ok(Json(MeetingStatus {
         status: "success",
         meeting_id: meeting.id,
@@ -274,7 +273,7 @@ pub async fn start_recording(
     let platform = state.platforms.get(meeting.platform.as_str())?;
     let started = platform
         .start_recording(
-            &handle(&meeting),
+            &(&meeting).into(),
             &StartRecording {
                 kind: &req.kind,
                 instance_id: &req.instance_id,

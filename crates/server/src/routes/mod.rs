@@ -2,3 +2,4 @@ pub mod keys;
 pub mod meetings;
 pub mod rooms;
 pub mod system;
+pub mod webhooks;

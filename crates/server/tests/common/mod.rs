@@ -7,7 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reflector_core::{Env, SystemClock};
+use reflector_core::{Clock, Env, SystemClock};
+use reflector_jobs::{JobContext, JobSettings, Runner};
 use reflector_platforms::{Registry, RetryPolicy};
 use reflector_server::{AppState, Settings};
 use reflector_store::Store;
@@ -46,6 +47,8 @@ pub struct TestApp {
     pub url: String,
     pub store: Store,
     pub http: reqwest::Client,
+    pub jobs: Arc<JobContext>,
+    runner: Runner,
     db: Option<TestDatabase>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -62,6 +65,11 @@ pub fn fast_retries() -> RetryPolicy {
 
 impl TestApp {
     pub async fn spawn(db: Db, env: &[(&str, &str)]) -> TestApp {
+        Self::spawn_with_clock(db, env, Arc::new(SystemClock)).await
+    }
+
+    /// The server with jobs that run only when the test calls [`TestApp::run_jobs`], on `clock`.
+    pub async fn spawn_with_clock(db: Db, env: &[(&str, &str)], clock: Arc<dyn Clock>) -> TestApp {
         let database = match db {
             Db::Sqlite => TestDatabase::sqlite().await,
             Db::Postgres => TestDatabase::postgres().await.expect("TEST_DATABASE_URL"),
@@ -72,15 +80,23 @@ impl TestApp {
             .with("BASE_URL", url.clone())
             .with("DATABASE_URL", database.url.clone());
         let settings = Settings::from_env(&env).expect("settings");
-        let registry = Registry::from_env(&env, fast_retries(), &url).expect("registry");
+        let (events, mock_events) = tokio::sync::mpsc::channel(1024);
+        let registry =
+            Registry::from_env(&env, fast_retries(), &url, Some(events)).expect("registry");
         let store = Store::connect(&database.url).await.unwrap();
         store.migrate().await.unwrap();
-        let state = AppState::new(
-            settings,
+        let job_settings = JobSettings::from_env(&env).expect("job settings");
+        let jobs = Arc::new(JobContext::new(
             store.clone(),
             Arc::new(registry),
-            Arc::new(SystemClock),
-        );
+            clock,
+            job_settings,
+        ));
+        tokio::spawn(reflector_jobs::consume_provider_events(
+            jobs.clone(),
+            mock_events,
+        ));
+        let state = AppState::new(settings, jobs.clone());
         let (tx, rx) = tokio::sync::oneshot::channel();
         let server = tokio::spawn(async move {
             reflector_server::serve(listener, state, async {
@@ -93,6 +109,8 @@ impl TestApp {
             url,
             store,
             http: reqwest::Client::new(),
+            runner: Runner::new(jobs.clone()),
+            jobs,
             db: Some(database),
             shutdown: Some(tx),
             server: Some(server),
@@ -111,6 +129,11 @@ impl TestApp {
         if let Some(db) = self.db.take() {
             db.drop_database().await;
         }
+    }
+
+    /// Runs every job that is due now; returns how many ran.
+    pub async fn run_jobs(&self) -> usize {
+        self.runner.run_until_idle().await
     }
 
     pub fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {

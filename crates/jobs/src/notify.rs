@@ -1,0 +1,279 @@
+//! Outgoing room webhooks (SPEC §8): events are stored in the outbox with a stable `event_id`
+//! and delivered by `DeliverWebhook` jobs, one attempt each, every attempt recorded.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use reflector_core::{Meeting, Room};
+use reflector_store::{DeliveryAttempt, OutboxEvent};
+use serde_json::{Value, json};
+
+use crate::context::JobContext;
+use crate::job::Job;
+use crate::outgoing::{OutgoingRequest, next_attempt_at};
+use crate::runner::{JobError, Outcome};
+
+/// Delivery timeout of a queued event.
+const DELIVERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Delivery timeout of the owner's "test webhook" button.
+pub const TEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Namespace of the deterministic ids of meeting events, so the same meeting's `meeting.started`
+/// is queued once however often the provider reports it.
+const EVENT_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x5f0c_3a1e_8d2b_4c6f_9e7a_1b3d_5c7e_9f11);
+
+fn iso(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn room_json(room: &Room, ui_base_url: &str) -> Value {
+    json!({ "id": room.id, "name": room.name, "url": format!("{ui_base_url}/{}", room.name) })
+}
+
+/// Queues `meeting.started` or `meeting.ended` for the meeting's room, once per meeting.
+pub(crate) async fn meeting_event(
+    ctx: &JobContext,
+    meeting: &Meeting,
+    event: &str,
+) -> Result<(), JobError> {
+    let Some(room) = ctx.store.room(&meeting.room_id).await? else {
+        return Ok(());
+    };
+    let event_id = uuid::Uuid::new_v5(
+        &EVENT_NAMESPACE,
+        format!("{event}:{}", meeting.id).as_bytes(),
+    )
+    .to_string();
+    let now = ctx.clock.now();
+    let body = json!({
+        "event": event,
+        "event_id": event_id,
+        "timestamp": iso(now),
+        "meeting": {
+            "id": meeting.id,
+            "platform": meeting.platform.as_str(),
+            "start_date": iso(meeting.start_date),
+            "end_date": iso(meeting.end_date),
+            "calendar_event_id": meeting.calendar_event_id,
+            "url": format!("{}/{}/{}", ctx.settings.ui_base_url, room.name, meeting.id),
+        },
+        "room": room_json(&room, &ctx.settings.ui_base_url),
+    });
+    queue(ctx, &room, event, event_id, body).await
+}
+
+/// Stores an event for the room's webhook and queues its delivery; nothing when the room has
+/// no webhook URL.
+pub async fn queue(
+    ctx: &JobContext,
+    room: &Room,
+    event: &str,
+    event_id: String,
+    body: Value,
+) -> Result<(), JobError> {
+    if room.webhook_url.is_none() {
+        return Ok(());
+    }
+    let now = ctx.clock.now();
+    let outbox = OutboxEvent {
+        event_id: event_id.clone(),
+        room_id: room.id.clone(),
+        event: event.to_owned(),
+        payload: body.to_string(),
+        status: "pending".into(),
+        created_at: now,
+    };
+    if ctx
+        .store
+        .queue_outgoing_webhook(&outbox, &Job::DeliverWebhook { event_id }.to_new(now))
+        .await?
+    {
+        ctx.wake.notify_one();
+    }
+    Ok(())
+}
+
+/// One delivery attempt of a queued event; a failure worth retrying runs again on the schedule
+/// of SPEC §8 (1 min doubling, at most 1 h apart, for up to 24 h).
+pub(crate) async fn deliver(ctx: &JobContext, event_id: &str) -> Result<Outcome, JobError> {
+    let Some(outbox) = ctx.store.outbox_event(event_id).await? else {
+        return Ok(Outcome::Done);
+    };
+    if matches!(outbox.status.as_str(), "delivered" | "failed") {
+        return Ok(Outcome::Done);
+    }
+    // A deleted room took its outbox with it; a removed URL means nobody wants it any more.
+    let Some(room) = ctx.store.room(&outbox.room_id).await? else {
+        return Ok(Outcome::Done);
+    };
+    let attempt = ctx.store.delivery_count(event_id).await?;
+    let now = ctx.clock.now();
+    let Some(url) = room.webhook_url.clone() else {
+        record(
+            ctx,
+            &outbox,
+            "",
+            attempt,
+            None,
+            Some("the room no longer has a webhook URL".into()),
+            None,
+            None,
+        )
+        .await?;
+        ctx.store.set_outbox_status(event_id, "failed").await?;
+        return Ok(Outcome::Done);
+    };
+    let result = ctx
+        .sender
+        .send(&OutgoingRequest {
+            url: &url,
+            secret: room.webhook_secret.as_deref(),
+            event: &outbox.event,
+            body: outbox.payload.as_bytes(),
+            attempt,
+            timeout: DELIVERY_TIMEOUT,
+            now_unix: now.timestamp(),
+        })
+        .await;
+    let next = if !result.delivered && result.retry {
+        next_attempt_at(outbox.created_at, attempt, now)
+    } else {
+        None
+    };
+    record(
+        ctx,
+        &outbox,
+        &url,
+        attempt,
+        result.status_code.map(i64::from),
+        result.error.clone(),
+        next,
+        result.delivered.then_some(now),
+    )
+    .await?;
+    if result.delivered {
+        ctx.store.set_outbox_status(event_id, "delivered").await?;
+        return Ok(Outcome::Done);
+    }
+    match next {
+        Some(at) => {
+            ctx.store.set_outbox_status(event_id, "retrying").await?;
+            Ok(Outcome::RunAgainAt(at))
+        }
+        None => {
+            ctx.store.set_outbox_status(event_id, "failed").await?;
+            Ok(Outcome::Done)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn record(
+    ctx: &JobContext,
+    outbox: &OutboxEvent,
+    url: &str,
+    attempt: i64,
+    status_code: Option<i64>,
+    error: Option<String>,
+    next_attempt_at: Option<DateTime<Utc>>,
+    delivered_at: Option<DateTime<Utc>>,
+) -> Result<(), JobError> {
+    ctx.store
+        .record_delivery(&DeliveryAttempt {
+            id: uuid::Uuid::new_v4().to_string(),
+            event_id: outbox.event_id.clone(),
+            room_id: outbox.room_id.clone(),
+            event: outbox.event.clone(),
+            url: url.to_owned(),
+            attempt,
+            status_code,
+            error,
+            next_attempt_at,
+            delivered_at,
+            attempted_at: ctx.clock.now(),
+        })
+        .await?;
+    Ok(())
+}
+
+/// The answer to the owner's "test webhook" button.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TestResult {
+    pub success: bool,
+    pub status_code: Option<u16>,
+    pub message: String,
+    pub error: Option<String>,
+    pub response_preview: Option<String>,
+}
+
+/// Sends a `test` event to the room's webhook now (10 s timeout) and records the attempt.
+pub async fn send_test(ctx: &JobContext, room: &Room) -> Result<TestResult, JobError> {
+    let Some(url) = room.webhook_url.clone() else {
+        return Ok(TestResult {
+            success: false,
+            status_code: None,
+            message: "This room has no webhook URL; set one first.".into(),
+            error: None,
+            response_preview: None,
+        });
+    };
+    let now = ctx.clock.now();
+    let event_id = uuid::Uuid::new_v4().to_string();
+    let body = json!({
+        "event": "test",
+        "event_id": event_id,
+        "timestamp": iso(now),
+        "message": "This is a test webhook from Reflector.",
+        "room": room_json(room, &ctx.settings.ui_base_url),
+    })
+    .to_string();
+    let result = ctx
+        .sender
+        .send(&OutgoingRequest {
+            url: &url,
+            secret: room.webhook_secret.as_deref(),
+            event: "test",
+            body: body.as_bytes(),
+            attempt: 0,
+            timeout: TEST_TIMEOUT,
+            now_unix: now.timestamp(),
+        })
+        .await;
+    let outbox = OutboxEvent {
+        event_id,
+        room_id: room.id.clone(),
+        event: "test".into(),
+        payload: body,
+        status: if result.delivered {
+            "delivered"
+        } else {
+            "failed"
+        }
+        .into(),
+        created_at: now,
+    };
+    record(
+        ctx,
+        &outbox,
+        &url,
+        0,
+        result.status_code.map(i64::from),
+        result.error.clone(),
+        None,
+        result.delivered.then_some(now),
+    )
+    .await?;
+    Ok(TestResult {
+        success: result.delivered,
+        status_code: result.status_code,
+        message: if result.delivered {
+            "Webhook delivered.".into()
+        } else {
+            format!(
+                "Webhook not delivered: {}",
+                result.error.as_deref().unwrap_or("unknown error")
+            )
+        },
+        error: result.error,
+        response_preview: result.response_preview,
+    })
+}

@@ -1,0 +1,208 @@
+//! The job runner: claims jobs from the queue, runs them with a heartbeat that keeps their
+//! lease, and records the outcome. Any number of runners, in any number of processes, share one
+//! queue; a job whose runner died is taken over when its lease runs out.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reflector_store::ClaimedJob;
+use tokio::sync::{Semaphore, watch};
+
+use crate::context::JobContext;
+use crate::handlers;
+use crate::job::Job;
+
+/// How a job ended.
+#[derive(Debug)]
+pub enum Outcome {
+    Done,
+    /// Planned follow-up at a later time (not a failure), e.g. a webhook's next attempt.
+    RunAgainAt(DateTime<Utc>),
+}
+
+/// Why a job failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Worth trying again later (a provider or the database was unavailable).
+    #[error("{0}")]
+    Retry(String),
+    /// Will not succeed however often it runs.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl From<reflector_store::StoreError> for JobError {
+    fn from(e: reflector_store::StoreError) -> Self {
+        JobError::Retry(e.to_string())
+    }
+}
+
+impl From<reflector_platforms::PlatformError> for JobError {
+    fn from(e: reflector_platforms::PlatformError) -> Self {
+        use reflector_platforms::PlatformError as P;
+        match e {
+            P::NotConfigured { .. } | P::Unsupported { .. } | P::InvalidRequest { .. } => {
+                JobError::Permanent(e.to_string())
+            }
+            other => JobError::Retry(other.to_string()),
+        }
+    }
+}
+
+/// Waits before the next attempt of a failed job: 5 s doubling, at most 5 min.
+fn retry_delay(attempts: i64) -> chrono::Duration {
+    let exponent = u32::try_from(attempts.clamp(1, 7) - 1).unwrap_or(0);
+    chrono::Duration::seconds(5 * 2_i64.pow(exponent)).min(chrono::Duration::minutes(5))
+}
+
+pub struct Runner {
+    ctx: Arc<JobContext>,
+    worker_id: String,
+}
+
+impl Runner {
+    pub fn new(ctx: Arc<JobContext>) -> Self {
+        Self {
+            ctx,
+            worker_id: format!("worker-{}", uuid::Uuid::new_v4().simple()),
+        }
+    }
+
+    fn lease_until(&self) -> DateTime<Utc> {
+        self.ctx.clock.now()
+            + chrono::Duration::from_std(self.ctx.settings.lease)
+                .unwrap_or(chrono::Duration::seconds(30))
+    }
+
+    /// Claims and runs jobs until `shutdown` turns true, then lets running jobs finish.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let this = Arc::new(self);
+        let slots = Arc::new(Semaphore::new(this.ctx.settings.concurrency));
+        tracing::info!(worker = %this.worker_id, concurrency = this.ctx.settings.concurrency, "job runner started");
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                break;
+            };
+            let claimed = match this
+                .ctx
+                .store
+                .claim_job(&this.worker_id, this.ctx.clock.now(), this.lease_until())
+                .await
+            {
+                Ok(claimed) => claimed,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not claim a job; retrying shortly");
+                    None
+                }
+            };
+            match claimed {
+                Some(job) => {
+                    let runner = this.clone();
+                    tokio::spawn(async move {
+                        runner.execute(job).await;
+                        drop(slot);
+                    });
+                }
+                None => {
+                    drop(slot);
+                    tokio::select! {
+                        () = this.ctx.wake.notified() => {}
+                        () = tokio::time::sleep(this.ctx.settings.poll) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+            }
+        }
+        // Graceful shutdown: wait for the jobs in flight.
+        let all = u32::try_from(this.ctx.settings.concurrency).unwrap_or(u32::MAX);
+        let _ = slots.acquire_many(all).await;
+        tracing::info!(worker = %this.worker_id, "job runner stopped");
+    }
+
+    /// Runs every job that is due now, one at a time, until none is left (tests and tools).
+    /// Returns how many ran.
+    pub async fn run_until_idle(&self) -> usize {
+        let mut ran = 0;
+        while let Ok(Some(job)) = self
+            .ctx
+            .store
+            .claim_job(&self.worker_id, self.ctx.clock.now(), self.lease_until())
+            .await
+        {
+            self.execute(job).await;
+            ran += 1;
+        }
+        ran
+    }
+
+    /// Runs one claimed job, keeping its lease alive, and records the result.
+    async fn execute(&self, job: ClaimedJob) {
+        let parsed: Result<Job, _> = serde_json::from_str(&job.payload);
+        let result = match parsed {
+            Err(e) => Err(JobError::Permanent(format!("unreadable job: {e}"))),
+            Ok(_) if job.attempts > job.max_attempts => Err(JobError::Permanent(format!(
+                "gave up after {} attempts",
+                job.max_attempts
+            ))),
+            Ok(work) => {
+                let heartbeat = self.heartbeat(&job);
+                tokio::select! {
+                    result = handlers::run(&self.ctx, work) => result,
+                    lost = heartbeat => Err(lost),
+                }
+            }
+        };
+        let now = self.ctx.clock.now();
+        let recorded = match result {
+            Ok(Outcome::Done) => self.ctx.store.complete_job(&job, now).await,
+            Ok(Outcome::RunAgainAt(at)) => self.ctx.store.reschedule_job(&job, at).await,
+            Err(JobError::Retry(error)) if job.attempts < job.max_attempts => {
+                tracing::warn!(job = %job.kind, attempt = job.attempts, %error, "job failed; will retry");
+                self.ctx
+                    .store
+                    .fail_job(&job, &error, now, Some(now + retry_delay(job.attempts)))
+                    .await
+            }
+            Err(e) => {
+                tracing::error!(job = %job.kind, attempt = job.attempts, error = %e, "job failed for good");
+                self.ctx
+                    .store
+                    .fail_job(&job, &e.to_string(), now, None)
+                    .await
+            }
+        };
+        if let Err(e) = recorded {
+            // The lease runs out and another worker runs the job again; handlers are idempotent.
+            tracing::warn!(job = %job.kind, error = %e, "could not record a job's outcome");
+        }
+    }
+
+    /// Renews the job's lease until it is lost; completes only when it is (then the job must
+    /// stop: another worker may take it over).
+    async fn heartbeat(&self, job: &ClaimedJob) -> JobError {
+        let every = (self.ctx.settings.lease / 3).max(Duration::from_millis(100));
+        loop {
+            tokio::time::sleep(every).await;
+            match self.ctx.store.heartbeat_job(job, self.lease_until()).await {
+                Ok(true) => {}
+                Ok(false) => return JobError::Retry("lost the job's lease".into()),
+                Err(e) => tracing::warn!(error = %e, "could not renew a job's lease"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_jobs_back_off_exponentially_up_to_five_minutes() {
+        let waits: Vec<i64> = (1..=9).map(|a| retry_delay(a).num_seconds()).collect();
+        assert_eq!(waits, [5, 10, 20, 40, 80, 160, 300, 300, 300]);
+    }
+}

@@ -1,0 +1,176 @@
+//! Webhooks: receiving the providers' (mounted for each configured provider at the path it
+//! names), and the room owner's view of outgoing deliveries and the "test webhook" button.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use chrono::{DateTime, Utc};
+use reflector_platforms::{VideoPlatform, WebhookOutcome, WebhookRejection};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+use crate::views::Status;
+
+/// `POST /v1{path}` for every configured provider that sends webhooks.
+pub fn receivers(state: &AppState) -> axum::Router<AppState> {
+    state.platforms.webhook_receivers().into_iter().fold(
+        axum::Router::new(),
+        |router, (path, platform)| {
+            router.route(
+                &format!("/v1{path}"),
+                post(
+                    move |State(state): State<AppState>, headers: HeaderMap, body: Bytes| {
+                        receive(state, platform.clone(), headers, body)
+                    },
+                ),
+            )
+        },
+    )
+}
+
+/// Verifies a delivery and stores it for the jobs; answers in milliseconds. Unknown event types
+/// and unknown meetings are accepted (200): refusing them would only make providers retry and,
+/// at Daily, disable the webhook.
+async fn receive(
+    state: AppState,
+    platform: Arc<dyn VideoPlatform>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<Status>> {
+    let event = match platform.verify_webhook(&headers, &body, state.clock.now()) {
+        Ok(WebhookOutcome::Probe) => return Ok(Json(Status { status: "ok" })),
+        Ok(WebhookOutcome::Event(event)) => event,
+        Err(WebhookRejection::Malformed(why)) => {
+            return Err(ApiError::bad_request(format!("Malformed webhook: {why}")));
+        }
+        Err(rejection) => {
+            tracing::warn!(provider = platform.name(), %rejection, "webhook rejected");
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                rejection.to_string(),
+            ));
+        }
+    };
+    let new = reflector_jobs::ingest_event(&state.jobs, platform.name(), &event)
+        .await
+        .map_err(|e| {
+            tracing::error!(provider = platform.name(), error = %e, "could not store a webhook");
+            // 503 makes the provider deliver it again later.
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Could not store the webhook; deliver it again later.",
+            )
+        })?;
+    Ok(Json(Status {
+        status: if new { "ok" } else { "duplicate" },
+    }))
+}
+
+/// One delivery attempt of an outgoing webhook.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Delivery {
+    pub id: String,
+    /// The same on every attempt of one event.
+    pub event_id: String,
+    pub event: String,
+    pub url: String,
+    /// 0 for the first attempt.
+    pub attempt: i64,
+    pub status_code: Option<i64>,
+    pub error: Option<String>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub attempted_at: DateTime<Utc>,
+}
+
+async fn owned_room(
+    state: &AppState,
+    caller: &Caller,
+    room_id: &str,
+) -> ApiResult<reflector_core::Room> {
+    caller.require()?;
+    let room = state
+        .store
+        .room(room_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("Room"))?;
+    if !caller.is(&room.user_id) {
+        return Err(ApiError::forbidden("Only the room's owner may do this"));
+    }
+    Ok(room)
+}
+
+/// The room's latest 100 delivery attempts, newest first (owner only).
+#[utoipa::path(get, path = "/v1/rooms/{room_id}/webhook/deliveries", tag = "webhooks",
+    responses((status = 200, body = Vec<Delivery>), (status = 403), (status = 404)))]
+pub async fn deliveries(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(room_id): Path<String>,
+) -> ApiResult<Json<Vec<Delivery>>> {
+    let room = owned_room(&state, &caller, &room_id).await?;
+    let attempts = state.store.deliveries(&room.id, 100).await?;
+    Ok(Json(
+        attempts
+            .into_iter()
+            .map(|d| Delivery {
+                id: d.id,
+                event_id: d.event_id,
+                event: d.event,
+                url: d.url,
+                attempt: d.attempt,
+                status_code: d.status_code,
+                error: d.error,
+                next_attempt_at: d.next_attempt_at,
+                delivered_at: d.delivered_at,
+                attempted_at: d.attempted_at,
+            })
+            .collect(),
+    ))
+}
+
+/// What the test delivery did.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookTestResult {
+    pub success: bool,
+    pub status_code: Option<u16>,
+    pub message: String,
+    pub error: Option<String>,
+    /// The start of the receiver's answer (at most 1000 characters).
+    pub response_preview: Option<String>,
+}
+
+/// Sends a `test` event to the room's webhook now and reports what happened; always 200 for
+/// the owner.
+#[utoipa::path(post, path = "/v1/rooms/{room_id}/webhook/test", tag = "webhooks",
+    responses((status = 200, body = WebhookTestResult), (status = 403), (status = 404)))]
+pub async fn test(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(room_id): Path<String>,
+) -> ApiResult<Json<WebhookTestResult>> {
+    let room = owned_room(&state, &caller, &room_id).await?;
+    let result = reflector_jobs::notify::send_test(&state.jobs, &room)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "could not record a test webhook");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Could not record the test; try again shortly.",
+            )
+        })?;
+    Ok(Json(WebhookTestResult {
+        success: result.success,
+        status_code: result.status_code,
+        message: result.message,
+        error: result.error,
+        response_preview: result.response_preview,
+    }))
+}
