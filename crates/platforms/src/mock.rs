@@ -312,18 +312,36 @@ mod pages {
             .map(|Json(b)| b.name.trim().chars().take(80).collect())
             .unwrap_or_default();
         let session_id = uuid::Uuid::new_v4().to_string();
+        let name = if name.is_empty() {
+            "Guest".into()
+        } else {
+            name
+        };
+        let first = room.sessions.iter().all(|s| s.session.ended_at.is_some());
         room.sessions.push(MockSession {
             session: ProviderSession {
                 session_id: session_id.clone(),
                 started_at: now,
                 ended_at: None,
             },
-            name: if name.is_empty() {
-                "Guest".into()
-            } else {
-                name
-            },
+            name: name.clone(),
         });
+        drop(rooms);
+        if first {
+            cloud.emit(
+                EventKind::MeetingStarted {
+                    meeting: MeetingKey::RoomName(room_name.clone()),
+                    at: now,
+                },
+                "meeting.started",
+                serde_json::json!({ "room": room_name }),
+            );
+        }
+        cloud.emit(
+            EventKind::ParticipantJoined(participant(&room_name, &session_id, &name, now)),
+            "participant.joined",
+            serde_json::json!({ "room": room_name, "session_id": session_id, "user_name": name }),
+        );
         (
             StatusCode::CREATED,
             Json(serde_json::json!({ "session_id": session_id })),

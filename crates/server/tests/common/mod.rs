@@ -232,3 +232,122 @@ impl JwtKeys {
         .unwrap()
     }
 }
+
+/// A room owner's webhook endpoint on 127.0.0.1: records every request, checks its signature
+/// against `secret`, and answers with the queued statuses (then 200).
+pub struct Receiver {
+    pub url: String,
+    state: Arc<ReceiverState>,
+}
+
+#[derive(Default)]
+struct ReceiverState {
+    secret: std::sync::Mutex<Option<String>>,
+    statuses: std::sync::Mutex<std::collections::VecDeque<u16>>,
+    received: std::sync::Mutex<Vec<Received>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    /// Whether `X-Webhook-Signature` matched the body under the receiver's secret.
+    pub signature_valid: bool,
+}
+
+impl Receiver {
+    pub async fn start(secret: &str) -> Receiver {
+        use axum::extract::State;
+        let state = Arc::new(ReceiverState::default());
+        *state.secret.lock().unwrap() = Some(secret.to_owned());
+        async fn hook(
+            State(state): State<Arc<ReceiverState>>,
+            headers: axum::http::HeaderMap,
+            body: axum::body::Bytes,
+        ) -> axum::http::StatusCode {
+            let secret = state.secret.lock().unwrap().clone().unwrap_or_default();
+            let signature_valid = headers
+                .get("x-webhook-signature")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| verify_signature(&secret, v, &body));
+            let mut copy = reqwest::header::HeaderMap::new();
+            for (name, value) in &headers {
+                copy.insert(name.clone(), value.clone());
+            }
+            state.received.lock().unwrap().push(Received {
+                headers: copy,
+                body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+                signature_valid,
+            });
+            let status = state.statuses.lock().unwrap().pop_front().unwrap_or(200);
+            axum::http::StatusCode::from_u16(status).unwrap()
+        }
+        let app = axum::Router::new()
+            .route("/hook", axum::routing::post(hook))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Receiver { url, state }
+    }
+
+    /// The next answers, in order; 200 after they are used up.
+    pub fn answer_with(&self, statuses: &[u16]) {
+        self.state.statuses.lock().unwrap().extend(statuses);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.received.lock().unwrap().clone()
+    }
+}
+
+fn verify_signature(secret: &str, header: &str, body: &[u8]) -> bool {
+    use hmac::Mac;
+    let mut t = None;
+    let mut v1 = None;
+    for part in header.split(',') {
+        match part.split_once('=') {
+            Some(("t", value)) => t = Some(value),
+            Some(("v1", value)) => v1 = Some(value),
+            _ => {}
+        }
+    }
+    let (Some(t), Some(v1)) = (t, v1) else {
+        return false;
+    };
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    hex_lower(&mac.finalize().into_bytes()) == v1
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Headers of a Daily webhook signed as Daily signs them (SPEC §3.3).
+pub fn daily_signature(secret_b64: &str, timestamp: i64, body: &[u8]) -> String {
+    use base64::Engine;
+    use hmac::Mac;
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret_b64)
+        .unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{timestamp}.").as_bytes());
+    mac.update(body);
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// A Whereby signature header (SPEC §3.2).
+pub fn whereby_signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{timestamp}.").as_bytes());
+    mac.update(body);
+    format!(
+        "t={timestamp},v1={}",
+        hex_lower(&mac.finalize().into_bytes())
+    )
+}

@@ -1,0 +1,684 @@
+//! Provider webhooks in, presence, the meeting lifecycle on an injected clock, and outgoing room
+//! webhooks out — over real HTTP against fake providers and a signature-checking receiver.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
+mod common;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use common::{Db, JwtKeys, Receiver, TestApp, daily_signature, whereby_signature};
+use reflector_core::ManualClock;
+use reflector_jobs::Scheduler;
+use reqwest::Method;
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+on_both_databases!(
+    daily_webhooks_are_verified_stored_once_and_applied,
+    whereby_webhooks_are_verified_and_too_old_ones_refused,
+    meetings_are_extended_in_use_and_ended_after_the_grace_period,
+    the_mock_call_drives_presence_and_the_meeting_lifecycle,
+    outgoing_webhooks_retry_on_schedule_and_stop_on_4xx,
+    the_webhook_test_button_reports_what_happened,
+);
+
+const DAILY_SECRET: &str = "MDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA=";
+const DAILY_ROOM: &str = "team-20260101000000-abcd";
+const HOOK_SECRET: &str = "room-hook-secret";
+
+async fn fake_daily() -> MockServer {
+    let daily = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/rooms"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "d-room", "name": DAILY_ROOM, "url": format!("https://acme.daily.co/{DAILY_ROOM}")
+        })))
+        .mount(&daily)
+        .await;
+    daily
+}
+
+async fn present(daily: &MockServer, sessions: &[(&str, &str)]) {
+    let data: Vec<Value> = sessions
+        .iter()
+        .map(|(id, name)| json!({"id": id, "userName": name, "joinTime": "2026-01-01T00:00:00Z"}))
+        .collect();
+    Mock::given(method("GET"))
+        .and(path(format!("/rooms/{DAILY_ROOM}/presence")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"total_count": data.len(), "data": data})),
+        )
+        .mount(daily)
+        .await;
+}
+
+async fn daily_app(db: Db, daily: &MockServer, clock: Option<Arc<ManualClock>>) -> TestApp {
+    let uri = daily.uri();
+    let env = [
+        ("DAILY_API_KEY", "d-key"),
+        ("DAILY_API_URL", uri.as_str()),
+        ("DAILY_WEBHOOK_SECRET", DAILY_SECRET),
+        ("ALLOW_PRIVATE_NETWORK_URLS", "true"),
+    ];
+    match clock {
+        Some(clock) => TestApp::spawn_with_clock(db, &env, clock).await,
+        None => TestApp::spawn(db, &env).await,
+    }
+}
+
+async fn send_daily(app: &TestApp, body: &Value, secret: &str) -> (u16, Value) {
+    let raw = body.to_string();
+    let ts = Utc::now().timestamp();
+    let response = app
+        .req(Method::POST, "/v1/daily/webhook")
+        .header("content-type", "application/json")
+        .header("x-webhook-timestamp", ts.to_string())
+        .header(
+            "x-webhook-signature",
+            daily_signature(secret, ts, raw.as_bytes()),
+        )
+        .body(raw)
+        .send()
+        .await
+        .unwrap();
+    (
+        response.status().as_u16(),
+        response.json().await.unwrap_or(Value::Null),
+    )
+}
+
+fn daily_event(id: &str, kind: &str, room: &str, session: &str) -> Value {
+    json!({
+        "version": "1.0.0", "type": kind, "id": id, "event_ts": 1767225600.25,
+        "payload": {"room": room, "session_id": session, "user_id": "u-1", "user_name": "Ada",
+                    "joined_at": 1767225600.5, "duration": 30}
+    })
+}
+
+async fn meeting_json(app: &TestApp, room: &str) -> Value {
+    let (status, m) = app
+        .post(&format!("/v1/rooms/{room}/meeting"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{m}");
+    m
+}
+
+async fn num_clients(app: &TestApp, id: &str) -> i64 {
+    app.store.meeting(id).await.unwrap().unwrap().num_clients
+}
+
+async fn daily_webhooks_are_verified_stored_once_and_applied(db: Db) {
+    let daily = fake_daily().await;
+    present(&daily, &[("s1", "Ada")]).await;
+    let app = daily_app(db, &daily, None).await;
+    app.room(json!({"name": "team"})).await;
+    let m = meeting_json(&app, "team").await;
+    let mid = m["id"].as_str().unwrap();
+
+    let joined = daily_event("evt-1", "participant.joined", DAILY_ROOM, "s1");
+    assert_eq!(
+        send_daily(&app, &joined, DAILY_SECRET).await,
+        (200, json!({"status": "ok"}))
+    );
+    assert_eq!(
+        send_daily(&app, &joined, DAILY_SECRET).await,
+        (200, json!({"status": "duplicate"})),
+        "a redelivery is accepted and changes nothing"
+    );
+    assert_eq!(
+        app.store.inbox_counts().await.unwrap(),
+        (1, 0),
+        "stored, not yet applied"
+    );
+    assert!(
+        app.run_jobs().await >= 2,
+        "the event and the presence check it triggers"
+    );
+    assert_eq!(num_clients(&app, mid).await, 1);
+    let sessions = app.store.participant_sessions(mid).await.unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].user_name.as_deref(), Some("Ada"));
+    assert_eq!(app.store.inbox_counts().await.unwrap(), (1, 1));
+
+    // Refused: no signature, a signature by another secret, a tampered body.
+    let raw = joined.to_string();
+    let unsigned = app
+        .req(Method::POST, "/v1/daily/webhook")
+        .header("content-type", "application/json")
+        .body(raw.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 401);
+    let other_secret = "MTExMTExMTExMTExMTExMTExMTExMTExMTExMTExMTE=";
+    assert_eq!(
+        send_daily(
+            &app,
+            &daily_event("evt-x", "participant.joined", DAILY_ROOM, "s7"),
+            other_secret
+        )
+        .await
+        .0,
+        401
+    );
+    let ts = Utc::now().timestamp();
+    let tampered = app
+        .req(Method::POST, "/v1/daily/webhook")
+        .header("x-webhook-timestamp", ts.to_string())
+        .header(
+            "x-webhook-signature",
+            daily_signature(DAILY_SECRET, ts, raw.as_bytes()),
+        )
+        .body(raw.replace("Ada", "Eve"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tampered.status(), 401);
+
+    // Daily's endpoint probe, unknown types and unknown meetings are all answered 200.
+    let probe = app
+        .req(Method::POST, "/v1/daily/webhook")
+        .header("content-type", "application/json")
+        .body(r#"{"test":"test"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(probe.status(), 200);
+    let unknown_type = json!({"version": "1.0.0", "type": "waiting-participant.joined", "id": "evt-2", "payload": {"room": DAILY_ROOM}, "event_ts": 1});
+    assert_eq!(send_daily(&app, &unknown_type, DAILY_SECRET).await.0, 200);
+    let unknown_meeting = daily_event("evt-3", "participant.joined", "no-such-room", "s3");
+    assert_eq!(
+        send_daily(&app, &unknown_meeting, DAILY_SECRET).await.0,
+        200
+    );
+
+    // Out of order: s2's leave arrives before its join; it never counts as present.
+    let left = daily_event("evt-4", "participant.left", DAILY_ROOM, "s2");
+    let late_join = daily_event("evt-5", "participant.joined", DAILY_ROOM, "s2");
+    assert_eq!(send_daily(&app, &left, DAILY_SECRET).await.0, 200);
+    assert_eq!(send_daily(&app, &late_join, DAILY_SECRET).await.0, 200);
+    app.run_jobs().await;
+    assert_eq!(
+        app.store.inbox_counts().await.unwrap(),
+        (5, 5),
+        "every stored event was applied"
+    );
+    assert_eq!(num_clients(&app, mid).await, 1);
+
+    // Drift: the provider says s1 left and s9 (whose webhook we never got) is in the call.
+    daily.reset().await;
+    present(&daily, &[("s9", "Bo")]).await;
+    let s1_left = daily_event("evt-6", "participant.left", DAILY_ROOM, "s1");
+    send_daily(&app, &s1_left, DAILY_SECRET).await;
+    app.run_jobs().await;
+    let open: Vec<String> = app
+        .store
+        .participant_sessions(mid)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|s| s.left_at.is_none())
+        .map(|s| s.platform_session_id)
+        .collect();
+    assert_eq!(open, ["s9"]);
+    assert_eq!(num_clients(&app, mid).await, 1);
+    app.stop().await;
+}
+
+async fn whereby_webhooks_are_verified_and_too_old_ones_refused(db: Db) {
+    let whereby = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/meetings"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "meetingId": "wb-1", "roomName": "/team-1f2e", "roomUrl": "https://acme.whereby.com/team-1f2e",
+            "hostRoomUrl": "https://acme.whereby.com/team-1f2e?roomKey=k"
+        })))
+        .mount(&whereby)
+        .await;
+    let uri = whereby.uri();
+    let app = TestApp::spawn(
+        db,
+        &[
+            ("WHEREBY_API_KEY", "w"),
+            ("WHEREBY_API_URL", &uri),
+            ("WHEREBY_WEBHOOK_SECRET", "whsecret"),
+        ],
+    )
+    .await;
+    app.room(json!({"name": "team", "recording_type": "none"}))
+        .await;
+    let m = meeting_json(&app, "team").await;
+    let body = |id: &str, kind: &str| {
+        json!({"id": id, "type": kind, "createdAt": Utc::now().to_rfc3339(),
+               "data": {"meetingId": "wb-1", "roomName": "/team-1f2e", "participantId": "p1",
+                        "displayName": "Ada", "numClients": 1, "roomSessionId": "rs1"}})
+        .to_string()
+    };
+    let send = |raw: String, t: i64| {
+        app.req(Method::POST, "/v1/whereby")
+            .header("content-type", "application/json")
+            .header(
+                "whereby-signature",
+                whereby_signature("whsecret", t, raw.as_bytes()),
+            )
+            .body(raw)
+            .send()
+    };
+    let now = Utc::now().timestamp();
+    assert_eq!(
+        send(body("w1", "room.client.joined"), now)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        send(body("w2", "room.client.joined"), now - 61)
+            .await
+            .unwrap()
+            .status(),
+        401,
+        "older than 60 s"
+    );
+    let unsigned = app
+        .req(Method::POST, "/v1/whereby")
+        .body(body("w3", "room.client.joined"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 401);
+    app.run_jobs().await;
+    assert_eq!(num_clients(&app, m["id"].as_str().unwrap()).await, 1);
+    assert_eq!(
+        send(body("w4", "room.client.left"), now)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    app.run_jobs().await;
+    assert_eq!(num_clients(&app, m["id"].as_str().unwrap()).await, 0);
+    app.stop().await;
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 6, 1, 10, 0, 0).unwrap()
+}
+
+async fn hooked_room(app: &TestApp, name: &str, receiver: &Receiver, platform: &str) -> Value {
+    app.room(json!({"name": name, "platform": platform, "webhook_url": receiver.url, "webhook_secret": HOOK_SECRET}))
+        .await
+}
+
+async fn meetings_are_extended_in_use_and_ended_after_the_grace_period(db: Db) {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let daily = fake_daily().await;
+    let app = daily_app(db, &daily, Some(clock.clone())).await;
+    let receiver = Receiver::start(HOOK_SECRET).await;
+    hooked_room(&app, "team", &receiver, "daily").await;
+    let m = meeting_json(&app, "team").await;
+    let mid = m["id"].as_str().unwrap().to_owned();
+    let scheduler = Scheduler::new(app.jobs.clone());
+    let sessions = |body: Value| {
+        Mock::given(method("GET"))
+            .and(path("/meetings"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+    };
+    let mount_defaults = || async {
+        Mock::given(method("POST"))
+            .and(path_regex("^/rooms/.+$"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+            .mount(&daily)
+            .await;
+        Mock::given(method("DELETE"))
+            .and(path_regex("^/rooms/.+$"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"deleted": true})))
+            .mount(&daily)
+            .await;
+        present(&daily, &[]).await;
+    };
+
+    // In use half an hour before its end: extended by 8 hours, on the provider too.
+    let in_use_at = t0() + Duration::minutes(7 * 60 + 30);
+    clock.set(in_use_at);
+    daily.reset().await;
+    mount_defaults().await;
+    sessions(json!({"data": [{"id": "ms1", "start_time": t0().timestamp() + 60, "duration": 0, "ongoing": true}]})).mount(&daily).await;
+    assert!(
+        scheduler.tick().await.unwrap() >= 1,
+        "the lifecycle sweep is due"
+    );
+    app.run_jobs().await;
+    let extended = app.store.meeting(&mid).await.unwrap().unwrap();
+    assert_eq!(extended.end_date, in_use_at + Duration::hours(8));
+    let exp_update = daily
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.method.as_str() == "POST" && r.url.path() == format!("/rooms/{DAILY_ROOM}"))
+        .expect("the Daily room's expiry is updated");
+    assert_eq!(
+        exp_update.body_json::<Value>().unwrap(),
+        json!({"properties": {"exp": (in_use_at + Duration::hours(8)).timestamp()}})
+    );
+
+    // Everyone left at `left`: kept during the grace period, ended after it.
+    let left = in_use_at + Duration::minutes(10);
+    daily.reset().await;
+    mount_defaults().await;
+    sessions(json!({"data": [{"id": "ms1", "start_time": t0().timestamp() + 60,
+                              "duration": (left - t0() - Duration::seconds(60)).num_seconds(), "ongoing": false}]}))
+        .mount(&daily)
+        .await;
+    clock.set(left + Duration::minutes(4));
+    scheduler.tick().await.unwrap();
+    app.run_jobs().await;
+    assert!(
+        app.store.meeting(&mid).await.unwrap().unwrap().is_active,
+        "within the grace period"
+    );
+    clock.set(left + Duration::minutes(6));
+    scheduler.tick().await.unwrap();
+    app.run_jobs().await;
+    assert!(
+        !app.store.meeting(&mid).await.unwrap().unwrap().is_active,
+        "ended after it"
+    );
+    let deletes = daily
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.method.as_str() == "DELETE" && r.url.path() == format!("/rooms/{DAILY_ROOM}"))
+        .count();
+    assert_eq!(deletes, 1, "the provider room is expired");
+
+    let ended: Vec<_> = receiver
+        .received()
+        .into_iter()
+        .filter(|r| r.body["event"] == "meeting.ended")
+        .collect();
+    assert_eq!(ended.len(), 1, "{:?}", receiver.received());
+    assert!(ended[0].signature_valid);
+    assert_eq!(ended[0].body["meeting"]["id"], mid.as_str());
+    assert_eq!(ended[0].headers["x-webhook-event"], "meeting.ended");
+    assert_eq!(ended[0].headers["user-agent"], "Reflector-Webhook/1.0");
+
+    // Later sweeps change nothing more.
+    clock.set(left + Duration::minutes(20));
+    scheduler.tick().await.unwrap();
+    app.run_jobs().await;
+    assert_eq!(receiver.received().len(), 1);
+    app.stop().await;
+}
+
+async fn wait_for_inbox(app: &TestApp, received: i64) {
+    for _ in 0..200 {
+        if app.store.inbox_counts().await.unwrap().0 >= received {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the mock's events did not arrive");
+}
+
+async fn the_mock_call_drives_presence_and_the_meeting_lifecycle(db: Db) {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let app =
+        TestApp::spawn_with_clock(db, &[("ALLOW_PRIVATE_NETWORK_URLS", "true")], clock.clone())
+            .await;
+    let receiver = Receiver::start(HOOK_SECRET).await;
+    hooked_room(&app, "team", &receiver, "mock").await;
+    let m = meeting_json(&app, "team").await;
+    let mid = m["id"].as_str().unwrap().to_owned();
+    let sessions = format!("{}/sessions", m["room_url"].as_str().unwrap());
+    let join = |name: &'static str| {
+        let (http, sessions) = (app.http.clone(), sessions.clone());
+        async move {
+            let r: Value = http
+                .post(&sessions)
+                .json(&json!({"name": name}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            r["session_id"].as_str().unwrap().to_owned()
+        }
+    };
+
+    let ada = join("Ada").await;
+    let bo = join("Bo").await;
+    wait_for_inbox(&app, 3).await; // meeting.started + two joins
+    app.run_jobs().await;
+    assert_eq!(num_clients(&app, &mid).await, 2);
+    let started: Vec<_> = receiver
+        .received()
+        .into_iter()
+        .filter(|r| r.body["event"] == "meeting.started")
+        .collect();
+    assert_eq!(started.len(), 1);
+    assert!(started[0].signature_valid);
+    assert_eq!(started[0].body["room"]["name"], "team");
+
+    for id in [&ada, &bo] {
+        let r = app
+            .http
+            .delete(format!("{sessions}/{id}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+    }
+    wait_for_inbox(&app, 6).await; // two leaves + meeting.ended
+    app.run_jobs().await;
+    assert_eq!(num_clients(&app, &mid).await, 0);
+    assert!(
+        app.store.meeting(&mid).await.unwrap().unwrap().is_active,
+        "within the grace period"
+    );
+
+    clock.set(Utc::now() + Duration::minutes(6));
+    Scheduler::new(app.jobs.clone()).tick().await.unwrap();
+    app.run_jobs().await;
+    assert!(!app.store.meeting(&mid).await.unwrap().unwrap().is_active);
+    let ended = receiver
+        .received()
+        .into_iter()
+        .filter(|r| r.body["event"] == "meeting.ended")
+        .count();
+    assert_eq!(ended, 1);
+    app.stop().await;
+}
+
+async fn deliveries(app: &TestApp, room_id: &str) -> Vec<Value> {
+    let (status, list) = app
+        .get(&format!("/v1/rooms/{room_id}/webhook/deliveries"))
+        .await;
+    assert_eq!(status, 200, "{list}");
+    list.as_array().unwrap().clone()
+}
+
+async fn outgoing_webhooks_retry_on_schedule_and_stop_on_4xx(db: Db) {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let app =
+        TestApp::spawn_with_clock(db, &[("ALLOW_PRIVATE_NETWORK_URLS", "true")], clock.clone())
+            .await;
+    let receiver = Receiver::start(HOOK_SECRET).await;
+    let room = hooked_room(&app, "team", &receiver, "mock").await;
+    let room_id = room["id"].as_str().unwrap();
+
+    // The owner ends a meeting; the receiver fails once with 500.
+    receiver.answer_with(&[500]);
+    let first = meeting_json(&app, "team").await;
+    let path = format!("/v1/meetings/{}/deactivate", first["id"].as_str().unwrap());
+    assert_eq!(app.call(Method::PATCH, &path, None, None).await.0, 200);
+    app.run_jobs().await;
+    let attempts = deliveries(&app, room_id).await;
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(
+        (
+            attempts[0]["attempt"].clone(),
+            attempts[0]["status_code"].clone()
+        ),
+        (json!(0), json!(500))
+    );
+    let next: DateTime<Utc> = attempts[0]["next_attempt_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(next, t0() + Duration::minutes(1));
+    assert_eq!(
+        app.run_jobs().await,
+        0,
+        "nothing before the next attempt is due"
+    );
+
+    clock.advance(Duration::seconds(61));
+    app.run_jobs().await;
+    let attempts = deliveries(&app, room_id).await;
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[0]["attempt"], 1);
+    assert!(attempts[0]["delivered_at"].is_string());
+    let got = receiver.received();
+    assert_eq!(got.len(), 2);
+    assert_eq!(
+        got[0].body["event_id"], got[1].body["event_id"],
+        "event_id is stable across retries"
+    );
+    assert_eq!(got[0].body, got[1].body, "the same body is redelivered");
+    assert_eq!(
+        (
+            got[0].headers["x-webhook-retry"].to_str().unwrap(),
+            got[1].headers["x-webhook-retry"].to_str().unwrap()
+        ),
+        ("0", "1")
+    );
+    assert!(got.iter().all(|r| r.signature_valid));
+
+    // A 4xx other than 408/429 fails for good: one attempt, nothing scheduled.
+    clock.advance(Duration::seconds(1));
+    receiver.answer_with(&[404]);
+    let second = meeting_json(&app, "team").await;
+    let path = format!("/v1/meetings/{}/deactivate", second["id"].as_str().unwrap());
+    assert_eq!(app.call(Method::PATCH, &path, None, None).await.0, 200);
+    app.run_jobs().await;
+    clock.advance(Duration::hours(2));
+    assert_eq!(app.run_jobs().await, 0);
+    let attempts = deliveries(&app, room_id).await;
+    assert_eq!(attempts.len(), 3);
+    assert_eq!(
+        (
+            attempts[0]["status_code"].clone(),
+            attempts[0]["next_attempt_at"].clone()
+        ),
+        (json!(404), json!(null))
+    );
+    assert_eq!(receiver.received().len(), 3);
+    app.stop().await;
+}
+
+async fn the_webhook_test_button_reports_what_happened(db: Db) {
+    let receiver = Receiver::start(HOOK_SECRET).await;
+    let app = TestApp::spawn(db, &[("ALLOW_PRIVATE_NETWORK_URLS", "true")]).await;
+    let room = hooked_room(&app, "team", &receiver, "mock").await;
+    let path = format!("/v1/rooms/{}/webhook/test", room["id"].as_str().unwrap());
+    let (status, result) = app.post(&path, json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        (result["success"].clone(), result["status_code"].clone()),
+        (json!(true), json!(200)),
+        "{result}"
+    );
+    let got = receiver.received();
+    assert_eq!(got[0].body["event"], "test");
+    assert_eq!(got[0].body["room"]["id"], room["id"]);
+    assert!(got[0].signature_valid);
+    assert_eq!(
+        deliveries(&app, room["id"].as_str().unwrap()).await[0]["event"],
+        "test"
+    );
+
+    receiver.answer_with(&[503]);
+    let (_, result) = app.post(&path, json!({})).await;
+    assert_eq!(
+        (result["success"].clone(), result["status_code"].clone()),
+        (json!(false), json!(503))
+    );
+    let bare = app.room(json!({"name": "bare"})).await;
+    let (status, result) = app
+        .post(
+            &format!("/v1/rooms/{}/webhook/test", bare["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    assert_eq!((status, result["success"].clone()), (200, json!(false)));
+    app.stop().await;
+
+    // Without ALLOW_PRIVATE_NETWORK_URLS a loopback receiver is refused, and nothing is sent.
+    let guarded = TestApp::spawn(db, &[]).await;
+    let room = hooked_room(&guarded, "team", &receiver, "mock").await;
+    let (status, result) = guarded
+        .post(
+            &format!("/v1/rooms/{}/webhook/test", room["id"].as_str().unwrap()),
+            json!({}),
+        )
+        .await;
+    assert_eq!((status, result["success"].clone()), (200, json!(false)));
+    assert!(
+        result["error"]
+            .as_str()
+            .unwrap()
+            .contains("ALLOW_PRIVATE_NETWORK_URLS"),
+        "{result}"
+    );
+    assert_eq!(receiver.received().len(), 2);
+    guarded.stop().await;
+}
+
+#[tokio::test]
+async fn only_the_owner_sees_deliveries_and_tests_the_webhook() {
+    let keys = JwtKeys::generate();
+    let app = TestApp::spawn(
+        Db::Sqlite,
+        &[
+            ("AUTH_BACKEND", "jwt"),
+            ("AUTH_JWT_PUBLIC_KEY", &keys.public_key_path),
+        ],
+    )
+    .await;
+    let alice = keys.token("alice");
+    let (_, room) = app
+        .call(Method::POST, "/v1/rooms", Some(&alice), Some(json!({"name": "team", "webhook_url": "https://hooks.example.com/x", "is_shared": true})))
+        .await;
+    let id = room["id"].as_str().unwrap();
+    for (method, path) in [
+        (Method::GET, format!("/v1/rooms/{id}/webhook/deliveries")),
+        (Method::POST, format!("/v1/rooms/{id}/webhook/test")),
+    ] {
+        assert_eq!(app.call(method.clone(), &path, None, None).await.0, 401);
+        assert_eq!(
+            app.call(method.clone(), &path, Some(&keys.token("bob")), None)
+                .await
+                .0,
+            403
+        );
+    }
+    let (status, list) = app
+        .call(
+            Method::GET,
+            &format!("/v1/rooms/{id}/webhook/deliveries"),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!((status, list), (200, json!([])));
+    app.stop().await;
+}
