@@ -1,0 +1,222 @@
+//! Crash safety: a `reflector worker` killed with SIGKILL in the middle of processing leaves
+//! work that another worker completes, with nothing lost and nothing applied twice.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use hmac::Mac;
+use reflector_store::Store;
+use reflector_store::testing::TestDatabase;
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const BIN: &str = env!("CARGO_BIN_EXE_reflector");
+const SECRET: &str = "MDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA=";
+const ROOM: &str = "team-20260101000000-abcd";
+const EVENTS: usize = 150;
+
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(args: &[&str], env: &[(&str, String)]) -> Process {
+    Process(
+        Command::new(BIN)
+            .args(args)
+            .env_clear()
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn sign(ts: i64, body: &[u8]) -> String {
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(SECRET)
+        .unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{ts}.").as_bytes());
+    mac.update(body);
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+async fn wait_until<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_worker_leaves_work_that_another_worker_completes() {
+    // Daily's API: its presence agrees with the webhooks, slowly, so the work takes a while.
+    let daily = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/rooms"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "d", "name": ROOM, "url": format!("https://acme.daily.co/{ROOM}")
+        })))
+        .mount(&daily)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/meetings"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": []})))
+        .mount(&daily)
+        .await;
+    let everyone: Vec<Value> = (0..EVENTS)
+        .map(|i| json!({"id": format!("s{i}"), "userName": format!("P{i}"), "joinTime": "2026-01-01T00:00:00Z"}))
+        .collect();
+    Mock::given(method("GET"))
+        .and(path(format!("/rooms/{ROOM}/presence")))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"total_count": EVENTS, "data": everyone}))
+                .set_delay(Duration::from_millis(40)),
+        )
+        .mount(&daily)
+        .await;
+
+    let database = match TestDatabase::postgres().await {
+        Some(db) => db,
+        None => TestDatabase::sqlite().await,
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let env = vec![
+        ("DATABASE_URL", database.url.clone()),
+        ("PORT", port.to_string()),
+        ("DAILY_API_KEY", "d-key".to_owned()),
+        ("DAILY_API_URL", daily.uri()),
+        ("DAILY_WEBHOOK_SECRET", SECRET.to_owned()),
+        ("JOB_LEASE_SECONDS", "2".to_owned()),
+        ("JOB_POLL_MILLISECONDS", "50".to_owned()),
+    ];
+
+    // The API alone receives the webhooks; no jobs run yet.
+    let _api = spawn(&["serve", "--no-jobs"], &env);
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    wait_until("the API is up", || {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            http.get(format!("{base}/health"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        }
+    })
+    .await;
+    assert_eq!(
+        http.post(format!("{base}/v1/rooms"))
+            .json(&json!({"name": "team"}))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let meeting: Value = http
+        .post(format!("{base}/v1/rooms/team/meeting"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let meeting_id = meeting["id"].as_str().unwrap().to_owned();
+    for i in 0..EVENTS {
+        let body = json!({
+            "version": "1.0.0", "type": "participant.joined", "id": format!("evt-{i}"), "event_ts": 1767225600,
+            "payload": {"room": ROOM, "session_id": format!("s{i}"), "user_name": format!("P{i}"), "joined_at": 1767225600}
+        })
+        .to_string();
+        let ts = chrono::Utc::now().timestamp();
+        let r = http
+            .post(format!("{base}/v1/daily/webhook"))
+            .header("x-webhook-timestamp", ts.to_string())
+            .header("x-webhook-signature", sign(ts, body.as_bytes()))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let store = Store::connect(&database.url).await.unwrap();
+    assert_eq!(store.inbox_counts().await.unwrap(), (EVENTS as i64, 0));
+
+    // A worker starts on them and is killed without warning part-way through.
+    let mut first = spawn(&["worker"], &env);
+    wait_until("the first worker has applied some events", || {
+        let store = store.clone();
+        async move { store.inbox_counts().await.unwrap().1 >= 10 }
+    })
+    .await;
+    first.0.kill().unwrap(); // SIGKILL
+    first.0.wait().unwrap();
+    let at_kill = store.inbox_counts().await.unwrap().1;
+    assert!(
+        (at_kill as usize) < EVENTS,
+        "the worker must be killed mid-way for this test to mean anything ({at_kill} applied)"
+    );
+
+    // Another worker finishes, including the jobs the dead one held (after their lease).
+    let _second = spawn(&["worker"], &env);
+    wait_until("every event is applied", || {
+        let store = store.clone();
+        async move { store.inbox_counts().await.unwrap() == (EVENTS as i64, EVENTS as i64) }
+    })
+    .await;
+    wait_until("the queue has drained", || {
+        let store = store.clone();
+        async move {
+            let c = store.job_counts().await.unwrap();
+            c.queued == 0 && c.running == 0
+        }
+    })
+    .await;
+    let counts = store.job_counts().await.unwrap();
+    assert_eq!(counts.failed, 0, "{counts:?}");
+    let sessions = store.participant_sessions(&meeting_id).await.unwrap();
+    let distinct: std::collections::HashSet<_> =
+        sessions.iter().map(|s| &s.platform_session_id).collect();
+    assert_eq!(
+        (sessions.len(), distinct.len()),
+        (EVENTS, EVENTS),
+        "each participant exactly once"
+    );
+    assert!(sessions.iter().all(|s| s.left_at.is_none()));
+    assert_eq!(
+        store
+            .meeting(&meeting_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .num_clients,
+        EVENTS as i64
+    );
+    eprintln!(
+        "killed the first worker after {at_kill} of {EVENTS} events; the second finished the rest"
+    );
+    store.close().await;
+    database.drop_database().await;
+}
