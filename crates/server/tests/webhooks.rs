@@ -682,3 +682,48 @@ async fn only_the_owner_sees_deliveries_and_tests_the_webhook() {
     assert_eq!((status, list), (200, json!([])));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn only_one_scheduler_enqueues_each_period() {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let app = TestApp::spawn_with_clock(Db::Sqlite, &[], clock.clone()).await;
+    let (a, b) = (
+        Scheduler::new(app.jobs.clone()),
+        Scheduler::new(app.jobs.clone()),
+    );
+    // Both tick as their loops do; `a` got there first and leads (its lease lasts 15 s).
+    let mut enqueued_by = |at: i64| {
+        clock.set(t0() + Duration::seconds(at));
+        async {
+            let counts = (a.tick().await.unwrap(), b.tick().await.unwrap());
+            // A sweep still queued is not queued again; run them, as a worker would.
+            app.run_jobs().await;
+            counts
+        }
+    };
+    assert_eq!(
+        enqueued_by(0).await,
+        (3, 0),
+        "lifecycle, presence, pruning are due at start"
+    );
+    assert_eq!(enqueued_by(10).await, (0, 0));
+    assert_eq!(enqueued_by(20).await, (0, 0));
+    assert_eq!(enqueued_by(30).await, (1, 0), "presence every 30 s");
+    assert_eq!(enqueued_by(45).await, (0, 0));
+    assert_eq!(
+        enqueued_by(60).await,
+        (2, 0),
+        "lifecycle every 60 s, and presence"
+    );
+    // `a` dies: after its lease runs out, `b` takes over the schedule where it was.
+    clock.set(t0() + Duration::seconds(76));
+    assert_eq!(
+        b.tick().await.unwrap(),
+        0,
+        "nothing was due, but b leads now"
+    );
+    clock.set(t0() + Duration::seconds(90));
+    assert_eq!(b.tick().await.unwrap(), 1, "presence, on time");
+    assert_eq!(a.tick().await.unwrap(), 0, "a came back, but b leads");
+    app.stop().await;
+}
