@@ -52,7 +52,8 @@ impl JobSettings {
             empty_grace: chrono::Duration::seconds(i64::try_from(grace).unwrap_or(i64::MAX)),
             lease: seconds("JOB_LEASE_SECONDS", 30)?,
             concurrency,
-            poll: Duration::from_millis(env.parse_or("JOB_POLL_MILLISECONDS", 500)?),
+            // Bounded below so a typo cannot turn idle workers into a busy loop on the database.
+            poll: Duration::from_millis(env.parse_or::<u64>("JOB_POLL_MILLISECONDS", 500)?.max(10)),
             allow_private_urls: env.bool_or("ALLOW_PRIVATE_NETWORK_URLS", false)?,
             ui_base_url: env.url_or("UI_BASE_URL", &base_url)?,
         })

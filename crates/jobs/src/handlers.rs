@@ -29,15 +29,22 @@ pub(crate) async fn run(ctx: &JobContext, job: Job) -> Result<Outcome, JobError>
         }
         Job::ReconcilePresence { meeting_id } => reconcile_presence(ctx, &meeting_id).await,
         Job::CheckMeeting { meeting_id } => check_meeting(ctx, &meeting_id).await,
+        Job::ExpireRoom { meeting_id } => expire_room(ctx, &meeting_id).await,
         Job::DeliverWebhook { event_id } => notify::deliver(ctx, &event_id).await,
         Job::LifecycleSweep => sweep(ctx, |meeting_id| Job::CheckMeeting { meeting_id }).await,
         Job::PresenceSweep => sweep(ctx, |meeting_id| Job::ReconcilePresence { meeting_id }).await,
         Job::PruneJobs => {
-            let pruned = ctx
+            let now = ctx.clock.now();
+            let jobs = ctx
                 .store
-                .prune_jobs(ctx.clock.now() - chrono::Duration::days(7))
+                .prune_jobs(now - chrono::Duration::days(7))
                 .await?;
-            tracing::debug!(pruned, "old jobs deleted");
+            // Longer than any provider redelivers a webhook, so the inbox still recognises them.
+            let history = ctx
+                .store
+                .prune_webhooks(now - chrono::Duration::days(30))
+                .await?;
+            tracing::debug!(jobs, history, "old jobs and webhook history deleted");
             Ok(Outcome::Done)
         }
     }
@@ -96,7 +103,7 @@ async fn apply_event(
             Ok(None)
         }
         EventKind::MeetingStarted { .. } => {
-            notify::meeting_event(ctx, &meeting, "meeting.started").await?;
+            notify::meeting_started(ctx, &meeting).await?;
             Ok(None)
         }
         EventKind::MeetingEnded { .. } => {
@@ -113,6 +120,10 @@ async fn apply_event(
         _ => Ok(Some("stored; recordings are not processed yet".into())),
     }
 }
+
+/// Presence APIs lag behind joins (Daily: up to about 15 s), so a session this young is not
+/// closed for being absent from them.
+const PRESENCE_LAG: chrono::Duration = chrono::Duration::seconds(30);
 
 /// Corrects the meeting's participant sessions to what the provider says is present now.
 async fn reconcile_presence(ctx: &JobContext, meeting_id: &str) -> Result<Outcome, JobError> {
@@ -140,18 +151,13 @@ async fn reconcile_presence(ctx: &JobContext, meeting_id: &str) -> Result<Outcom
             })
             .await?;
     }
-    for gone in known
-        .iter()
-        .filter(|s| s.left_at.is_none() && !present_ids.contains(s.platform_session_id.as_str()))
-    {
+    for gone in known.iter().filter(|s| {
+        s.left_at.is_none()
+            && s.joined_at < now - PRESENCE_LAG
+            && !present_ids.contains(s.platform_session_id.as_str())
+    }) {
         ctx.store
-            .session_left(&SessionChange {
-                meeting_id: &meeting.id,
-                platform_session_id: &gone.platform_session_id,
-                user_id: gone.user_id.as_deref(),
-                user_name: gone.user_name.as_deref(),
-                at: now,
-            })
+            .session_absent(&meeting.id, &gone.platform_session_id, now)
             .await?;
     }
     ctx.store.refresh_num_clients(&meeting.id).await?;
@@ -188,27 +194,89 @@ async fn check_meeting(ctx: &JobContext, meeting_id: &str) -> Result<Outcome, Jo
                 Err(e) => return Err(e.into()),
             }
         }
-        Decision::End { reason } => end_meeting(ctx, &meeting, reason).await?,
+        Decision::End { reason } => {
+            end_meeting(ctx, &meeting, reason).await?;
+        }
     }
     Ok(Outcome::Done)
 }
 
-/// Deactivates a meeting, expires its provider room, and tells the room owner.
+/// Ends a meeting: in one transaction it is deactivated, its `meeting.ended` webhook queued and
+/// its provider room's expiry queued as a job, so no interruption can lose either. Returns
+/// whether this call ended it (`false` if it had already ended).
 pub async fn end_meeting(
     ctx: &JobContext,
     meeting: &Meeting,
     reason: &str,
-) -> Result<(), JobError> {
-    if !ctx.store.deactivate_meeting(&meeting.id).await? {
-        return Ok(());
+) -> Result<bool, JobError> {
+    let now = ctx.clock.now();
+    let room = ctx.store.room(&meeting.room_id).await?;
+    let webhook = room
+        .as_ref()
+        .and_then(|room| notify::meeting_outbox(ctx, meeting, room, "meeting.ended"));
+    let delivery = webhook.as_ref().map(|event| {
+        Job::DeliverWebhook {
+            event_id: event.event_id.clone(),
+        }
+        .to_new(now)
+    });
+    let expire = Job::ExpireRoom {
+        meeting_id: meeting.id.clone(),
     }
-    tracing::info!(meeting = %meeting.id, reason, "meeting ended");
-    if let Ok(platform) = ctx.platforms.get(meeting.platform.as_str())
-        && let Err(e) = platform.delete_meeting(&meeting.into()).await
-    {
-        tracing::warn!(meeting = %meeting.id, error = %e, "could not expire the provider room; it expires on its own");
+    .to_new(now);
+    let ended = ctx
+        .store
+        .end_meeting(
+            &meeting.id,
+            webhook.as_ref().zip(delivery.as_ref()),
+            &[expire],
+            now,
+        )
+        .await?;
+    if ended {
+        tracing::info!(meeting = %meeting.id, reason, "meeting ended");
+        ctx.wake.notify_one();
     }
-    notify::meeting_event(ctx, meeting, "meeting.ended").await?;
+    Ok(ended)
+}
+
+/// Deletes an ended meeting's provider room; "already gone" is success at every provider.
+async fn expire_room(ctx: &JobContext, meeting_id: &str) -> Result<Outcome, JobError> {
+    let Some(meeting) = ctx.store.meeting(meeting_id).await? else {
+        return Ok(Outcome::Done);
+    };
+    let platform = match ctx.platforms.get(meeting.platform.as_str()) {
+        Ok(platform) => platform,
+        Err(e) => {
+            tracing::warn!(meeting = %meeting.id, error = %e, "provider room left to expire on its own");
+            return Ok(Outcome::Done);
+        }
+    };
+    match platform.delete_meeting(&(&meeting).into()).await {
+        Ok(()) => Ok(Outcome::Done),
+        Err(PlatformError::Unsupported { .. }) => Ok(Outcome::Done),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// When a job gives up for good, what it was about is marked failed where people look:
+/// the inbox event, or the outgoing webhook.
+pub(crate) async fn gave_up(ctx: &JobContext, job: &Job, error: &str) -> Result<(), JobError> {
+    match job {
+        Job::ProcessWebhook { inbox_id, .. } => {
+            ctx.store
+                .mark_inbox_processed(
+                    inbox_id,
+                    ctx.clock.now(),
+                    Some(&format!("gave up: {error}")),
+                )
+                .await?;
+        }
+        Job::DeliverWebhook { event_id } => {
+            ctx.store.set_outbox_status(event_id, "failed").await?;
+        }
+        _ => {}
+    }
     Ok(())
 }
 

@@ -16,7 +16,8 @@ pub async fn ingest_event(
     event: &ProviderEvent,
 ) -> reflector_store::Result<bool> {
     let now = ctx.clock.now();
-    // Known meetings get the meeting's job key, so their events apply in order with its other jobs.
+    // Known meetings get the meeting's job key, so their events never run at the same time as
+    // the meeting's other jobs. (Not strictly in order: the handlers tolerate any order.)
     let meeting_id = match meeting_key(&event.kind) {
         Some(key) => find_meeting(&ctx.store, provider, key).await?.map(|m| m.id),
         None => None,

@@ -18,6 +18,8 @@ pub enum Job {
     ReconcilePresence { meeting_id: String },
     /// End, extend or keep one meeting.
     CheckMeeting { meeting_id: String },
+    /// Delete or expire an ended meeting's provider room.
+    ExpireRoom { meeting_id: String },
     /// Deliver (one attempt of) an outgoing room webhook.
     DeliverWebhook { event_id: String },
     /// Periodic: enqueue `CheckMeeting` for every active meeting.
@@ -34,6 +36,7 @@ impl Job {
             Job::ProcessWebhook { .. } => "process_webhook",
             Job::ReconcilePresence { .. } => "reconcile_presence",
             Job::CheckMeeting { .. } => "check_meeting",
+            Job::ExpireRoom { .. } => "expire_room",
             Job::DeliverWebhook { .. } => "deliver_webhook",
             Job::LifecycleSweep => "lifecycle_sweep",
             Job::PresenceSweep => "presence_sweep",
@@ -44,9 +47,9 @@ impl Job {
     /// Jobs about one meeting share its key, so they never run at the same time.
     fn lock_key(&self) -> Option<String> {
         match self {
-            Job::ReconcilePresence { meeting_id } | Job::CheckMeeting { meeting_id } => {
-                Some(meeting_key(meeting_id))
-            }
+            Job::ReconcilePresence { meeting_id }
+            | Job::CheckMeeting { meeting_id }
+            | Job::ExpireRoom { meeting_id } => Some(meeting_key(meeting_id)),
             _ => None,
         }
     }
@@ -56,6 +59,7 @@ impl Job {
         match self {
             Job::ReconcilePresence { meeting_id } => Some(format!("presence:{meeting_id}")),
             Job::CheckMeeting { meeting_id } => Some(format!("check:{meeting_id}")),
+            Job::ExpireRoom { meeting_id } => Some(format!("expire:{meeting_id}")),
             Job::LifecycleSweep | Job::PresenceSweep | Job::PruneJobs => {
                 Some(self.kind().to_owned())
             }

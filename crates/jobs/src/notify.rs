@@ -29,15 +29,15 @@ fn room_json(room: &Room, ui_base_url: &str) -> Value {
     json!({ "id": room.id, "name": room.name, "url": format!("{ui_base_url}/{}", room.name) })
 }
 
-/// Queues `meeting.started` or `meeting.ended` for the meeting's room, once per meeting.
-pub(crate) async fn meeting_event(
+/// The outgoing `meeting.started` or `meeting.ended` event of a meeting, or `None` when its room
+/// has no webhook. Its id derives from the meeting, so it is stored (and sent) once per meeting.
+pub(crate) fn meeting_outbox(
     ctx: &JobContext,
     meeting: &Meeting,
+    room: &Room,
     event: &str,
-) -> Result<(), JobError> {
-    let Some(room) = ctx.store.room(&meeting.room_id).await? else {
-        return Ok(());
-    };
+) -> Option<OutboxEvent> {
+    room.webhook_url.as_ref()?;
     let event_id = uuid::Uuid::new_v5(
         &EVENT_NAMESPACE,
         format!("{event}:{}", meeting.id).as_bytes(),
@@ -56,37 +56,36 @@ pub(crate) async fn meeting_event(
             "calendar_event_id": meeting.calendar_event_id,
             "url": format!("{}/{}/{}", ctx.settings.ui_base_url, room.name, meeting.id),
         },
-        "room": room_json(&room, &ctx.settings.ui_base_url),
+        "room": room_json(room, &ctx.settings.ui_base_url),
     });
-    queue(ctx, &room, event, event_id, body).await
-}
-
-/// Stores an event for the room's webhook and queues its delivery; nothing when the room has
-/// no webhook URL.
-pub async fn queue(
-    ctx: &JobContext,
-    room: &Room,
-    event: &str,
-    event_id: String,
-    body: Value,
-) -> Result<(), JobError> {
-    if room.webhook_url.is_none() {
-        return Ok(());
-    }
-    let now = ctx.clock.now();
-    let outbox = OutboxEvent {
-        event_id: event_id.clone(),
+    Some(OutboxEvent {
+        event_id,
         room_id: room.id.clone(),
         event: event.to_owned(),
         payload: body.to_string(),
         status: "pending".into(),
         created_at: now,
+    })
+}
+
+/// Queues `meeting.started` for the meeting's room.
+pub(crate) async fn meeting_started(ctx: &JobContext, meeting: &Meeting) -> Result<(), JobError> {
+    let Some(room) = ctx.store.room(&meeting.room_id).await? else {
+        return Ok(());
     };
-    if ctx
-        .store
-        .queue_outgoing_webhook(&outbox, &Job::DeliverWebhook { event_id }.to_new(now))
-        .await?
-    {
+    match meeting_outbox(ctx, meeting, &room, "meeting.started") {
+        Some(event) => queue(ctx, event).await,
+        None => Ok(()),
+    }
+}
+
+/// Stores an outgoing event and queues its delivery (once per event id).
+async fn queue(ctx: &JobContext, event: OutboxEvent) -> Result<(), JobError> {
+    let job = Job::DeliverWebhook {
+        event_id: event.event_id.clone(),
+    }
+    .to_new(event.created_at);
+    if ctx.store.queue_outgoing_webhook(&event, &job).await? {
         ctx.wake.notify_one();
     }
     Ok(())
@@ -113,6 +112,7 @@ pub(crate) async fn deliver(ctx: &JobContext, event_id: &str) -> Result<Outcome,
             &outbox,
             "",
             attempt,
+            now,
             None,
             Some("the room no longer has a webhook URL".into()),
             None,
@@ -144,10 +144,11 @@ pub(crate) async fn deliver(ctx: &JobContext, event_id: &str) -> Result<Outcome,
         &outbox,
         &url,
         attempt,
+        now,
         result.status_code.map(i64::from),
         result.error.clone(),
         next,
-        result.delivered.then_some(now),
+        result.delivered.then(|| ctx.clock.now()),
     )
     .await?;
     if result.delivered {
@@ -172,6 +173,7 @@ async fn record(
     outbox: &OutboxEvent,
     url: &str,
     attempt: i64,
+    attempted_at: DateTime<Utc>,
     status_code: Option<i64>,
     error: Option<String>,
     next_attempt_at: Option<DateTime<Utc>>,
@@ -189,7 +191,7 @@ async fn record(
             error,
             next_attempt_at,
             delivered_at,
-            attempted_at: ctx.clock.now(),
+            attempted_at,
         })
         .await?;
     Ok(())
@@ -256,10 +258,11 @@ pub async fn send_test(ctx: &JobContext, room: &Room) -> Result<TestResult, JobE
         &outbox,
         &url,
         0,
+        now,
         result.status_code.map(i64::from),
         result.error.clone(),
         None,
-        result.delivered.then_some(now),
+        result.delivered.then(|| ctx.clock.now()),
     )
     .await?;
     Ok(TestResult {

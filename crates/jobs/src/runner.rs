@@ -81,12 +81,20 @@ impl Runner {
         let slots = Arc::new(Semaphore::new(this.ctx.settings.concurrency));
         tracing::info!(worker = %this.worker_id, concurrency = this.ctx.settings.concurrency, "job runner started");
         loop {
+            // Waiting for a free slot also ends at shutdown, and no job is claimed after it.
+            let slot = tokio::select! {
+                slot = slots.clone().acquire_owned() => slot,
+                changed = shutdown.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+            };
+            let Ok(slot) = slot else { break };
             if *shutdown.borrow() {
                 break;
             }
-            let Ok(slot) = slots.clone().acquire_owned().await else {
-                break;
-            };
             let claimed = match this
                 .ctx
                 .store
@@ -112,7 +120,11 @@ impl Runner {
                     tokio::select! {
                         () = this.ctx.wake.notified() => {}
                         () = tokio::time::sleep(this.ctx.settings.poll) => {}
-                        _ = shutdown.changed() => {}
+                        changed = shutdown.changed() => {
+                            if changed.is_err() {
+                                break;
+                            }
+                        }
                     }
                 }
             }
@@ -141,18 +153,17 @@ impl Runner {
 
     /// Runs one claimed job, keeping its lease alive, and records the result.
     async fn execute(&self, job: ClaimedJob) {
-        let parsed: Result<Job, _> = serde_json::from_str(&job.payload);
-        let result = match parsed {
-            Err(e) => Err(JobError::Permanent(format!("unreadable job: {e}"))),
-            Ok(_) if job.attempts > job.max_attempts => Err(JobError::Permanent(format!(
+        let work: Option<Job> = serde_json::from_str(&job.payload).ok();
+        let result = match &work {
+            None => Err(JobError::Permanent("unreadable job payload".into())),
+            Some(_) if job.attempts > job.max_attempts => Err(JobError::Permanent(format!(
                 "gave up after {} attempts",
                 job.max_attempts
             ))),
-            Ok(work) => {
-                let heartbeat = self.heartbeat(&job);
+            Some(work) => {
                 tokio::select! {
-                    result = handlers::run(&self.ctx, work) => result,
-                    lost = heartbeat => Err(lost),
+                    result = handlers::run(&self.ctx, work.clone()) => result,
+                    lost = self.heartbeat(&job) => Err(lost),
                 }
             }
         };
@@ -169,6 +180,11 @@ impl Runner {
             }
             Err(e) => {
                 tracing::error!(job = %job.kind, attempt = job.attempts, error = %e, "job failed for good");
+                if let Some(work) = &work
+                    && let Err(mark) = handlers::gave_up(&self.ctx, work, &e.to_string()).await
+                {
+                    tracing::warn!(job = %job.kind, error = %mark, "could not mark what a failed job was about");
+                }
                 self.ctx
                     .store
                     .fail_job(&job, &e.to_string(), now, None)
@@ -178,6 +194,10 @@ impl Runner {
         if let Err(e) = recorded {
             // The lease runs out and another worker runs the job again; handlers are idempotent.
             tracing::warn!(job = %job.kind, error = %e, "could not record a job's outcome");
+        }
+        if job.lock_key.is_some() {
+            // Another job may have been waiting for this job's key.
+            self.ctx.wake.notify_one();
         }
     }
 

@@ -130,26 +130,30 @@ impl VideoPlatform for MockPlatform {
             .unwrap_or_default())
     }
 
+    /// Only the serving process knows its mock calls: elsewhere (a separate `reflector worker`,
+    /// or after a restart) presence is unknown, never "nobody", so no session is closed for it.
     async fn presence(
         &self,
         meeting: &MeetingHandle<'_>,
     ) -> Result<Vec<PresentParticipant>, PlatformError> {
-        Ok(self
-            .rooms()
+        let rooms = self.rooms();
+        let room = rooms
             .get(meeting.room_name)
-            .map(|r| {
-                r.sessions
-                    .iter()
-                    .filter(|s| s.session.ended_at.is_none())
-                    .map(|s| PresentParticipant {
-                        session_id: s.session.session_id.clone(),
-                        user_id: None,
-                        user_name: Some(s.name.clone()),
-                        joined_at: s.session.started_at,
-                    })
-                    .collect()
+            .ok_or(PlatformError::Unsupported {
+                platform: NAME,
+                capability: "presence for calls served by another process",
+            })?;
+        Ok(room
+            .sessions
+            .iter()
+            .filter(|s| s.session.ended_at.is_none())
+            .map(|s| PresentParticipant {
+                session_id: s.session.session_id.clone(),
+                user_id: None,
+                user_name: Some(s.name.clone()),
+                joined_at: s.session.started_at,
             })
-            .unwrap_or_default())
+            .collect())
     }
 
     async fn delete_meeting(&self, meeting: &MeetingHandle<'_>) -> Result<(), PlatformError> {

@@ -20,6 +20,7 @@ on_both_databases!(
     daily_webhooks_are_verified_stored_once_and_applied,
     whereby_webhooks_are_verified_and_too_old_ones_refused,
     meetings_are_extended_in_use_and_ended_after_the_grace_period,
+    presence_lag_does_not_close_a_fresh_session,
     the_mock_call_drives_presence_and_the_meeting_lifecycle,
     outgoing_webhooks_retry_on_schedule_and_stop_on_4xx,
     the_webhook_test_button_reports_what_happened,
@@ -417,6 +418,66 @@ async fn meetings_are_extended_in_use_and_ended_after_the_grace_period(db: Db) {
     app.stop().await;
 }
 
+async fn presence_lag_does_not_close_a_fresh_session(db: Db) {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let daily = fake_daily().await;
+    let app = daily_app(db, &daily, Some(clock.clone())).await;
+    app.room(json!({"name": "team"})).await;
+    let m = meeting_json(&app, "team").await;
+    let mid = m["id"].as_str().unwrap().to_owned();
+    let mount = |present_now: &'static [(&'static str, &'static str)]| {
+        let daily = &daily;
+        async move {
+            daily.reset().await;
+            present(daily, present_now).await;
+            Mock::given(method("GET"))
+                .and(path("/meetings"))
+                .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": []})))
+                .mount(daily)
+                .await;
+        }
+    };
+    let scheduler = Scheduler::new(app.jobs.clone());
+    let open_sessions = || async {
+        let sessions = app.store.participant_sessions(&mid).await.unwrap();
+        sessions.iter().filter(|s| s.left_at.is_none()).count()
+    };
+
+    // Ada joins; Daily's presence API does not list her yet.
+    mount(&[]).await;
+    let mut joined = daily_event("evt-1", "participant.joined", DAILY_ROOM, "s1");
+    joined["payload"]["joined_at"] = json!(t0().timestamp());
+    assert_eq!(send_daily(&app, &joined, DAILY_SECRET).await.0, 200);
+    app.run_jobs().await;
+    assert_eq!(open_sessions().await, 1, "too young to be judged absent");
+    assert_eq!(num_clients(&app, &mid).await, 1);
+
+    // A minute later she is still not listed: she is taken as gone.
+    clock.set(t0() + Duration::seconds(60));
+    scheduler.tick().await.unwrap();
+    app.run_jobs().await;
+    assert_eq!(open_sessions().await, 0);
+    assert_eq!(num_clients(&app, &mid).await, 0);
+
+    // Presence lists her again (it had lagged): her session is open again, not a second one.
+    mount(&[("s1", "Ada")]).await;
+    clock.set(t0() + Duration::seconds(120));
+    scheduler.tick().await.unwrap();
+    app.run_jobs().await;
+    let sessions = app.store.participant_sessions(&mid).await.unwrap();
+    assert_eq!(sessions.len(), 1);
+    assert!(sessions[0].left_at.is_none());
+    assert_eq!(num_clients(&app, &mid).await, 1);
+
+    // A leave webhook is final: a lagging presence list that still shows her does not reopen it.
+    let left = daily_event("evt-2", "participant.left", DAILY_ROOM, "s1");
+    assert_eq!(send_daily(&app, &left, DAILY_SECRET).await.0, 200);
+    app.run_jobs().await;
+    assert_eq!(open_sessions().await, 0);
+    assert_eq!(num_clients(&app, &mid).await, 0);
+    app.stop().await;
+}
+
 async fn wait_for_inbox(app: &TestApp, received: i64) {
     for _ in 0..200 {
         if app.store.inbox_counts().await.unwrap().0 >= received {
@@ -692,7 +753,7 @@ async fn only_one_scheduler_enqueues_each_period() {
         Scheduler::new(app.jobs.clone()),
     );
     // Both tick as their loops do; `a` got there first and leads (its lease lasts 15 s).
-    let mut enqueued_by = |at: i64| {
+    let enqueued_by = |at: i64| {
         clock.set(t0() + Duration::seconds(at));
         async {
             let counts = (a.tick().await.unwrap(), b.tick().await.unwrap());

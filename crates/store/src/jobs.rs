@@ -47,6 +47,11 @@ pub struct JobCounts {
 const CLAIMABLE: &str =
     "((status = 'queued' AND run_at <= $1) OR (status = 'running' AND locked_until < $1))";
 
+/// Jobs whose lock key is held by a running job are left out of the scan, so a backlog for one
+/// busy meeting never hides other work.
+const KEY_FREE: &str = "(lock_key IS NULL OR NOT EXISTS (SELECT 1 FROM lease \
+    WHERE lease.name = 'key:' || job.lock_key AND lease.expires_at >= $1))";
+
 fn key_lease(lock_key: &str) -> String {
     format!("key:{lock_key}")
 }
@@ -66,7 +71,8 @@ impl Store {
         until: DateTime<Utc>,
     ) -> Result<Option<ClaimedJob>> {
         let candidates = sqlx::query(&format!(
-            "SELECT id, lock_key FROM job WHERE {CLAIMABLE} ORDER BY run_at, created_at LIMIT 32"
+            "SELECT id, lock_key FROM job WHERE {CLAIMABLE} AND {KEY_FREE} \
+             ORDER BY run_at, created_at LIMIT 32"
         ))
         .bind(ts(now))
         .fetch_all(&self.pool)
@@ -74,41 +80,59 @@ impl Store {
         for row in candidates {
             let id: String = row.try_get("id")?;
             let lock_key: Option<String> = row.try_get("lock_key")?;
-            let holder = format!("{worker}/{id}");
+            // Unique per claim: a worker that re-claims its own lost job is a different holder.
+            let holder = format!("{worker}/{id}/{}", uuid::Uuid::new_v4().simple());
             if let Some(key) = &lock_key
                 && !self.try_lease(&key_lease(key), &holder, now, until).await?
             {
                 continue;
             }
-            let claimed = sqlx::query(&format!(
-                "UPDATE job SET status = 'running', locked_by = $2, locked_until = $3, \
-                 attempts = attempts + 1 WHERE id = $4 AND {CLAIMABLE}"
-            ))
-            .bind(ts(now))
-            .bind(&holder)
-            .bind(ts(until))
-            .bind(&id)
-            .execute(&self.pool)
-            .await?
-            .rows_affected()
-                == 1;
-            if claimed {
-                let row = sqlx::query(
-                    "SELECT id, kind, payload, lock_key, attempts, max_attempts FROM job WHERE id = $1",
-                )
-                .bind(&id)
-                .fetch_one(&self.pool)
-                .await?;
-                return Ok(Some(claimed_from_row(&row, holder)?));
-            }
-            if let Some(key) = &lock_key {
+            let claimed = self.take_job(&id, &holder, now, until).await;
+            if !matches!(claimed, Ok(Some(_)))
+                && let Some(key) = &lock_key
+            {
                 self.release_lease(&key_lease(key), &holder).await?;
+            }
+            if let Some(job) = claimed? {
+                return Ok(Some(job));
             }
         }
         Ok(None)
     }
 
-    /// Extends a running job's lease (and its key's); `false` if the job is no longer ours.
+    async fn take_job(
+        &self,
+        id: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Option<ClaimedJob>> {
+        let taken = sqlx::query(&format!(
+            "UPDATE job SET status = 'running', locked_by = $2, locked_until = $3, \
+             attempts = attempts + 1 WHERE id = $4 AND {CLAIMABLE}"
+        ))
+        .bind(ts(now))
+        .bind(holder)
+        .bind(ts(until))
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1;
+        if !taken {
+            return Ok(None);
+        }
+        let row = sqlx::query(
+            "SELECT id, kind, payload, lock_key, attempts, max_attempts FROM job WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Some(claimed_from_row(&row, holder.to_owned())?))
+    }
+
+    /// Extends a running job's lease and its key's; `false` if either is no longer ours (then
+    /// the job must stop: another worker may have it, or another job its key).
     pub async fn heartbeat_job(&self, job: &ClaimedJob, until: DateTime<Utc>) -> Result<bool> {
         let ours = sqlx::query(
             "UPDATE job SET locked_until = $3 WHERE id = $1 AND locked_by = $2 AND status = 'running'",
@@ -120,11 +144,10 @@ impl Store {
         .await?
         .rows_affected()
             == 1;
-        if ours && let Some(key) = &job.lock_key {
-            self.renew_lease(&key_lease(key), &job.holder, until)
-                .await?;
+        match (&job.lock_key, ours) {
+            (Some(key), true) => self.renew_lease(&key_lease(key), &job.holder, until).await,
+            _ => Ok(ours),
         }
-        Ok(ours)
     }
 
     pub async fn complete_job(&self, job: &ClaimedJob, now: DateTime<Utc>) -> Result<()> {

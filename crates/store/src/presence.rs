@@ -27,12 +27,15 @@ pub struct SessionChange<'a> {
 }
 
 impl Store {
-    /// Records a join; a repeated or late join of a known session changes nothing.
+    /// Records a join. A repeated join changes nothing, and neither does a late join of a
+    /// session its leave event closed; a session closed only because presence did not list it
+    /// (presence lags) is open again.
     pub async fn session_joined(&self, c: &SessionChange<'_>) -> Result<()> {
         sqlx::query(
             "INSERT INTO participant_session (id, meeting_id, platform_session_id, user_id, \
              user_name, joined_at) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (meeting_id, platform_session_id) DO NOTHING",
+             ON CONFLICT (meeting_id, platform_session_id) DO UPDATE SET left_at = NULL, \
+             closed_by = NULL WHERE participant_session.closed_by = 'presence'",
         )
         .bind(uuid::Uuid::new_v4().to_string())
         .bind(c.meeting_id)
@@ -50,9 +53,9 @@ impl Store {
     pub async fn session_left(&self, c: &SessionChange<'_>) -> Result<()> {
         sqlx::query(
             "INSERT INTO participant_session (id, meeting_id, platform_session_id, user_id, \
-             user_name, joined_at, left_at) VALUES ($1, $2, $3, $4, $5, $6, $6) \
+             user_name, joined_at, left_at, closed_by) VALUES ($1, $2, $3, $4, $5, $6, $6, 'event') \
              ON CONFLICT (meeting_id, platform_session_id) DO UPDATE \
-             SET left_at = COALESCE(participant_session.left_at, excluded.left_at)",
+             SET left_at = COALESCE(participant_session.left_at, excluded.left_at), closed_by = 'event'",
         )
         .bind(uuid::Uuid::new_v4().to_string())
         .bind(c.meeting_id)
@@ -60,6 +63,26 @@ impl Store {
         .bind(c.user_id)
         .bind(c.user_name)
         .bind(ts(c.at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Closes an open session the provider's presence no longer lists; it reopens if the
+    /// participant is listed (or reported joining) again.
+    pub async fn session_absent(
+        &self,
+        meeting_id: &str,
+        platform_session_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE participant_session SET left_at = $3, closed_by = 'presence' \
+             WHERE meeting_id = $1 AND platform_session_id = $2 AND left_at IS NULL",
+        )
+        .bind(meeting_id)
+        .bind(platform_session_id)
+        .bind(ts(at))
         .execute(&self.pool)
         .await?;
         Ok(())

@@ -124,25 +124,66 @@ impl Store {
     /// same transaction. Returns whether it was new.
     pub async fn queue_outgoing_webhook(&self, event: &OutboxEvent, job: &NewJob) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO webhook_outbox (event_id, room_id, event, payload, status, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
-        )
-        .bind(&event.event_id)
-        .bind(&event.room_id)
-        .bind(&event.event)
-        .bind(&event.payload)
-        .bind(&event.status)
-        .bind(ts(event.created_at))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            > 0;
+        let inserted = insert_outbox(&mut tx, event).await?;
         if inserted {
             enqueue_on(&mut tx, job, event.created_at).await?;
         }
         tx.commit().await?;
         Ok(inserted)
+    }
+
+    /// Ends a meeting and queues what must follow, in one transaction: its outgoing webhook
+    /// event with its delivery job (when given) and the `follow_up` jobs. `false`, and nothing
+    /// queued, when the meeting had already ended.
+    pub async fn end_meeting(
+        &self,
+        meeting_id: &str,
+        webhook: Option<(&OutboxEvent, &NewJob)>,
+        follow_up: &[NewJob],
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let ended =
+            sqlx::query("UPDATE meeting SET is_active = $2 WHERE id = $1 AND is_active = $3")
+                .bind(meeting_id)
+                .bind(false)
+                .bind(true)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                > 0;
+        if !ended {
+            return Ok(false);
+        }
+        if let Some((event, delivery)) = webhook
+            && insert_outbox(&mut tx, event).await?
+        {
+            enqueue_on(&mut tx, delivery, now).await?;
+        }
+        for job in follow_up {
+            enqueue_on(&mut tx, job, now).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Deletes webhook history older than `before`: attempts, finished outgoing events, and
+    /// processed incoming events. Returns how many rows went.
+    pub async fn prune_webhooks(&self, before: DateTime<Utc>) -> Result<u64> {
+        let before = ts(before);
+        let mut pruned = 0;
+        for sql in [
+            "DELETE FROM webhook_delivery WHERE attempted_at < $1",
+            "DELETE FROM webhook_outbox WHERE status IN ('delivered', 'failed') AND created_at < $1",
+            "DELETE FROM webhook_event WHERE processed_at IS NOT NULL AND received_at < $1",
+        ] {
+            pruned += sqlx::query(sql)
+                .bind(&before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
+        Ok(pruned)
     }
 
     pub async fn outbox_event(&self, event_id: &str) -> Result<Option<OutboxEvent>> {
@@ -221,6 +262,23 @@ impl Store {
         .await?;
         rows.iter().map(delivery_from_row).collect()
     }
+}
+
+async fn insert_outbox(conn: &mut sqlx::AnyConnection, event: &OutboxEvent) -> Result<bool> {
+    Ok(sqlx::query(
+        "INSERT INTO webhook_outbox (event_id, room_id, event, payload, status, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(&event.event_id)
+    .bind(&event.room_id)
+    .bind(&event.event)
+    .bind(&event.payload)
+    .bind(&event.status)
+    .bind(ts(event.created_at))
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        > 0)
 }
 
 fn delivery_from_row(r: &AnyRow) -> Result<DeliveryAttempt> {
