@@ -1,201 +1,209 @@
-//! `reflector-bench`: starts `reflector serve` (release build, embedded defaults, a fresh data
-//! folder) as a child process, and measures it from this process over loopback HTTP:
-//! idle memory (RSS), and the latency of `POST /v1/rooms/{name}/meeting` on its reuse path at
-//! several concurrencies. Prints figures; asserts nothing.
+//! `reflector-bench`: starts `reflector serve` (release build, a fresh data folder) as a child
+//! process, and measures it from this process over loopback HTTP. Prints figures; asserts
+//! nothing. Two benchmarks:
+//!
+//! - `meetings` (the default): start-up time, idle memory (RSS), and the latency of
+//!   `POST /v1/rooms/{name}/meeting` on its reuse path at several concurrencies (mock provider).
+//! - `webhooks`: signed Daily `participant.joined` webhooks against a fake Daily API served from
+//!   this process: ingest latency and throughput at several concurrencies, how long the jobs take
+//!   to bring `num_clients` up to date after a burst, and how long one event takes from receipt
+//!   to its effect on `num_clients`.
+
+mod fake_daily;
+mod meetings;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use clap::Parser;
-use serde_json::json;
+use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-struct Args {
-    /// The server binary to measure.
-    #[arg(long, default_value = "target/release/reflector")]
-    server: PathBuf,
-    /// Requests per concurrency level.
-    #[arg(long, default_value_t = 3000)]
-    requests: usize,
-    /// Concurrency levels to measure.
-    #[arg(long, value_delimiter = ',', default_value = "1,16")]
-    concurrency: Vec<usize>,
-    /// Database to run on (default: SQLite in a fresh data folder), e.g. postgres://…
-    #[arg(long)]
-    database_url: Option<String>,
-    /// Seconds to let the server sit idle before reading its memory.
-    #[arg(long, default_value_t = 3)]
-    idle_seconds: u64,
+#[command(
+    name = "reflector-bench",
+    about = "Benchmarks a release build of Reflector"
+)]
+struct Cli {
+    #[command(flatten)]
+    common: Common,
+    /// What to measure; `meetings` when not given.
+    #[command(subcommand)]
+    mode: Option<Mode>,
 }
 
-struct Server(Child);
+/// Options every benchmark takes; they may come before or after the benchmark's name.
+#[derive(clap::Args)]
+struct Common {
+    /// The server binary to measure.
+    #[arg(long, global = true, default_value = "target/release/reflector")]
+    server: PathBuf,
+    /// Requests per concurrency level (default: 3000 for meetings, 1000 for webhooks).
+    #[arg(long, global = true)]
+    requests: Option<usize>,
+    /// Concurrency levels to measure (default: 1,16 for meetings, 1,16,64 for webhooks).
+    #[arg(long, global = true, value_delimiter = ',')]
+    concurrency: Option<Vec<usize>>,
+    /// Database to run on (default: SQLite in a fresh data folder), e.g. postgres://…
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    /// Seconds to let the server sit idle before reading its memory (meetings).
+    #[arg(long, global = true, default_value_t = 3)]
+    idle_seconds: u64,
+    /// An extra variable for the server, e.g. WORKER_CONCURRENCY=8 (repeatable).
+    #[arg(long = "server-env", global = true, value_name = "NAME=VALUE", value_parser = name_value)]
+    server_env: Vec<(String, String)>,
+}
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+fn name_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!("expected NAME=VALUE, got {s:?}")),
     }
 }
 
-fn rss_kib(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .context("no VmRSS in /proc status")
+#[derive(Subcommand)]
+enum Mode {
+    /// Get-or-create on its reuse path, start-up time and idle memory (mock provider).
+    Meetings,
+    /// Signed Daily participant.joined webhooks: ingest, catch-up and receipt-to-effect times.
+    Webhooks(webhooks::Options),
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+/// The measured server; killed when dropped.
+pub(crate) struct Server {
+    child: Child,
+    pub pid: u32,
+    /// `http://127.0.0.1:{port}`
+    pub base: String,
+    /// From spawning the process to its first healthy answer.
+    pub ready: Duration,
+    pub path: PathBuf,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Starts `reflector serve` with a clean environment (plus `env`) in a fresh data folder,
+    /// which is also its working directory, so no `.env` file is picked up; waits until healthy.
+    pub async fn start(
+        common: &Common,
+        env: &[(&str, String)],
+        http: &reqwest::Client,
+    ) -> anyhow::Result<Self> {
+        let path = std::fs::canonicalize(&common.server).with_context(|| {
+            format!(
+                "cannot find {} (build it with cargo build --release)",
+                common.server.display()
+            )
+        })?;
+        let data = tempfile::tempdir()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut command = Command::new(&path);
+        command
+            .arg("serve")
+            .env_clear()
+            .current_dir(data.path())
+            .env("DATA_DIR", data.path())
+            .env("PORT", port.to_string())
+            .env("RUST_LOG", "warn");
+        if let Some(url) = &common.database_url {
+            command.env("DATABASE_URL", url);
+        }
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        for (name, value) in &common.server_env {
+            command.env(name, value);
+        }
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("cannot start {}", path.display()))?;
+        let started = Instant::now();
+        let mut server = Server {
+            pid: child.id(),
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            ready: Duration::ZERO,
+            path,
+            _data: data,
+        };
+        loop {
+            if let Ok(r) = http.get(format!("{}/health", server.base)).send().await
+                && r.status().is_success()
+            {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                bail!("the server did not become healthy within 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        server.ready = started.elapsed();
+        Ok(server)
+    }
+
+    pub fn rss_kib(&self) -> anyhow::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .context("no VmRSS in /proc status")
+    }
+}
+
+/// How the run's database is described in the output.
+pub(crate) fn database_label(common: &Common) -> &'static str {
+    match common.database_url.as_deref() {
+        Some(url) if url.starts_with("postgres") => "PostgreSQL (--database-url)",
+        Some(_) => "the database at --database-url",
+        None => "SQLite in a fresh DATA_DIR",
+    }
+}
+
+/// The `--server-env` variables, for the output (empty when there are none).
+pub(crate) fn extra_env_label(common: &Common) -> String {
+    common
+        .server_env
+        .iter()
+        .map(|(name, value)| format!(", {name}={value}"))
+        .collect()
+}
+
+/// The `p`th percentile (nearest rank) of sorted samples; zero when there are none.
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+pub(crate) fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
-    if args.requests == 0 {
+    let cli = Cli::parse();
+    if cli.common.requests == Some(0) {
         bail!("--requests must be at least 1");
     }
-    let data = tempfile::tempdir()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let mut command = Command::new(&args.server);
-    command
-        .arg("serve")
-        .env_clear()
-        .env("DATA_DIR", data.path());
-    if let Some(url) = &args.database_url {
-        command.env("DATABASE_URL", url);
+    match cli.mode.unwrap_or(Mode::Meetings) {
+        Mode::Meetings => meetings::run(&cli.common).await,
+        Mode::Webhooks(options) => webhooks::run(&cli.common, &options).await,
     }
-    let child = command
-        .env("PORT", port.to_string())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .with_context(|| {
-            format!(
-                "cannot start {} (build it with cargo build --release)",
-                args.server.display()
-            )
-        })?;
-    let pid = child.id();
-    let _server = Server(child);
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .build()?;
-
-    let started = Instant::now();
-    loop {
-        if let Ok(r) = http.get(format!("{base}/health")).send().await
-            && r.status().is_success()
-        {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(30) {
-            bail!("the server did not become healthy within 30 s");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let ready = started.elapsed();
-    tokio::time::sleep(Duration::from_secs(args.idle_seconds)).await;
-    let idle_rss = rss_kib(pid)?;
-
-    // A fresh name, so the benchmark can run against a database that already has rooms.
-    let room_name = format!("bench-{}", std::process::id());
-    let room = http
-        .post(format!("{base}/v1/rooms"))
-        .json(&json!({"name": room_name}))
-        .send()
-        .await?;
-    if !room.status().is_success() {
-        bail!("creating the room failed: {}", room.text().await?);
-    }
-    let url = format!("{base}/v1/rooms/{room_name}/meeting");
-    let first: serde_json::Value = http
-        .post(&url)
-        .json(&json!({}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let meeting_id = first["id"].as_str().context("no meeting id")?.to_owned();
-
-    println!(
-        "reflector-bench: {} (pid {pid}), SQLite in a fresh DATA_DIR, mock provider",
-        args.server.display()
-    );
-    println!(
-        "start-up to healthy: {:.0} ms",
-        ready.as_secs_f64() * 1000.0
-    );
-    println!(
-        "idle RSS after {} s: {:.1} MiB",
-        args.idle_seconds,
-        idle_rss as f64 / 1024.0
-    );
-    println!();
-    println!(
-        "POST /v1/rooms/{{name}}/meeting, reuse path ({} requests per row)",
-        args.requests
-    );
-    println!(
-        "{:>11} {:>10} {:>10} {:>10} {:>10} {:>12}",
-        "concurrency", "p50 ms", "p99 ms", "max ms", "req/s", "errors"
-    );
-    for &concurrency in &args.concurrency {
-        let concurrency = concurrency.max(1);
-        let per_task = args.requests.div_ceil(concurrency);
-        let wall = Instant::now();
-        let tasks: Vec<_> = (0..concurrency)
-            .map(|_| {
-                let (http, url, meeting_id) = (http.clone(), url.clone(), meeting_id.clone());
-                tokio::spawn(async move {
-                    let mut times = Vec::with_capacity(per_task);
-                    let mut errors = 0usize;
-                    for _ in 0..per_task {
-                        let t = Instant::now();
-                        let ok = match http.post(&url).json(&json!({})).send().await {
-                            Ok(r) if r.status().is_success() => r
-                                .json::<serde_json::Value>()
-                                .await
-                                .is_ok_and(|m| m["id"] == meeting_id.as_str()),
-                            _ => false,
-                        };
-                        times.push(t.elapsed());
-                        errors += usize::from(!ok);
-                    }
-                    (times, errors)
-                })
-            })
-            .collect();
-        let mut times = Vec::new();
-        let mut errors = 0;
-        for task in tasks {
-            let (t, e) = task.await?;
-            times.extend(t);
-            errors += e;
-        }
-        let elapsed = wall.elapsed();
-        times.sort();
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        println!(
-            "{:>11} {:>10.2} {:>10.2} {:>10.2} {:>10.0} {:>12}",
-            concurrency,
-            ms(percentile(&times, 50.0)),
-            ms(percentile(&times, 99.0)),
-            ms(*times.last().unwrap_or(&Duration::ZERO)),
-            times.len() as f64 / elapsed.as_secs_f64(),
-            errors
-        );
-    }
-    println!();
-    println!("RSS after load: {:.1} MiB", rss_kib(pid)? as f64 / 1024.0);
-    Ok(())
 }
