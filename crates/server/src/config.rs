@@ -21,6 +21,9 @@ pub struct Settings {
     pub cors_origins: Option<Vec<String>>,
     pub auth: AuthSettings,
     pub public_mode: bool,
+    /// The built web app (`WEB_DIST_DIR`, default `web/dist`), served for every path the API
+    /// does not answer.
+    pub web_dist_dir: PathBuf,
 }
 
 #[derive(Clone)]
@@ -71,6 +74,7 @@ impl Settings {
             cors_origins,
             auth: AuthSettings::from_env(env)?,
             public_mode: env.bool_or("PUBLIC_MODE", false)?,
+            web_dist_dir: PathBuf::from(env.string_or("WEB_DIST_DIR", "web/dist")),
         })
     }
 }
@@ -137,6 +141,7 @@ mod tests {
         assert_eq!(s.ui_base_url, "http://localhost:1250");
         assert!(s.cors_origins.is_none());
         assert!(matches!(s.auth, AuthSettings::None));
+        assert_eq!(s.web_dist_dir, PathBuf::from("web/dist"));
         let s = settings(&[("DATA_DIR", "/tmp/x")]).unwrap();
         assert_eq!(s.database_url, "sqlite:///tmp/x/reflector.db");
     }

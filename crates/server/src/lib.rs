@@ -1,7 +1,8 @@
 //! Reflector's HTTP API: the `/v1` routes of the original Reflector (rooms, meetings, consent,
 //! API keys), authentication, the OpenAPI document, and the pages of providers that serve their
 //! own (the `mock` provider's call page). Handlers extract, call one store or platform function,
-//! and map typed errors to `{"detail": …}` answers in one place ([`error::ApiError`]).
+//! and map typed errors to `{"detail": …}` answers in one place ([`error::ApiError`]). Every
+//! other path is the web app's (`web`), served from its built files.
 
 pub mod auth;
 pub mod config;
@@ -11,6 +12,7 @@ mod openapi;
 pub mod routes;
 pub mod state;
 pub mod views;
+mod web;
 
 use std::future::Future;
 
@@ -75,7 +77,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(system::health))
         .route("/openapi.json", get(openapi::document))
         .merge(webhooks::receivers(&state))
-        .fallback(not_found)
+        .fallback_service(web::router(state.settings.web_dist_dir.clone()))
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone());
 
@@ -83,10 +85,6 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(cors(&state.settings))
         .layer(TraceLayer::new_for_http())
-}
-
-async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "Not Found")
 }
 
 async fn method_not_allowed() -> ApiError {

@@ -45,7 +45,7 @@ impl From<ApiKey> for ApiKeyView {
     }
 }
 
-#[utoipa::path(post, path = "/v1/user/api-keys", tag = "auth", request_body = CreateApiKey,
+#[utoipa::path(post, path = "/v1/user/api-keys", operation_id = "create_api_key", tag = "auth", request_body = CreateApiKey,
     responses((status = 200, body = CreatedApiKey), (status = 401)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -78,7 +78,7 @@ pub async fn create(
     }))
 }
 
-#[utoipa::path(get, path = "/v1/user/api-keys", tag = "auth",
+#[utoipa::path(get, path = "/v1/user/api-keys", operation_id = "list_api_keys", tag = "auth",
     responses((status = 200, body = Vec<ApiKeyView>), (status = 401)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -89,7 +89,7 @@ pub async fn list(
     Ok(Json(keys.into_iter().map(Into::into).collect()))
 }
 
-#[utoipa::path(delete, path = "/v1/user/api-keys/{key_id}", tag = "auth",
+#[utoipa::path(delete, path = "/v1/user/api-keys/{key_id}", operation_id = "delete_api_key", tag = "auth", params(("key_id" = String, Path)),
     responses((status = 200, body = Status), (status = 401), (status = 404)))]
 pub async fn delete(
     State(state): State<AppState>,

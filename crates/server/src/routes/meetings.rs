@@ -28,7 +28,7 @@ async fn load_meeting(state: &AppState, id: &str) -> ApiResult<Meeting> {
 }
 
 /// The room's active meetings that have not ended, latest end first.
-#[utoipa::path(get, path = "/v1/rooms/{room_name}/meetings/active", tag = "meetings",
+#[utoipa::path(get, path = "/v1/rooms/{room_name}/meetings/active", tag = "meetings", params(("room_name" = String, Path)),
     responses((status = 200, body = Vec<MeetingView>), (status = 404)))]
 pub async fn active(
     State(state): State<AppState>,
@@ -49,7 +49,7 @@ pub async fn active(
     ))
 }
 
-#[utoipa::path(get, path = "/v1/rooms/{room_name}/meetings/{meeting_id}", tag = "meetings",
+#[utoipa::path(get, path = "/v1/rooms/{room_name}/meetings/{meeting_id}", operation_id = "get_meeting", tag = "meetings", params(("room_name" = String, Path), ("meeting_id" = String, Path)),
     responses((status = 200, body = MeetingView), (status = 404)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -66,7 +66,7 @@ pub async fn get(
 
 /// The meeting with a `room_url` this caller can join with (a provider token where the provider
 /// uses them).
-#[utoipa::path(post, path = "/v1/rooms/{room_name}/meetings/{meeting_id}/join", tag = "meetings",
+#[utoipa::path(post, path = "/v1/rooms/{room_name}/meetings/{meeting_id}/join", tag = "meetings", params(("room_name" = String, Path), ("meeting_id" = String, Path)),
     responses((status = 200, body = MeetingView), (status = 400, description = "Meeting is not active / Meeting has ended"), (status = 404)))]
 pub async fn join(
     State(state): State<AppState>,
@@ -116,7 +116,7 @@ pub struct ConsentResponse {
 }
 
 /// Records a participant's answer to "may this meeting be recorded?"; the latest answer wins.
-#[utoipa::path(post, path = "/v1/meetings/{meeting_id}/consent", tag = "meetings",
+#[utoipa::path(post, path = "/v1/meetings/{meeting_id}/consent", tag = "meetings", params(("meeting_id" = String, Path)),
     request_body = ConsentRequest, responses((status = 200, body = ConsentResponse), (status = 404), (status = 422)))]
 pub async fn consent(
     State(state): State<AppState>,
@@ -155,7 +155,7 @@ pub struct MeetingStatus {
 }
 
 /// Ends a meeting (owner only) and expires its provider room where the provider allows.
-#[utoipa::path(patch, path = "/v1/meetings/{meeting_id}/deactivate", tag = "meetings",
+#[utoipa::path(patch, path = "/v1/meetings/{meeting_id}/deactivate", tag = "meetings", params(("meeting_id" = String, Path)),
     responses((status = 200, body = MeetingStatus), (status = 401), (status = 403), (status = 404)))]
 pub async fn deactivate(
     State(state): State<AppState>,
@@ -238,7 +238,7 @@ pub struct StartRecordingResponse {
 
 /// Starts the meeting's recording through the provider's API. Only for active meetings whose
 /// recording type is `cloud`; in a locked room only its owner may; rate limited per meeting.
-#[utoipa::path(post, path = "/v1/meetings/{meeting_id}/recordings/start", tag = "meetings",
+#[utoipa::path(post, path = "/v1/meetings/{meeting_id}/recordings/start", tag = "meetings", params(("meeting_id" = String, Path)),
     request_body = StartRecordingRequest,
     responses((status = 200, body = StartRecordingResponse), (status = 400), (status = 403), (status = 404), (status = 429)))]
 pub async fn start_recording(

@@ -89,6 +89,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Pagination {
     /// 1-based page number.
     pub page: Option<i64>,
@@ -222,7 +223,7 @@ fn require_owner(caller: &Caller, room: &Room) -> ApiResult<()> {
 }
 
 /// Own and shared rooms, newest first.
-#[utoipa::path(get, path = "/v1/rooms", tag = "rooms", params(Pagination),
+#[utoipa::path(get, path = "/v1/rooms", operation_id = "list_rooms", tag = "rooms", params(Pagination),
     responses((status = 200, body = RoomPage), (status = 401, description = "Not signed in (unless PUBLIC_MODE)")))]
 pub async fn list(
     State(state): State<AppState>,
@@ -262,7 +263,7 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(get, path = "/v1/rooms/{room_id}", tag = "rooms",
+#[utoipa::path(get, path = "/v1/rooms/{room_id}", operation_id = "get_room", tag = "rooms", params(("room_id" = String, Path)),
     responses((status = 200, body = RoomDetails), (status = 403), (status = 404)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -277,7 +278,7 @@ pub async fn get(
     Ok(Json(RoomDetails::new(room, owner)))
 }
 
-#[utoipa::path(get, path = "/v1/rooms/name/{room_name}", tag = "rooms",
+#[utoipa::path(get, path = "/v1/rooms/name/{room_name}", tag = "rooms", params(("room_name" = String, Path)),
     responses((status = 200, body = RoomDetails), (status = 404)))]
 pub async fn get_by_name(
     State(state): State<AppState>,
@@ -289,7 +290,7 @@ pub async fn get_by_name(
     Ok(Json(RoomDetails::new(room, owner)))
 }
 
-#[utoipa::path(post, path = "/v1/rooms", tag = "rooms", request_body = CreateRoom,
+#[utoipa::path(post, path = "/v1/rooms", operation_id = "create_room", tag = "rooms", request_body = CreateRoom,
     responses((status = 200, body = RoomDetails), (status = 400, description = "Room name is not unique"), (status = 422)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -328,7 +329,7 @@ pub async fn create(
     Ok(Json(RoomDetails::new(room, true)))
 }
 
-#[utoipa::path(patch, path = "/v1/rooms/{room_id}", tag = "rooms", request_body = UpdateRoom,
+#[utoipa::path(patch, path = "/v1/rooms/{room_id}", operation_id = "update_room", tag = "rooms", params(("room_id" = String, Path)), request_body = UpdateRoom,
     responses((status = 200, body = RoomDetails), (status = 403), (status = 404), (status = 422)))]
 pub async fn update(
     State(state): State<AppState>,
@@ -392,7 +393,7 @@ pub async fn update(
     Ok(Json(RoomDetails::new(room, true)))
 }
 
-#[utoipa::path(delete, path = "/v1/rooms/{room_id}", tag = "rooms",
+#[utoipa::path(delete, path = "/v1/rooms/{room_id}", operation_id = "delete_room", tag = "rooms", params(("room_id" = String, Path)),
     responses((status = 200, body = crate::views::Status), (status = 403), (status = 404)))]
 pub async fn delete(
     State(state): State<AppState>,
@@ -406,7 +407,7 @@ pub async fn delete(
 }
 
 /// Gets the room's open meeting, or creates one on its video platform. Anyone may call it.
-#[utoipa::path(post, path = "/v1/rooms/{room_name}/meeting", tag = "rooms",
+#[utoipa::path(post, path = "/v1/rooms/{room_name}/meeting", tag = "rooms", params(("room_name" = String, Path)),
     request_body(content = Option<CreateMeetingRequest>),
     responses((status = 200, body = MeetingView), (status = 404), (status = 502, description = "The provider failed"),
         (status = 503, description = "The platform is not configured or unavailable")))]

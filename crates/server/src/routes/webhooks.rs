@@ -108,7 +108,7 @@ async fn owned_room(
 }
 
 /// The room's latest 100 delivery attempts, newest first (owner only).
-#[utoipa::path(get, path = "/v1/rooms/{room_id}/webhook/deliveries", tag = "webhooks",
+#[utoipa::path(get, path = "/v1/rooms/{room_id}/webhook/deliveries", tag = "webhooks", params(("room_id" = String, Path)),
     responses((status = 200, body = Vec<Delivery>), (status = 403), (status = 404)))]
 pub async fn deliveries(
     State(state): State<AppState>,
@@ -149,7 +149,7 @@ pub struct WebhookTestResult {
 
 /// Sends a `test` event to the room's webhook now and reports what happened; always 200 for
 /// the owner.
-#[utoipa::path(post, path = "/v1/rooms/{room_id}/webhook/test", tag = "webhooks",
+#[utoipa::path(post, path = "/v1/rooms/{room_id}/webhook/test", tag = "webhooks", params(("room_id" = String, Path)),
     responses((status = 200, body = WebhookTestResult), (status = 403), (status = 404)))]
 pub async fn test(
     State(state): State<AppState>,

@@ -1,0 +1,108 @@
+//! Serving the built web app (`web/`, built by Vite into `WEB_DIST_DIR`) from the API's own
+//! server, so one process and one port give the whole product.
+//!
+//! Every request the API routes do not answer lands here. Paths under the API's prefixes keep
+//! their JSON `{"detail": "Not Found"}`; files with an extension (`/assets/index-abc123.js`,
+//! `/favicon.svg`) are served from the directory or answered 404; every other `GET` is a page of
+//! the single-page app (`/rooms`, `/{room_name}`, `/{room_name}/{meeting_id}`) and gets
+//! `index.html`, whose script routes on the path. Without a built app, pages answer 503 with a
+//! page that says how to build it, rather than a blank 404.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use tower::ServiceExt;
+use tower_http::services::{ServeDir, ServeFile};
+
+use crate::error::ApiError;
+
+/// First path segments that belong to the API or to provider pages, never to the web app.
+const API_PREFIXES: &[&str] = &[
+    "v1",
+    "api",
+    "health",
+    "openapi.json",
+    "mock-video",
+    "metrics",
+];
+
+/// Vite puts content-hashed files here: they never change under the same name.
+const HASHED_ASSETS: &str = "assets";
+
+/// The fallback service of the API router.
+pub fn router(dist_dir: PathBuf) -> Router {
+    Router::new().fallback(serve).with_state(Arc::new(dist_dir))
+}
+
+async fn serve(State(dist): State<Arc<PathBuf>>, req: Request) -> Response {
+    let path = req.uri().path().to_owned();
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    if API_PREFIXES.contains(&first) {
+        return ApiError::new(StatusCode::NOT_FOUND, "Not Found").into_response();
+    }
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed").into_response();
+    }
+    let index = dist.join("index.html");
+    if !tokio::fs::metadata(&index).await.is_ok_and(|m| m.is_file()) {
+        return not_built(&dist);
+    }
+    let last = path.rsplit('/').next().unwrap_or("");
+    let is_file = first == HASHED_ASSETS || last.contains('.');
+    let response = if is_file {
+        match ServeDir::new(dist.as_path()).oneshot(req).await {
+            Ok(r) => r.map(Body::new),
+            Err(never) => match never {},
+        }
+    } else {
+        match ServeFile::new(index).oneshot(req).await {
+            Ok(r) => r.map(Body::new),
+            Err(never) => match never {},
+        }
+    };
+    with_caching(response, first == HASHED_ASSETS)
+}
+
+/// Hashed assets are cached for good; `index.html` is revalidated so a new build shows at once.
+fn with_caching(mut response: Response, hashed: bool) -> Response {
+    if response.status().is_success() {
+        let value = if hashed {
+            "public, max-age=31536000, immutable"
+        } else {
+            "no-cache"
+        };
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
+    }
+    response
+}
+
+fn not_built(dist: &std::path::Path) -> Response {
+    tracing::warn!(dir = %dist.display(), "web app not built: serving the build instructions");
+    let dir = html_escape(&dist.display().to_string());
+    let body = format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Reflector: web app not built</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;line-height:1.5}}code{{background:#eef;padding:0 .25rem}}</style>
+</head><body>
+<h1>The web app is not built</h1>
+<p>This server looks for the built web app in <code>{dir}</code> (the <code>WEB_DIST_DIR</code> setting) and found no <code>index.html</code> there.</p>
+<p>Build it with <code>scripts/run</code>, which builds the web app and the server, or by hand with <code>cd web &amp;&amp; npm ci &amp;&amp; npm run build</code>.</p>
+<p>The API works meanwhile: <a href="/openapi.json">/openapi.json</a>, <a href="/health">/health</a>.</p>
+</body></html>"#
+    );
+    (StatusCode::SERVICE_UNAVAILABLE, Html(body)).into_response()
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

@@ -1,0 +1,119 @@
+//! The web app is served by the API's server: its files, the single-page-app fallback for room
+//! pages, JSON 404s kept for the API, and a clear page when the app was never built.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
+mod common;
+
+use common::{Db, TestApp};
+use reqwest::Method;
+use serde_json::json;
+
+fn built_app() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("index.html"),
+        "<!doctype html><div id=root>reflector-spa</div>",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("assets")).unwrap();
+    std::fs::write(dir.path().join("assets/index-abc123.js"), "console.log(1)").unwrap();
+    std::fs::write(dir.path().join("favicon.svg"), "<svg/>").unwrap();
+    dir
+}
+
+async fn get_text(app: &TestApp, path: &str) -> (u16, String, reqwest::header::HeaderMap) {
+    let r = app.req(Method::GET, path).send().await.unwrap();
+    let status = r.status().as_u16();
+    let headers = r.headers().clone();
+    (status, r.text().await.unwrap(), headers)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_get_the_app_and_api_paths_keep_json_errors() {
+    let dist = built_app();
+    let dir = dist.path().display().to_string();
+    let app = TestApp::spawn(Db::Sqlite, &[("WEB_DIST_DIR", &dir)]).await;
+
+    for page in [
+        "/",
+        "/rooms",
+        "/team-standup",
+        "/team-standup/4ad503b6-8189",
+    ] {
+        let (status, body, headers) = get_text(&app, page).await;
+        assert_eq!(status, 200, "{page}");
+        assert!(body.contains("reflector-spa"), "{page}: {body}");
+        assert_eq!(headers["cache-control"], "no-cache", "{page}");
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+    }
+
+    let (status, body, headers) = get_text(&app, "/assets/index-abc123.js").await;
+    assert_eq!((status, body.as_str()), (200, "console.log(1)"));
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("javascript")
+    );
+    assert!(
+        headers["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("immutable")
+    );
+    let (status, _, _) = get_text(&app, "/favicon.svg").await;
+    assert_eq!(status, 200);
+    // A missing script must not be answered with the HTML page.
+    let (status, body, _) = get_text(&app, "/assets/missing-123.js").await;
+    assert_eq!(status, 404);
+    assert!(!body.contains("reflector-spa"));
+    let (status, _, _) = get_text(&app, "/../../etc/passwd").await;
+    assert_ne!(status, 500);
+
+    // The API's own answers and 404s are untouched.
+    assert_eq!(
+        app.get("/health").await,
+        (200, json!({"status": "healthy"}))
+    );
+    assert_eq!(
+        app.get("/v1/nothing-here").await,
+        (404, json!({"detail": "Not Found"}))
+    );
+    assert_eq!(
+        app.get("/mock-video/no-such-room/sessions/x/y").await,
+        (404, json!({"detail": "Not Found"}))
+    );
+    let (status, doc) = app.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(doc["paths"]["/v1/rooms"].is_object());
+    let (status, body) = app
+        .call(Method::POST, "/team-standup", None, Some(json!({})))
+        .await;
+    assert_eq!(
+        (status, body),
+        (405, json!({"detail": "Method Not Allowed"}))
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_build_pages_say_how_to_build_it() {
+    let empty = tempfile::tempdir().unwrap();
+    let dir = empty.path().join("dist").display().to_string();
+    let app = TestApp::spawn(Db::Sqlite, &[("WEB_DIST_DIR", &dir)]).await;
+    let (status, body, _) = get_text(&app, "/team-standup").await;
+    assert_eq!(status, 503);
+    assert!(body.contains("npm run build"), "{body}");
+    assert!(body.contains("WEB_DIST_DIR"), "{body}");
+    assert_eq!(
+        app.get("/v1/nothing-here").await,
+        (404, json!({"detail": "Not Found"}))
+    );
+    app.stop().await;
+}

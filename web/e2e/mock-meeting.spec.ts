@@ -1,0 +1,112 @@
+// The whole meeting flow on the mock provider against the real server: create a room, open it in
+// two browsers, consent, join, see both participants, leave, and see the meeting end.
+import { expect, test, type Browser, type Page } from "@playwright/test";
+import { startServer, type Server } from "./server";
+import { shot } from "./shots";
+
+let server: Server;
+
+test.beforeAll(async () => {
+  server = await startServer({
+    // The meeting ends as soon as everyone has left, and the jobs look every second.
+    MEETING_EMPTY_GRACE_SECONDS: "0",
+    MEETING_LIFECYCLE_INTERVAL_SECONDS: "1",
+    PRESENCE_RECONCILIATION_INTERVAL_SECONDS: "1",
+  });
+});
+
+test.afterAll(async () => {
+  await server?.stop();
+});
+
+async function participant(browser: Browser, name: string, roomName: string): Promise<Page> {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${server.url}/${roomName}`);
+  const dialog = page.getByTestId("consent-dialog");
+  await expect(dialog).toBeVisible();
+  const consent = page.waitForResponse((r) => r.url().endsWith("/consent") && r.request().method() === "POST");
+  await dialog.getByRole("button", { name: "I agree to be recorded" }).click();
+  expect((await consent).status()).toBe(200);
+  const body = (await consent).request().postDataJSON();
+  expect(body.consent_given).toBe(true);
+  expect(body.participant_token).toMatch(/^[0-9a-f-]{36}$/);
+  await expect(dialog).toBeHidden();
+
+  const call = page.frameLocator('[data-testid="mock-frame"]');
+  await call.getByPlaceholder("Your name").fill(name);
+  await call.getByRole("button", { name: "Join" }).click();
+  await expect(call.locator("li.me")).toHaveText(name);
+  return page;
+}
+
+test("create a room, meet in two browsers, leave, and the meeting ends", async ({ browser, page }) => {
+  await page.goto(`${server.url}/`);
+  await expect(page.getByRole("heading", { name: "Rooms" })).toBeVisible();
+  await expect(page.getByText("No rooms yet")).toBeVisible();
+  await expect(page.getByTestId("who")).toHaveText("Single-user mode (local)");
+  await shot(page, "rooms-empty");
+
+  await page.getByRole("link", { name: "New room" }).click();
+  const name = page.getByLabel("Name", { exact: true });
+  await name.fill("Team Standup");
+  await expect(page.getByTestId("name-rules")).toContainText("“T” is not allowed");
+  await name.fill("rooms");
+  await expect(page.getByTestId("name-rules")).toContainText("reserved");
+  await name.fill("team-standup");
+  await expect(page.getByTestId("name-rules")).toHaveText(/1–64 characters/);
+  // Only configured platforms can be chosen; the others name the setting they need.
+  await expect(page.locator("#platform option[value=mock]")).toBeEnabled();
+  await expect(page.locator("#platform option[value=daily]")).toBeDisabled();
+  await expect(page.locator("#platform option[value=daily]")).toContainText("DAILY_API_KEY");
+  await shot(page, "room-form-new");
+  await page.getByRole("button", { name: "Create room" }).click();
+
+  await expect(page.getByTestId("room-team-standup")).toBeVisible();
+  await page.getByTestId("room-team-standup").getByRole("button", { name: "Copy link" }).click();
+  await expect(page.getByTestId("notice")).toContainText(`${server.url}/team-standup`);
+  await shot(page, "rooms-list");
+
+  const alice = await participant(browser, "Alice", "team-standup");
+  await expect(alice.getByTestId("recording-indicator")).toBeVisible();
+  const bob = await participant(browser, "Bob", "team-standup");
+
+  // Both calls see both people, and the room page follows the server's participant count.
+  for (const p of [alice, bob]) {
+    await expect(p.frameLocator('[data-testid="mock-frame"]').locator("#count")).toHaveText("2");
+    await expect(p.getByTestId("participants")).toHaveText("2 participants");
+  }
+  expect(new URL(alice.url()).pathname).toBe("/team-standup");
+  await shot(alice, "room-mock");
+
+  // The consent answer is remembered per meeting and can be reopened.
+  await alice.reload();
+  await expect(alice.getByTestId("consent-dialog")).toBeHidden();
+  await alice.getByTestId("consent-reopen").click();
+  await expect(alice.getByTestId("consent-dialog")).toContainText("Your answer now: you agreed");
+  await shot(alice, "consent-reopened");
+  await alice.getByTestId("consent-dialog").getByRole("button", { name: "Cancel" }).click();
+  // Reloading left the call (the mock page leaves on unload): join again.
+  const aliceCall = alice.frameLocator('[data-testid="mock-frame"]');
+  await aliceCall.getByPlaceholder("Your name").fill("Alice");
+  await aliceCall.getByRole("button", { name: "Join" }).click();
+  await expect(bob.getByTestId("participants")).toHaveText("2 participants");
+
+  // Alice leaves from the call itself, Bob with the page's Leave button.
+  await aliceCall.getByRole("button", { name: "Leave" }).click();
+  await alice.getByTestId("leave").click();
+  await expect(alice.getByTestId("left")).toBeVisible();
+  await expect(bob.getByTestId("participants")).toHaveText("1 participant");
+  await bob.getByTestId("leave").click();
+  await expect(bob.getByTestId("left")).toBeVisible();
+
+  // Everyone left: the lifecycle job ends the meeting and both pages say so.
+  for (const p of [alice, bob]) await expect(p.getByTestId("meeting-ended")).toBeVisible({ timeout: 30_000 });
+  await shot(bob, "meeting-ended");
+
+  // Opening the room again starts a new meeting.
+  await bob.getByRole("button", { name: "Join the room again" }).click();
+  await expect(bob.getByTestId("consent-dialog")).toBeVisible();
+  await alice.context().close();
+  await bob.context().close();
+});

@@ -1,0 +1,100 @@
+// Starts the real `reflector serve` binary for a spec: a free 127.0.0.1 port, a fresh SQLite
+// database in a temp directory, the built web app, and the given settings.
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+const root = resolve(import.meta.dirname, "../..");
+
+export function binary(): string {
+  const candidates = [
+    process.env.REFLECTOR_BIN,
+    join(process.env.CARGO_TARGET_DIR ?? join(root, "target"), "debug/reflector"),
+    join(root, "target/release/reflector"),
+  ].filter((p): p is string => !!p);
+  const found = candidates.find((p) => existsSync(p));
+  if (!found) {
+    throw new Error(`No reflector binary (looked at ${candidates.join(", ")}): run \`cargo build -p reflector\` or set REFLECTOR_BIN.`);
+  }
+  return found;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.once("error", fail);
+    s.listen(0, "127.0.0.1", () => {
+      const address = s.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      s.close(() => ok(port));
+    });
+  });
+}
+
+export interface Server {
+  url: string;
+  dataDir: string;
+  stop: () => Promise<void>;
+  log: () => string;
+}
+
+export async function startServer(env: Record<string, string> = {}, dataDir?: string): Promise<Server> {
+  const dist = join(root, "web/dist");
+  if (!existsSync(join(dist, "index.html"))) throw new Error("web/dist is not built: run `npm run build` in web/.");
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const dir = dataDir ?? mkdtempSync(join(tmpdir(), "reflector-e2e-"));
+  let output = "";
+  const child: ChildProcess = spawn(binary(), ["serve"], {
+    cwd: dir,
+    env: {
+      PATH: process.env.PATH ?? "",
+      RUST_LOG: "warn",
+      HOST: "127.0.0.1",
+      PORT: String(port),
+      BASE_URL: url,
+      DATA_DIR: dir,
+      AUTH_BACKEND: "none",
+      WEB_DIST_DIR: dist,
+      ALLOW_PRIVATE_NETWORK_URLS: "true",
+      ...env,
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  child.stdout?.on("data", (d) => (output += d));
+  child.stderr?.on("data", (d) => (output += d));
+  const exited = new Promise<void>((ok) => child.once("exit", () => ok()));
+
+  // Ready when /health answers; bounded so a broken build fails the test, never hangs it.
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`reflector exited at start-up:\n${output}`);
+    try {
+      const r = await fetch(`${url}/health`);
+      if (r.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`reflector did not become healthy in 30 s:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    url,
+    dataDir: dir,
+    log: () => output,
+    stop: async () => {
+      if (child.exitCode === null) {
+        child.kill("SIGTERM");
+        const killer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+        await exited;
+        clearTimeout(killer);
+      }
+      if (!dataDir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

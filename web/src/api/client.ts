@@ -1,0 +1,56 @@
+// The typed API client. Types come from the server's OpenAPI document (`npm run gen` turns
+// web/openapi.json into schema.d.ts; a Rust test keeps that file equal to the served one).
+import createClient from "openapi-fetch";
+import type { components, paths } from "./schema";
+
+export type Room = components["schemas"]["RoomDetails"];
+export type Meeting = components["schemas"]["MeetingView"];
+export type Platform = components["schemas"]["PlatformInfo"];
+export type Delivery = components["schemas"]["Delivery"];
+export type WebhookTestResult = components["schemas"]["WebhookTestResult"];
+export type CreateRoom = components["schemas"]["CreateRoom"];
+export type UpdateRoom = components["schemas"]["UpdateRoom"];
+export type Me = components["schemas"]["Me"];
+export type RecordingType = components["schemas"]["RecordingType"];
+export type RecordingTrigger = components["schemas"]["RecordingTrigger"];
+export type RoomMode = components["schemas"]["RoomMode"];
+
+export const api = createClient<paths>({ baseUrl: window.location.origin });
+
+/** A failed API call: the HTTP status (0 when the server could not be reached) and the
+ * server's `detail` text, which the pages show as it is. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly detail: string;
+  constructor(status: number, detail: string) {
+    super(detail);
+    this.status = status;
+    this.detail = detail;
+  }
+}
+
+function detailOf(body: unknown, response: Response): string {
+  if (body && typeof body === "object" && "detail" in body) {
+    const detail = (body as { detail: unknown }).detail;
+    if (typeof detail === "string") return detail;
+    return JSON.stringify(detail);
+  }
+  if (typeof body === "string" && body.trim() && !body.trimStart().startsWith("<")) return body;
+  return `${response.status} ${response.statusText || "error"}`;
+}
+
+/** Resolves to the answer's data, or rejects with an [`ApiError`] carrying the server's detail. */
+export async function call<T>(
+  request: Promise<{ data?: T; error?: unknown; response: Response }>,
+): Promise<T> {
+  let result: { data?: T; error?: unknown; response: Response };
+  try {
+    result = await request;
+  } catch (e) {
+    throw new ApiError(0, `Cannot reach the Reflector server (${e instanceof Error ? e.message : String(e)}).`);
+  }
+  if (!result.response.ok || result.error !== undefined) {
+    throw new ApiError(result.response.status, detailOf(result.error, result.response));
+  }
+  return result.data as T;
+}

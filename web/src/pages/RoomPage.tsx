@@ -1,0 +1,300 @@
+import { Suspense, useEffect, useState } from "react";
+import { api, call, ApiError, type Meeting, type Room } from "../api/client";
+import { useMe } from "../App";
+import { asApiError, useLoad } from "../hooks";
+import { Link, navigate } from "../router";
+import { Dialog, ErrorState, Loading } from "../components/States";
+import { PROVIDERS } from "../providers";
+import { ConsentDialog, consentNeeded } from "./ConsentDialog";
+import { storedConsent, type ConsentAnswer } from "../session";
+
+/** How often the page asks for the meeting's state (participants, ended). */
+const POLL_MS = 3000;
+
+const isOpen = (m: Meeting) => m.is_active && new Date(m.end_date).getTime() > Date.now();
+
+/** `/{room_name}` gets or creates the room's meeting; `/{room_name}/{meeting_id}` opens that one. */
+export function RoomPage({ roomName, meetingId }: { roomName: string; meetingId?: string }) {
+  const [attempt, setAttempt] = useState(0);
+  const loaded = useLoad(async () => {
+    const room = await call(api.GET("/v1/rooms/name/{room_name}", { params: { path: { room_name: roomName } } }));
+    const meeting = meetingId
+      ? await call(
+          api.GET("/v1/rooms/{room_name}/meetings/{meeting_id}", {
+            params: { path: { room_name: roomName, meeting_id: meetingId } },
+          }),
+        ).catch((e: unknown) => {
+          throw new MeetingError(asApiError(e));
+        })
+      : await call(api.POST("/v1/rooms/{room_name}/meeting", { params: { path: { room_name: roomName } } })).catch(
+          (e: unknown) => {
+            throw new MeetingError(asApiError(e));
+          },
+        );
+    return { room, meeting };
+  }, `room:${roomName}:${meetingId ?? ""}:${attempt}`);
+
+  if (loaded.state === "loading") return <Loading label={`Opening ${roomName}…`} />;
+  if (loaded.state === "error") return <RoomError roomName={roomName} error={loaded.error} retry={() => setAttempt(attempt + 1)} />;
+  return (
+    <MeetingPage
+      key={loaded.data.meeting.id}
+      room={loaded.data.room}
+      initial={loaded.data.meeting}
+      newMeeting={() => (meetingId ? navigate(`/${roomName}`) : setAttempt(attempt + 1))}
+    />
+  );
+}
+
+/** A failure of the meeting call (not of loading the room): its 404 means "no such meeting". */
+class MeetingError extends ApiError {
+  constructor(e: ApiError) {
+    super(e.status, e.detail);
+  }
+}
+
+function RoomError({ roomName, error, retry }: { roomName: string; error: ApiError; retry: () => void }) {
+  const back = (
+    <Link href="/rooms" className="button">
+      All rooms
+    </Link>
+  );
+  const again = <button onClick={retry}>Try again</button>;
+  const meeting = error instanceof MeetingError;
+  if (error.status === 404 && !meeting)
+    return (
+      <ErrorState title="Room not found" error={error} actions={back} testId="room-not-found">
+        <p>There is no room called “{roomName}”. Check the link, or create the room.</p>
+      </ErrorState>
+    );
+  if (error.status === 404)
+    return (
+      <ErrorState
+        title="Meeting not found"
+        error={error}
+        testId="meeting-not-found"
+        actions={
+          <>
+            <button onClick={() => navigate(`/${roomName}`)}>Open the room’s current meeting</button>
+            {back}
+          </>
+        }
+      />
+    );
+  if (error.status === 401)
+    return <ErrorState title="Sign in to join this meeting" error={error} actions={back} testId="not-signed-in" />;
+  if (error.status === 403)
+    return <ErrorState title="You may not join this meeting" error={error} actions={back} testId="forbidden" />;
+  if (error.status === 400 || /not configured/i.test(error.detail))
+    return (
+      <ErrorState title="This room’s video platform is not set up" error={error} actions={<>{again}{back}</>} testId="platform-error">
+        <p>The server cannot create a meeting for this room until an administrator sets it up or the room’s owner picks another platform.</p>
+      </ErrorState>
+    );
+  if (error.status === 502 || error.status === 503 || error.status === 429)
+    return (
+      <ErrorState title="The video provider is not answering" error={error} actions={<>{again}{back}</>} testId="provider-error">
+        <p>The meeting could not be created or opened at the video provider. This is usually temporary.</p>
+      </ErrorState>
+    );
+  return <ErrorState title="Could not open this room" error={error} actions={<>{again}{back}</>} testId="room-error" />;
+}
+
+type Phase = "in-call" | "left";
+
+function MeetingPage({ room, initial, newMeeting }: { room: Room; initial: Meeting; newMeeting: () => void }) {
+  const me = useMe();
+  const isOwner = !!me.sub && me.sub === room.user_id;
+  const [meeting, setMeeting] = useState<Meeting>(initial);
+  const [pollError, setPollError] = useState<ApiError | null>(null);
+  const [phase, setPhase] = useState<Phase>("in-call");
+  const [consent, setConsent] = useState<ConsentAnswer | null>(() => storedConsent(initial.id));
+  const [consentOpen, setConsentOpen] = useState(false);
+  const [recordingStatus, setRecordingStatus] = useState<string | null>(null);
+  const [ending, setEnding] = useState(false);
+  const open = isOpen(meeting);
+
+  // The meeting's live state: participants and whether it ended.
+  useEffect(() => {
+    if (!open) return;
+    const timer = window.setInterval(async () => {
+      try {
+        const fresh = await call(
+          api.GET("/v1/rooms/{room_name}/meetings/{meeting_id}", {
+            params: { path: { room_name: room.name, meeting_id: initial.id } },
+          }),
+        );
+        setMeeting(fresh);
+        setPollError(null);
+      } catch (e) {
+        setPollError(asApiError(e));
+      }
+    }, POLL_MS);
+    return () => window.clearInterval(timer);
+  }, [open, room.name, initial.id]);
+
+  const joined = useLoad(
+    () =>
+      call(
+        api.POST("/v1/rooms/{room_name}/meetings/{meeting_id}/join", {
+          params: { path: { room_name: room.name, meeting_id: initial.id } },
+        }),
+      ),
+    `join:${initial.id}`,
+  );
+
+  const askConsent = consentNeeded(meeting, room);
+  const waitingForConsent = askConsent && consent === null;
+
+  if (!open || (joined.state === "error" && joined.error.status === 400 && /ended|not active/i.test(joined.error.detail)))
+    return (
+      <ErrorState title="This meeting has ended" testId="meeting-ended" error={joined.state === "error" ? joined.error : undefined}>
+        <p>
+          {room.name}’s meeting that started {new Date(meeting.start_date).toLocaleString()} is over.
+        </p>
+        <div className="actions">
+          <button className="primary" onClick={newMeeting}>
+            Join the room again
+          </button>
+          <Link href="/rooms" className="button">
+            All rooms
+          </Link>
+        </div>
+      </ErrorState>
+    );
+
+  const Provider = PROVIDERS[meeting.platform];
+  let stage;
+  if (!Provider)
+    stage = (
+      <ErrorState title="Unsupported video platform" testId="provider-error">
+        <p>This meeting runs on “{meeting.platform}”, which this version of the web app cannot show.</p>
+      </ErrorState>
+    );
+  else if (phase === "left")
+    stage = (
+      <div className="state" data-testid="left">
+        <h2>You left the meeting</h2>
+        <p className="muted">The meeting goes on for the others. It ends a while after everyone has left.</p>
+        <div className="actions">
+          <button className="primary" onClick={() => setPhase("in-call")}>
+            Rejoin
+          </button>
+          <Link href="/rooms" className="button">
+            All rooms
+          </Link>
+        </div>
+      </div>
+    );
+  else if (joined.state === "loading") stage = <Loading label="Joining…" />;
+  else if (joined.state === "error")
+    stage = (
+      <ErrorState
+        title={joined.error.status >= 500 ? "The video provider is not answering" : "Could not join the meeting"}
+        error={joined.error}
+        testId="join-error"
+        actions={<button onClick={joined.reload}>Try again</button>}
+      />
+    );
+  else if (waitingForConsent) stage = <div className="state muted">Waiting for your answer about recording…</div>;
+  else
+    stage = (
+      <Suspense fallback={<Loading label={`Loading ${meeting.platform}…`} />}>
+        <Provider
+          meeting={joined.data}
+          room={room}
+          isOwner={isOwner}
+          onLeave={() => setPhase("left")}
+          onRecordingStatus={setRecordingStatus}
+        />
+      </Suspense>
+    );
+
+  const recorded = meeting.recording_type === "cloud" && meeting.recording_trigger !== "none";
+
+  return (
+    <section className="room-page">
+      <div className="room-bar">
+        <div className="room-title">
+          <h1>{room.name}</h1>
+          <span className="badge">{meeting.platform}</span>
+          <span className="badge" data-testid="participants">
+            {meeting.num_clients} {meeting.num_clients === 1 ? "participant" : "participants"}
+          </span>
+          {recorded && (
+            <span className="badge rec" data-testid="recording-indicator" title={`Cloud recording (${meeting.recording_trigger})`}>
+              <span className="dot" aria-hidden="true" />
+              {recordingStatus === "recording" ? "Recording" : "Recorded meeting"}
+            </span>
+          )}
+          {meeting.recording_type === "local" && <span className="badge">participants may record locally</span>}
+        </div>
+        <div className="room-actions">
+          {askConsent && consent && (
+            <button onClick={() => setConsentOpen(true)} data-testid="consent-reopen">
+              Recording consent: {consent === "given" ? "agreed" : "declined"}
+            </button>
+          )}
+          {phase === "in-call" && (
+            <button onClick={() => setPhase("left")} data-testid="leave">
+              Leave
+            </button>
+          )}
+          {isOwner && (
+            <button className="danger" onClick={() => setEnding(true)}>
+              End meeting
+            </button>
+          )}
+        </div>
+      </div>
+      {pollError && (
+        <p className="error small" role="alert">
+          Lost contact with the server: {pollError.detail}
+        </p>
+      )}
+      <div className="stage">{stage}</div>
+      {((waitingForConsent && phase === "in-call") || consentOpen) && (
+        <ConsentDialog
+          meeting={meeting}
+          current={consent}
+          onAnswered={(answer) => {
+            setConsent(answer);
+            setConsentOpen(false);
+          }}
+          onClose={consent ? () => setConsentOpen(false) : undefined}
+        />
+      )}
+      {ending && <EndMeetingDialog meeting={meeting} onClose={() => setEnding(false)} onEnded={(m) => { setEnding(false); setMeeting(m); }} />}
+    </section>
+  );
+}
+
+function EndMeetingDialog({ meeting, onClose, onEnded }: { meeting: Meeting; onClose: () => void; onEnded: (m: Meeting) => void }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+  const end = async () => {
+    setBusy(true);
+    try {
+      await call(api.PATCH("/v1/meetings/{meeting_id}/deactivate", { params: { path: { meeting_id: meeting.id } } }));
+      onEnded({ ...meeting, is_active: false });
+    } catch (e) {
+      setError(asApiError(e));
+      setBusy(false);
+    }
+  };
+  return (
+    <Dialog
+      title="End this meeting for everyone?"
+      onClose={onClose}
+      actions={
+        <>
+          <button onClick={onClose} disabled={busy}>Cancel</button>
+          <button className="danger" onClick={end} disabled={busy}>{busy ? "Ending…" : "End meeting"}</button>
+        </>
+      }
+    >
+      <p>Everyone is disconnected and the provider room is closed. Opening the room afterwards starts a new meeting.</p>
+      {error && <p className="error" role="alert">{error.detail}</p>}
+    </Dialog>
+  );
+}

@@ -1,0 +1,115 @@
+import { useEffect, useRef, useState } from "react";
+import type { DailyCall } from "@daily-co/daily-js";
+import type { ProviderProps } from "./types";
+import { startRecording } from "../recording";
+import { asApiError } from "../hooks";
+
+/** Starts the meeting's recordings once per page: the composed cloud recording, and raw tracks
+ * (one file per participant), which need the customer bucket — a server without one says so in
+ * its answer, shown next to the call, and the cloud recording still runs. */
+async function startOnce(meetingId: string, started: { current: boolean }, note: (line: string) => void) {
+  if (started.current) return;
+  started.current = true;
+  for (const kind of ["cloud", "raw-tracks"] as const) {
+    try {
+      const r = await startRecording(meetingId, kind);
+      note(`${kind}: ${r.status.replace("_", " ")}`);
+    } catch (e) {
+      note(`${kind}: ${asApiError(e).detail}`);
+    }
+  }
+}
+
+/** A pending `destroy()` of the previous frame: Daily allows one frame at a time. */
+let destroying: Promise<void> = Promise.resolve();
+
+/** Daily's prebuilt call in a daily-js call frame, joined with the token the join endpoint put
+ * in `room_url` (`?t=`). Cloud meetings start their recordings from here at the room's trigger. */
+export default function DailyRoom({ meeting, onLeave, onRecordingStatus }: ProviderProps) {
+  const container = useRef<HTMLDivElement>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [recordingNotes, setRecordingNotes] = useState<string[]>([]);
+  const [frame, setFrame] = useState<DailyCall | null>(null);
+  const started = useRef(false);
+  const callbacks = useRef({ onLeave, onRecordingStatus });
+  useEffect(() => {
+    callbacks.current = { onLeave, onRecordingStatus };
+  });
+
+  const trigger = meeting.recording_type === "cloud" ? meeting.recording_trigger : "none";
+
+  useEffect(() => {
+    let cancelled = false;
+    let call: DailyCall | null = null;
+    const url = new URL(meeting.room_url);
+    const token = url.searchParams.get("t") ?? undefined;
+    url.searchParams.delete("t");
+
+    const note = (line: string) => setRecordingNotes((n) => [...n, line]);
+    const record = () => startOnce(meeting.id, started, note);
+
+    (async () => {
+      const { default: Daily } = await import("@daily-co/daily-js");
+      await destroying;
+      if (cancelled || !container.current) return;
+      call = Daily.createFrame(container.current, {
+        iframeStyle: { width: "100%", height: "100%", border: "0" },
+        showLeaveButton: true,
+        showFullscreenButton: true,
+      });
+      setFrame(call);
+      const present = () => (call ? Object.keys(call.participants()).length : 0);
+      call.on("joined-meeting", () => {
+        if (trigger === "automatic") void record();
+        if (trigger === "automatic-2nd-participant" && present() >= 2) void record();
+      });
+      call.on("participant-joined", () => {
+        if (trigger === "automatic-2nd-participant" && present() >= 2) void record();
+      });
+      call.on("recording-started", () => callbacks.current.onRecordingStatus("recording"));
+      call.on("recording-stopped", () => callbacks.current.onRecordingStatus("stopped"));
+      call.on("left-meeting", () => callbacks.current.onLeave());
+      call.on("error", (e) => setError(e?.errorMsg ?? "The call failed."));
+      try {
+        await call.join({ url: url.toString(), token });
+      } catch (e) {
+        if (!cancelled) setError(e instanceof Error ? e.message : String(e ?? "Could not join the call."));
+      }
+    })().catch((e: unknown) => {
+      if (!cancelled) setError(`Could not load Daily: ${e instanceof Error ? e.message : String(e)}`);
+    });
+
+    return () => {
+      cancelled = true;
+      if (call) destroying = call.destroy().catch(() => undefined);
+    };
+  }, [meeting.id, meeting.room_url, trigger]);
+
+  return (
+    <div className="call">
+      {error && (
+        <div className="call-error" role="alert" data-testid="provider-error">
+          Daily: {error}
+        </div>
+      )}
+      {(trigger === "prompt" || recordingNotes.length > 0) && (
+        <div className="call-tools">
+          {trigger === "prompt" && (
+            <button
+              onClick={() => void startOnce(meeting.id, started, (line) => setRecordingNotes((n) => [...n, line]))}
+              disabled={!frame || recordingNotes.length > 0}
+            >
+              Start recording
+            </button>
+          )}
+          {recordingNotes.length > 0 && (
+            <span className="small muted" data-testid="recording-notes">
+              Recording — {recordingNotes.join(" · ")}
+            </span>
+          )}
+        </div>
+      )}
+      <div ref={container} className="call-host" data-testid="daily-container" />
+    </div>
+  );
+}

@@ -1,0 +1,59 @@
+// A small router over the History API. The app has five routes and no nested layouts or data
+// loaders, so a library router would add ~20 kB (gzip) for nothing we use; this one is the
+// whole routing code.
+import { useSyncExternalStore, type AnchorHTMLAttributes, type MouseEvent } from "react";
+
+const listeners = new Set<() => void>();
+
+function subscribe(listener: () => void) {
+  listeners.add(listener);
+  window.addEventListener("popstate", listener);
+  return () => {
+    listeners.delete(listener);
+    window.removeEventListener("popstate", listener);
+  };
+}
+
+export function navigate(to: string, { replace = false } = {}) {
+  if (replace) window.history.replaceState(null, "", to);
+  else window.history.pushState(null, "", to);
+  window.scrollTo(0, 0);
+  listeners.forEach((l) => l());
+}
+
+export function usePath(): string {
+  return useSyncExternalStore(subscribe, () => window.location.pathname);
+}
+
+export type Route =
+  | { page: "rooms" }
+  | { page: "new-room" }
+  | { page: "edit-room"; roomId: string }
+  | { page: "room"; roomName: string; meetingId?: string }
+  | { page: "not-found" };
+
+/** Room names cannot be `rooms` (reserved), so `/rooms/…` never shadows a room. */
+export function match(path: string): Route {
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  if (parts.length === 0 || (parts.length === 1 && parts[0] === "rooms")) return { page: "rooms" };
+  if (parts[0] === "rooms") {
+    if (parts.length === 2 && parts[1] === "new") return { page: "new-room" };
+    if (parts.length === 2 && parts[1]) return { page: "edit-room", roomId: parts[1] };
+    return { page: "not-found" };
+  }
+  if (parts.length === 1 && parts[0]) return { page: "room", roomName: parts[0] };
+  if (parts.length === 2 && parts[0] && parts[1]) {
+    return { page: "room", roomName: parts[0], meetingId: parts[1] };
+  }
+  return { page: "not-found" };
+}
+
+export function Link({ href, onClick, ...rest }: AnchorHTMLAttributes<HTMLAnchorElement> & { href: string }) {
+  const handle = (e: MouseEvent<HTMLAnchorElement>) => {
+    onClick?.(e);
+    if (e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+    e.preventDefault();
+    navigate(href);
+  };
+  return <a href={href} onClick={handle} {...rest} />;
+}
