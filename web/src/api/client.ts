@@ -15,7 +15,13 @@ export type RecordingType = components["schemas"]["RecordingType"];
 export type RecordingTrigger = components["schemas"]["RecordingTrigger"];
 export type RoomMode = components["schemas"]["RoomMode"];
 
-export const api = createClient<paths>({ baseUrl: window.location.origin });
+/** No request waits forever: creating a meeting may retry a slow provider for up to ~40 s. */
+const TIMEOUT_MS = 60_000;
+
+export const api = createClient<paths>({
+  baseUrl: window.location.origin,
+  fetch: (request: Request) => fetch(request, { signal: AbortSignal.timeout(TIMEOUT_MS) }),
+});
 
 /** A failed API call: the HTTP status (0 when the server could not be reached) and the
  * server's `detail` text, which the pages show as it is. */
@@ -47,6 +53,9 @@ export async function call<T>(
   try {
     result = await request;
   } catch (e) {
+    if (e instanceof DOMException && e.name === "TimeoutError") {
+      throw new ApiError(0, `The Reflector server did not answer within ${TIMEOUT_MS / 1000} s.`);
+    }
     throw new ApiError(0, `Cannot reach the Reflector server (${e instanceof Error ? e.message : String(e)}).`);
   }
   if (!result.response.ok || result.error !== undefined) {

@@ -31,6 +31,9 @@ export function RoomsPage() {
             This server needs a signed-in user to list rooms. Room pages (a link such as /team-standup) work without
             signing in.
           </p>
+          <p className="muted small">
+            Signing in from this page (OpenID Connect) is not built yet; the API accepts a bearer JWT or an API key.
+          </p>
         </ErrorState>
       );
     return (
