@@ -140,7 +140,16 @@ async fn reconcile_presence(ctx: &JobContext, meeting_id: &str) -> Result<Outcom
     let now = ctx.clock.now();
     let known = ctx.store.participant_sessions(&meeting.id).await?;
     let present_ids: HashSet<&str> = present.iter().map(|p| p.session_id.as_str()).collect();
-    for p in &present {
+    let open_ids: HashSet<&str> = known
+        .iter()
+        .filter(|s| s.left_at.is_none())
+        .map(|s| s.platform_session_id.as_str())
+        .collect();
+    // Only what differs is written: a crowded meeting costs a read, not a write per participant.
+    for p in present
+        .iter()
+        .filter(|p| !open_ids.contains(p.session_id.as_str()))
+    {
         ctx.store
             .session_joined(&SessionChange {
                 meeting_id: &meeting.id,
