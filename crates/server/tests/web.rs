@@ -117,3 +117,24 @@ async fn without_a_build_pages_say_how_to_build_it() {
     );
     app.stop().await;
 }
+
+/// The room form shows the name rules while typing (web/src/roomName.ts); they must be the
+/// server's, or the form would accept names the server refuses and the other way round.
+#[test]
+fn the_web_forms_room_name_rules_are_the_servers() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web/src/roomName.ts");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let start = text.find("export const RESERVED = [").unwrap();
+    let end = start + text[start..].find("];").unwrap();
+    let names: Vec<&str> = text[start..end].split('"').skip(1).step_by(2).collect();
+    assert_eq!(
+        names,
+        reflector_core::room::RESERVED_ROOM_NAMES,
+        "update RESERVED in web/src/roomName.ts"
+    );
+    let max_len = format!("MAX_LEN = {};", reflector_core::room::ROOM_NAME_MAX_LEN);
+    assert!(
+        text.contains(&max_len),
+        "update MAX_LEN in web/src/roomName.ts"
+    );
+}
