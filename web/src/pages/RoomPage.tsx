@@ -13,36 +13,113 @@ const POLL_MS = 3000;
 
 const isOpen = (m: Meeting) => m.is_active && new Date(m.end_date).getTime() > Date.now();
 
-/** `/{room_name}` gets or creates the room's meeting; `/{room_name}/{meeting_id}` opens that one. */
+/** `/{room_name}` gets or creates the room's meeting (for a calendar room, first lists its running
+ * meetings to choose from); `/{room_name}/{meeting_id}` opens that one. */
 export function RoomPage({ roomName, meetingId }: { roomName: string; meetingId?: string }) {
   const [attempt, setAttempt] = useState(0);
-  const loaded = useLoad(async () => {
+  // For calendar rooms: the person chose to start a meeting ("another" one besides those running).
+  const [startNow, setStartNow] = useState<false | "first" | "another">(false);
+  const loaded = useLoad(async (): Promise<Opened> => {
     const room = await call(api.GET("/v1/rooms/name/{room_name}", { params: { path: { room_name: roomName } } }));
-    const meeting = meetingId
-      ? await call(
+    const meeting = (request: Promise<Meeting>) =>
+      request.catch((e: unknown) => {
+        throw new MeetingError(asApiError(e));
+      });
+    if (meetingId) {
+      const m = await meeting(
+        call(
           api.GET("/v1/rooms/{room_name}/meetings/{meeting_id}", {
             params: { path: { room_name: roomName, meeting_id: meetingId } },
           }),
-        ).catch((e: unknown) => {
-          throw new MeetingError(asApiError(e));
-        })
-      : await call(api.POST("/v1/rooms/{room_name}/meeting", { params: { path: { room_name: roomName } } })).catch(
-          (e: unknown) => {
-            throw new MeetingError(asApiError(e));
-          },
-        );
-    return { room, meeting };
-  }, `room:${roomName}:${meetingId ?? ""}:${attempt}`);
+        ),
+      );
+      return { room, meeting: m };
+    }
+    // A calendar room may have several meetings at once (overlapping events): let people choose.
+    if (room.ics_enabled && !startNow) {
+      const active = await call(
+        api.GET("/v1/rooms/{room_name}/meetings/active", { params: { path: { room_name: roomName } } }),
+      );
+      return { room, choices: active };
+    }
+    const m = await meeting(
+      call(
+        api.POST("/v1/rooms/{room_name}/meeting", {
+          params: { path: { room_name: roomName } },
+          body: { allow_duplicated: startNow === "another" },
+        }),
+      ),
+    );
+    return { room, meeting: m };
+  }, `room:${roomName}:${meetingId ?? ""}:${attempt}:${startNow}`);
 
   if (loaded.state === "loading") return <Loading label={`Opening ${roomName}…`} />;
   if (loaded.state === "error") return <RoomError roomName={roomName} error={loaded.error} retry={() => setAttempt(attempt + 1)} />;
+  const opened = loaded.data;
+  if ("choices" in opened)
+    return (
+      <MeetingChooser
+        room={opened.room}
+        meetings={opened.choices}
+        startNow={() => setStartNow(opened.choices.length ? "another" : "first")}
+      />
+    );
   return (
     <MeetingPage
-      key={loaded.data.meeting.id}
-      room={loaded.data.room}
-      initial={loaded.data.meeting}
+      key={opened.meeting.id}
+      room={opened.room}
+      initial={opened.meeting}
       newMeeting={() => (meetingId ? navigate(`/${roomName}`) : setAttempt(attempt + 1))}
     />
+  );
+}
+
+type Opened = { room: Room; meeting: Meeting } | { room: Room; choices: Meeting[] };
+
+function MeetingChooser({ room, meetings, startNow }: { room: Room; meetings: Meeting[]; startNow: () => void }) {
+  return (
+    <section className="page page-standalone" data-testid="meeting-chooser">
+      <div className="page-head">
+        <h1>{room.name}</h1>
+      </div>
+      <p className="muted">This room follows a calendar. Join a meeting that is running, or start one now.</p>
+      {meetings.length === 0 ? (
+        <div className="empty">No meeting is running in this room.</div>
+      ) : (
+        <ul className="room-list">
+          {meetings.map((m) => {
+            const title = (m.calendar_metadata as { title?: unknown } | null | undefined)?.title;
+            return (
+              <li key={m.id} className="room-card">
+                <div className="room-main">
+                  <strong>{typeof title === "string" && title ? title : "Meeting"}</strong>
+                  <div className="badges">
+                    <span className="badge">
+                      {new Date(m.start_date).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}–
+                      {new Date(m.end_date).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}
+                    </span>
+                    <span className="badge">
+                      {m.num_clients} {m.num_clients === 1 ? "participant" : "participants"}
+                    </span>
+                    <span className="badge">{m.platform}</span>
+                  </div>
+                </div>
+                <div className="room-actions">
+                  <button className="primary" onClick={() => navigate(`/${room.name}/${m.id}`)}>
+                    Join
+                  </button>
+                </div>
+              </li>
+            );
+          })}
+        </ul>
+      )}
+      <div className="form-actions">
+        <button onClick={startNow} className={meetings.length ? "" : "primary"}>
+          {meetings.length ? "Start another meeting" : "Start a meeting now"}
+        </button>
+      </div>
+    </section>
   );
 }
 
