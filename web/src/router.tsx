@@ -1,6 +1,6 @@
 // A small router over the History API. The app has five routes and no nested layouts or data
-// loaders, so a library router would add ~20 kB (gzip) for nothing we use; this one is the
-// whole routing code.
+// loaders, so a library router would add a dependency and its weight to every page for nothing
+// we use; this file is the whole routing code.
 import { useSyncExternalStore, type AnchorHTMLAttributes, type MouseEvent } from "react";
 
 const listeners = new Set<() => void>();

@@ -204,7 +204,10 @@ function MeetingPage({ room, initial, newMeeting }: { room: Room; initial: Meeti
         setMeeting(fresh);
         setPollError(null);
       } catch (e) {
-        setPollError(asApiError(e));
+        const error = asApiError(e);
+        // The meeting (or its room) was deleted: for this page, it has ended.
+        if (error.status === 404) setMeeting((m) => ({ ...m, is_active: false }));
+        else setPollError(error);
       }
     }, POLL_MS);
     return () => window.clearInterval(timer);
