@@ -69,8 +69,13 @@ async fn serve(State(dist): State<Arc<PathBuf>>, req: Request) -> Response {
 }
 
 /// Hashed assets are cached for good; `index.html` is revalidated so a new build shows at once.
+/// A 304 carries the same policy, as HTTP caches expect; nothing is content-sniffed.
 fn with_caching(mut response: Response, hashed: bool) -> Response {
-    if response.status().is_success() {
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED {
         let value = if hashed {
             "public, max-age=31536000, immutable"
         } else {
@@ -84,7 +89,10 @@ fn with_caching(mut response: Response, hashed: bool) -> Response {
 }
 
 fn not_built(dist: &std::path::Path) -> Response {
-    tracing::warn!(dir = %dist.display(), "web app not built: serving the build instructions");
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        tracing::warn!(dir = %dist.display(), "web app not built: serving the build instructions");
+    });
     let dir = html_escape(&dist.display().to_string());
     let body = format!(
         r#"<!doctype html>

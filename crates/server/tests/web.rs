@@ -73,8 +73,20 @@ async fn pages_get_the_app_and_api_paths_keep_json_errors() {
     let (status, body, _) = get_text(&app, "/assets/missing-123.js").await;
     assert_eq!(status, 404);
     assert!(!body.contains("reflector-spa"));
-    let (status, _, _) = get_text(&app, "/../../etc/passwd").await;
-    assert_ne!(status, 500);
+    // Conditional requests: a revalidated page gets 304 with the same caching policy.
+    let (_, _, headers) = get_text(&app, "/favicon.svg").await;
+    let modified = headers["last-modified"].clone();
+    let again = app
+        .req(Method::GET, "/favicon.svg")
+        .header("if-modified-since", modified)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers()["cache-control"], "no-cache");
+    assert_eq!(again.headers()["x-content-type-options"], "nosniff");
+    let head = app.req(Method::HEAD, "/team-standup").send().await.unwrap();
+    assert_eq!(head.status(), 200);
 
     // The API's own answers and 404s are untouched.
     assert_eq!(
@@ -99,6 +111,47 @@ async fn pages_get_the_app_and_api_paths_keep_json_errors() {
         (status, body),
         (405, json!({"detail": "Method Not Allowed"}))
     );
+    app.stop().await;
+}
+
+/// Sends `target` exactly as written (HTTP clients would normalise the dots away) and returns
+/// the raw answer.
+async fn raw_get(url: &str, target: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = url.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    answer
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_outside_the_app_directory_are_never_served() {
+    let outer = built_app();
+    std::fs::write(outer.path().join("secret.txt"), "top-secret").unwrap();
+    let dist = outer.path().join("dist");
+    std::fs::create_dir_all(dist.join("assets")).unwrap();
+    std::fs::write(dist.join("index.html"), "reflector-spa").unwrap();
+    let dir = dist.display().to_string();
+    let app = TestApp::spawn(Db::Sqlite, &[("WEB_DIST_DIR", &dir)]).await;
+    for target in [
+        "/assets/../../secret.txt",
+        "/assets/..%2f..%2fsecret.txt",
+        "/assets/%2e%2e/%2e%2e/secret.txt",
+        "/../secret.txt",
+        "/%2e%2e/secret.txt",
+    ] {
+        let answer = raw_get(&app.url, target).await;
+        assert!(answer.starts_with("HTTP/1.1 "), "{target}: {answer}");
+        assert!(!answer.contains("top-secret"), "{target}: {answer}");
+        assert!(!answer.starts_with("HTTP/1.1 5"), "{target}: {answer}");
+    }
+    // Raw requests do reach the app's own files, so the checks above can fail.
+    std::fs::write(dist.join("assets/inside.txt"), "inside-file").unwrap();
+    let inside = raw_get(&app.url, "/assets/inside.txt").await;
+    assert!(inside.contains("inside-file"), "{inside}");
     app.stop().await;
 }
 
