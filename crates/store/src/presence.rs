@@ -110,11 +110,12 @@ impl Store {
     }
 
     /// Sets `num_clients` to the number of open sessions and returns it. Derived, so duplicated
-    /// or reordered events can never double-count.
+    /// or reordered events can never double-count; the row is written only when it changes.
     pub async fn refresh_num_clients(&self, meeting_id: &str) -> Result<i64> {
         sqlx::query(
             "UPDATE meeting SET num_clients = (SELECT COUNT(*) FROM participant_session \
-             WHERE meeting_id = $1 AND left_at IS NULL) WHERE id = $1",
+             WHERE meeting_id = $1 AND left_at IS NULL) WHERE id = $1 AND num_clients <> \
+             (SELECT COUNT(*) FROM participant_session WHERE meeting_id = $1 AND left_at IS NULL)",
         )
         .bind(meeting_id)
         .execute(&self.pool)
