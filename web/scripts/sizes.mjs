@@ -1,5 +1,6 @@
 // Prints the production bundle's gzip sizes, split into our code (with React and the API
-// client) and the two provider SDKs, which are separate chunks loaded only on their room pages.
+// client), the two provider SDKs, which are separate chunks loaded only on their room pages, and
+// oidc-client-ts, loaded only when the server has sign-in.
 // Reads Vite's manifest (dist/.vite/manifest.json); run after `vite build`.
 import { readFileSync, existsSync } from "node:fs";
 import { gzipSync } from "node:zlib";
@@ -26,6 +27,7 @@ function closure(key, seen = new Set()) {
 const groups = [
   { name: "@daily-co/daily-js", match: "node_modules/@daily-co/" },
   { name: "@whereby.com/browser-sdk", match: "node_modules/@whereby.com/" },
+  { name: "oidc-client-ts", match: "node_modules/oidc-client-ts/" },
 ];
 const entry = Object.keys(manifest).find((k) => manifest[k].isEntry);
 const initial = closure(entry);

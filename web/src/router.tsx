@@ -1,4 +1,4 @@
-// A small router over the History API. The app has five routes and no nested layouts or data
+// A small router over the History API. The app has seven routes and no nested layouts or data
 // loaders, so a library router would add a dependency and its weight to every page for nothing
 // we use; this file is the whole routing code.
 import { useSyncExternalStore, type AnchorHTMLAttributes, type MouseEvent } from "react";
@@ -30,11 +30,16 @@ export type Route =
   | { page: "new-room" }
   | { page: "edit-room"; roomId: string }
   | { page: "room"; roomName: string; meetingId?: string }
+  | { page: "sign-in-callback" }
+  | { page: "signed-out" }
   | { page: "not-found" };
 
-/** Room names cannot be `rooms` (reserved), so `/rooms/…` never shadows a room. */
+/** Room names cannot be `rooms` or `auth` (reserved), so `/rooms/…` and `/auth/…` never shadow
+ * a room. */
 export function match(path: string): Route {
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  if (parts.length === 2 && parts[0] === "auth" && parts[1] === "callback") return { page: "sign-in-callback" };
+  if (parts.length === 2 && parts[0] === "auth" && parts[1] === "signed-out") return { page: "signed-out" };
   if (parts.length === 0 || (parts.length === 1 && parts[0] === "rooms")) return { page: "rooms" };
   if (parts[0] === "rooms") {
     if (parts.length === 2 && parts[1] === "new") return { page: "new-room" };

@@ -38,6 +38,19 @@ pub struct JwtSettings {
     pub key: DecodingKey,
     pub algorithm: Algorithm,
     pub audience: Option<String>,
+    /// The identity provider the web UI signs in with; unset means the UI cannot sign in (API
+    /// clients still send JWTs or API keys).
+    pub oidc: Option<OidcSettings>,
+}
+
+/// `OIDC_ISSUER` / `OIDC_CLIENT_ID`: public values the web page needs to run the authorization-code
+/// flow with PKCE in the browser (a public client, so there is no client secret).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OidcSettings {
+    /// Kept exactly as configured: an issuer is compared byte for byte with the provider's
+    /// discovery document and the tokens' `iss`, trailing slash included.
+    pub issuer: String,
+    pub client_id: String,
 }
 
 /// The user every request acts as when `AUTH_BACKEND=none`.
@@ -115,12 +128,46 @@ impl AuthSettings {
                     key,
                     algorithm,
                     audience: env.get("AUTH_JWT_AUDIENCE").map(str::to_owned),
+                    oidc: OidcSettings::from_env(env)?,
                 }))
             }
             other => Err(ConfigError::new(
                 "AUTH_BACKEND",
                 format!("{other:?} is not one of: none, jwt"),
             )),
+        }
+    }
+}
+
+impl OidcSettings {
+    /// Both or neither: one without the other is a half-done setup that would only fail in the
+    /// browser, so it stops start-up instead.
+    fn from_env(env: &Env) -> Result<Option<Self>, ConfigError> {
+        match (env.get("OIDC_ISSUER"), env.get("OIDC_CLIENT_ID")) {
+            (None, None) => Ok(None),
+            (Some(_), None) => Err(ConfigError::new(
+                "OIDC_CLIENT_ID",
+                "must be set when OIDC_ISSUER is set",
+            )),
+            (None, Some(_)) => Err(ConfigError::new(
+                "OIDC_ISSUER",
+                "must be set when OIDC_CLIENT_ID is set",
+            )),
+            (Some(issuer), Some(client_id)) => {
+                let absolute = url::Url::parse(issuer)
+                    .ok()
+                    .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host());
+                if absolute.is_none() {
+                    return Err(ConfigError::new(
+                        "OIDC_ISSUER",
+                        format!("{issuer:?} must be an absolute http(s) URL"),
+                    ));
+                }
+                Ok(Some(Self {
+                    issuer: issuer.to_owned(),
+                    client_id: client_id.to_owned(),
+                }))
+            }
         }
     }
 }
@@ -168,5 +215,45 @@ mod tests {
         .err()
         .unwrap();
         assert!(err.message.contains("cannot read"), "{err}");
+    }
+
+    fn oidc(pairs: &[(&str, &str)]) -> Result<Option<OidcSettings>, ConfigError> {
+        OidcSettings::from_env(&Env::from_pairs(pairs.iter().copied()))
+    }
+
+    #[test]
+    fn oidc_needs_an_absolute_issuer_and_a_client_id() {
+        assert_eq!(oidc(&[]), Ok(None));
+        let ok = oidc(&[
+            ("OIDC_ISSUER", "https://id.example.org/realms/team/"),
+            ("OIDC_CLIENT_ID", "reflector-web"),
+        ]);
+        assert_eq!(
+            ok,
+            Ok(Some(OidcSettings {
+                issuer: "https://id.example.org/realms/team/".into(),
+                client_id: "reflector-web".into(),
+            }))
+        );
+        for (pairs, var) in [
+            (
+                &[("OIDC_ISSUER", "https://id.example.org")][..],
+                "OIDC_CLIENT_ID",
+            ),
+            (&[("OIDC_CLIENT_ID", "web")][..], "OIDC_ISSUER"),
+            (
+                &[("OIDC_ISSUER", "id.example.org"), ("OIDC_CLIENT_ID", "web")][..],
+                "OIDC_ISSUER",
+            ),
+            (
+                &[
+                    ("OIDC_ISSUER", "ftp://id.example.org"),
+                    ("OIDC_CLIENT_ID", "web"),
+                ][..],
+                "OIDC_ISSUER",
+            ),
+        ] {
+            assert_eq!(oidc(pairs).unwrap_err().variable, var);
+        }
     }
 }

@@ -54,6 +54,7 @@ use crate::views;
         keys::ApiKeyView,
         keys::CreatedApiKey,
         system::Me,
+        system::OidcInfo,
         system::PlatformInfo,
         reflector_core::RoomMode,
         reflector_core::RecordingType,

@@ -425,7 +425,10 @@ async fn non_owners_never_see_secrets_or_host_urls(db: Db) {
         "{body}"
     );
     let (_, me) = call(Method::GET, "/v1/me".into(), Some(bob.clone()), None).await;
-    assert_eq!(me, json!({"sub": "bob", "auth_backend": "jwt"}));
+    assert_eq!(
+        me,
+        json!({"sub": "bob", "auth_backend": "jwt", "oidc": null})
+    );
     app.stop().await;
 }
 
@@ -475,6 +478,53 @@ async fn api_keys_authenticate_as_their_owner(db: Db) {
         with_key(&key).await.unwrap().status(),
         401,
         "a deleted key stops working"
+    );
+    app.stop().await;
+}
+
+/// The page learns where to sign in before anyone has: anonymous `/v1/me` names the provider.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_callers_learn_where_the_web_ui_signs_in() {
+    let keys = JwtKeys::generate();
+    let app = TestApp::spawn(
+        Db::Sqlite,
+        &[
+            ("AUTH_BACKEND", "jwt"),
+            ("AUTH_JWT_PUBLIC_KEY", &keys.public_key_path),
+            ("OIDC_ISSUER", "https://id.example.org/realms/team"),
+            ("OIDC_CLIENT_ID", "reflector-web"),
+        ],
+    )
+    .await;
+    let (status, me) = app.get("/v1/me").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        me,
+        json!({
+            "sub": null,
+            "auth_backend": "jwt",
+            "oidc": {"issuer": "https://id.example.org/realms/team", "client_id": "reflector-web"},
+        })
+    );
+    let (_, me) = app
+        .call(Method::GET, "/v1/me", Some(&keys.token("ada")), None)
+        .await;
+    assert_eq!(me["sub"], "ada");
+    app.stop().await;
+
+    // Single-user mode has no sign-in, whatever OIDC settings are lying around.
+    let app = TestApp::spawn(
+        Db::Sqlite,
+        &[
+            ("OIDC_ISSUER", "https://id.example.org"),
+            ("OIDC_CLIENT_ID", "web"),
+        ],
+    )
+    .await;
+    let (_, me) = app.get("/v1/me").await;
+    assert_eq!(
+        me,
+        json!({"sub": "local", "auth_backend": "none", "oidc": null})
     );
     app.stop().await;
 }

@@ -2,6 +2,7 @@
 // web/openapi.json into schema.d.ts; a Rust test keeps that file equal to the served one).
 import createClient from "openapi-fetch";
 import type { components, paths } from "./schema";
+import { accessToken, signedOut } from "../auth";
 
 export type Room = components["schemas"]["RoomDetails"];
 export type Meeting = components["schemas"]["MeetingView"];
@@ -11,6 +12,7 @@ export type WebhookTestResult = components["schemas"]["WebhookTestResult"];
 export type CreateRoom = components["schemas"]["CreateRoom"];
 export type UpdateRoom = components["schemas"]["UpdateRoom"];
 export type Me = components["schemas"]["Me"];
+export type OidcInfo = components["schemas"]["OidcInfo"];
 export type RecordingType = components["schemas"]["RecordingType"];
 export type RecordingTrigger = components["schemas"]["RecordingTrigger"];
 export type RoomMode = components["schemas"]["RoomMode"];
@@ -21,6 +23,24 @@ const TIMEOUT_MS = 60_000;
 export const api = createClient<paths>({
   baseUrl: window.location.origin,
   fetch: (request: Request) => fetch(request, { signal: AbortSignal.timeout(TIMEOUT_MS) }),
+});
+
+// Every call carries the signed-in user's access token. A 401 for a call that carried one means
+// the server no longer accepts it (expired, revoked, another key): sign this page out, so it
+// loads again as an anonymous visitor and says so, instead of failing page by page.
+api.use({
+  onRequest({ request }) {
+    const token = accessToken();
+    if (token) request.headers.set("Authorization", `Bearer ${token}`);
+    return request;
+  },
+  onResponse({ request, response }) {
+    const sent = request.headers.get("Authorization");
+    if (response.status === 401 && sent && sent === `Bearer ${accessToken()}`) {
+      signedOut("You were signed out: the server no longer accepts your sign-in. Sign in again.");
+    }
+    return response;
+  },
 });
 
 /** A failed API call: the HTTP status (0 when the server could not be reached) and the

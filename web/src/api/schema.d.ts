@@ -377,6 +377,7 @@ export interface components {
         Me: {
             /** @description `none` (single-user mode, everyone is `local`) or `jwt`. */
             auth_backend: string;
+            oidc?: null | components["schemas"]["OidcInfo"];
             /** @description The caller's user id; null when anonymous. */
             sub?: string | null;
         };
@@ -408,6 +409,15 @@ export interface components {
             start_date: string;
             /** @description Always null; kept for compatibility with the original API. */
             user_id?: string | null;
+        };
+        OidcInfo: {
+            /** @description The web UI's client id at that provider (a public client using PKCE). */
+            client_id: string;
+            /**
+             * @description The OpenID provider's issuer URL; its discovery document is at
+             *     `{issuer}/.well-known/openid-configuration`.
+             */
+            issuer: string;
         };
         PlatformInfo: {
             configured: boolean;

@@ -6,6 +6,7 @@ import { Link, navigate } from "../router";
 import { Dialog, ErrorState, Loading } from "../components/States";
 import { PROVIDERS } from "../providers";
 import { ConsentDialog, consentNeeded } from "./ConsentDialog";
+import { SignInButton } from "../components/SignIn";
 import { storedConsent, type ConsentAnswer } from "../session";
 
 /** How often the page asks for the meeting's state (participants, ended). */
@@ -159,7 +160,19 @@ function RoomError({ roomName, error, retry }: { roomName: string; error: ApiErr
       />
     );
   if (error.status === 401)
-    return <ErrorState title="Sign in to join this meeting" error={error} actions={back} testId="not-signed-in" />;
+    return (
+      <ErrorState
+        title="Sign in to join this meeting"
+        error={error}
+        actions={
+          <>
+            <SignInButton primary />
+            {back}
+          </>
+        }
+        testId="not-signed-in"
+      />
+    );
   if (error.status === 403)
     return <ErrorState title="You may not join this meeting" error={error} actions={back} testId="forbidden" />;
   if (error.status === 400 || /not configured/i.test(error.detail))

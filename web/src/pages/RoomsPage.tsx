@@ -5,6 +5,7 @@ import { asApiError, useLoad } from "../hooks";
 import { Link, navigate } from "../router";
 import { Dialog, ErrorState, Loading } from "../components/States";
 import { ApiError } from "../api/client";
+import { SignInButton } from "../components/SignIn";
 
 const PAGE_SIZE = 20;
 
@@ -26,14 +27,22 @@ export function RoomsPage() {
   if (rooms.state === "error") {
     if (rooms.error.status === 401)
       return (
-        <ErrorState title="Sign in to see your rooms" error={rooms.error} testId="not-signed-in">
+        <ErrorState
+          title="Sign in to see your rooms"
+          error={rooms.error}
+          testId="not-signed-in"
+          actions={me.oidc && <SignInButton primary />}
+        >
           <p>
             This server needs a signed-in user to list rooms. Room pages (a link such as /team-standup) work without
             signing in.
           </p>
-          <p className="muted small">
-            Signing in from this page (OpenID Connect) is not built yet; the API accepts a bearer JWT or an API key.
-          </p>
+          {!me.oidc && (
+            <p className="muted small">
+              Signing in from this page needs OIDC_ISSUER and OIDC_CLIENT_ID on the server; the API accepts a bearer
+              JWT or an API key.
+            </p>
+          )}
         </ErrorState>
       );
     return (

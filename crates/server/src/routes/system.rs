@@ -35,6 +35,18 @@ pub struct Me {
     pub sub: Option<String>,
     /// `none` (single-user mode, everyone is `local`) or `jwt`.
     pub auth_backend: &'static str,
+    /// Where the web UI signs in (`AUTH_BACKEND=jwt` with `OIDC_ISSUER` and `OIDC_CLIENT_ID`);
+    /// null when it cannot. Answered to anonymous callers too: the page needs it before sign-in.
+    pub oidc: Option<OidcInfo>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OidcInfo {
+    /// The OpenID provider's issuer URL; its discovery document is at
+    /// `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    /// The web UI's client id at that provider (a public client using PKCE).
+    pub client_id: String,
 }
 
 #[utoipa::path(get, path = "/v1/me", tag = "auth", responses((status = 200, body = Me)))]
@@ -44,6 +56,13 @@ pub async fn me(State(state): State<AppState>, caller: Caller) -> Json<Me> {
         auth_backend: match state.settings.auth {
             AuthSettings::None => "none",
             AuthSettings::Jwt(_) => "jwt",
+        },
+        oidc: match &state.settings.auth {
+            AuthSettings::Jwt(jwt) => jwt.oidc.as_ref().map(|o| OidcInfo {
+                issuer: o.issuer.clone(),
+                client_id: o.client_id.clone(),
+            }),
+            AuthSettings::None => None,
         },
     })
 }
