@@ -142,6 +142,30 @@ test("Daily: with the second-participant trigger, recording starts when someone 
   await expect(page.getByTestId("recording-notes")).toContainText("cloud: started");
 });
 
+test("Daily: two pages starting the recordings at once both get there, past the server's rate limit", async ({
+  browser,
+}) => {
+  await createRoom({
+    name: "daily-two",
+    platform: "daily",
+    recording_type: "cloud",
+    recording_trigger: "automatic",
+    skip_consent: true,
+  });
+  const pages = await Promise.all([browser.newPage(), browser.newPage()]);
+  for (const page of pages) await standIns(page);
+  // Four starts (two kinds, two pages) at the same moment: the server lets two through at once,
+  // then one a second, so some answers are 429 and the pages must wait them out.
+  await Promise.all(pages.map((page) => page.goto(`${server.url}/daily-two`)));
+  for (const page of pages) {
+    const notes = page.getByTestId("recording-notes");
+    await expect(notes).toContainText(/cloud: (started|already active)/, { timeout: 15_000 });
+    await expect(notes).toContainText(/raw-tracks: (started|already active)/, { timeout: 15_000 });
+    await expect(notes).not.toContainText("Too many");
+  }
+  await Promise.all(pages.map((page) => page.close()));
+});
+
 test("Whereby: the embed gets the host URL for the owner, and its leave event is handled", async ({ page }) => {
   await createRoom({ name: "whereby-room", platform: "whereby", recording_type: "cloud" });
   await standIns(page);

@@ -4,18 +4,42 @@ import type { ProviderProps } from "./types";
 import { startRecording } from "../recording";
 import { asApiError } from "../hooks";
 
-/** Starts the meeting's recordings once per page: the composed cloud recording, and raw tracks
- * (one file per participant), which need the customer bucket — a server without one says so in
- * its answer, shown next to the call, and the cloud recording still runs. */
-async function startOnce(meetingId: string, started: { current: boolean }, note: (line: string) => void) {
-  if (started.current) return;
-  started.current = true;
-  for (const kind of ["cloud", "raw-tracks"] as const) {
+type Kind = "cloud" | "raw-tracks";
+/** Per kind: not asked yet (or worth asking again), being asked, or settled for this page. */
+type Starts = Record<Kind, "idle" | "starting" | "settled">;
+
+/** The server allows a burst of two starts per meeting, then one a second, and every page in
+ * the call starts the same recordings at about the same moment; a 429 is waited out. */
+const LIMITED_ATTEMPTS = 5;
+
+async function startKind(meetingId: string, kind: Kind): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
     try {
-      const r = await startRecording(meetingId, kind);
-      note(`${kind}: ${r.status.replace("_", " ")}`);
+      return (await startRecording(meetingId, kind)).status.replace("_", " ");
     } catch (e) {
-      note(`${kind}: ${asApiError(e).detail}`);
+      if (asApiError(e).status !== 429 || attempt >= LIMITED_ATTEMPTS) throw e;
+      await new Promise((resolve) => setTimeout(resolve, 1000 + Math.random() * 1000));
+    }
+  }
+}
+
+/** Starts the meeting's recordings from this page: the composed cloud recording, and raw tracks
+ * (one file per participant), which need the customer bucket — a server without one says so in
+ * its answer, shown next to the call, and the cloud recording still runs. A kind is settled by
+ * an answer; one that stayed rate limited, or met a network or server error, is asked again at
+ * the next trigger (or click). */
+async function startRecordings(meetingId: string, starts: Starts, note: (line: string) => void) {
+  for (const kind of ["cloud", "raw-tracks"] as const) {
+    if (starts[kind] !== "idle") continue;
+    starts[kind] = "starting";
+    try {
+      note(`${kind}: ${await startKind(meetingId, kind)}`);
+      starts[kind] = "settled";
+    } catch (e) {
+      const error = asApiError(e);
+      note(`${kind}: ${error.detail}`);
+      const retryable = error.status === 0 || error.status === 429 || error.status >= 500;
+      starts[kind] = retryable ? "idle" : "settled";
     }
   }
 }
@@ -30,13 +54,16 @@ export default function DailyRoom({ meeting, onLeave, onRecordingStatus }: Provi
   const [error, setError] = useState<string | null>(null);
   const [recordingNotes, setRecordingNotes] = useState<string[]>([]);
   const [frame, setFrame] = useState<DailyCall | null>(null);
-  const started = useRef(false);
+  const starts = useRef<Starts>({ cloud: "idle", "raw-tracks": "idle" });
+  const recordRef = useRef<() => Promise<void>>(async () => undefined);
   const callbacks = useRef({ onLeave, onRecordingStatus });
   useEffect(() => {
     callbacks.current = { onLeave, onRecordingStatus };
   });
 
   const trigger = meeting.recording_type === "cloud" ? meeting.recording_trigger : "none";
+  const [allSettled, setAllSettled] = useState(false);
+  const [starting, setStarting] = useState(false);
 
   useEffect(() => {
     let cancelled = false;
@@ -45,8 +72,13 @@ export default function DailyRoom({ meeting, onLeave, onRecordingStatus }: Provi
     const token = url.searchParams.get("t") ?? undefined;
     url.searchParams.delete("t");
 
-    const note = (line: string) => setRecordingNotes((n) => [...n, line]);
-    const record = () => startOnce(meeting.id, started, note);
+    const record = async () => {
+      setStarting(true);
+      await startRecordings(meeting.id, starts.current, (line) => setRecordingNotes((n) => [...n, line]));
+      setStarting(false);
+      setAllSettled(Object.values(starts.current).every((state) => state === "settled"));
+    };
+    recordRef.current = record;
 
     (async () => {
       const { default: Daily } = await import("@daily-co/daily-js");
@@ -96,8 +128,8 @@ export default function DailyRoom({ meeting, onLeave, onRecordingStatus }: Provi
         <div className="call-tools">
           {trigger === "prompt" && (
             <button
-              onClick={() => void startOnce(meeting.id, started, (line) => setRecordingNotes((n) => [...n, line]))}
-              disabled={!frame || recordingNotes.length > 0}
+              onClick={() => void recordRef.current()}
+              disabled={!frame || starting || allSettled}
             >
               Start recording
             </button>

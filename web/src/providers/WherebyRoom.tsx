@@ -16,6 +16,11 @@ export default function WherebyRoom({ meeting, isOwner, onLeave, onRecordingStat
   useEffect(() => {
     let element: HTMLElement | null = null;
     let cancelled = false;
+    const onLeaveEvent = () => callbacks.current.onLeave();
+    const onRecording = (e: Event) => {
+      const status = (e as CustomEvent<{ status?: string }>).detail?.status;
+      if (status) callbacks.current.onRecordingStatus(status === "started" ? "recording" : status);
+    };
     import("@whereby.com/browser-sdk/embed")
       .then(() => {
         if (cancelled || !container.current) return;
@@ -23,11 +28,8 @@ export default function WherebyRoom({ meeting, isOwner, onLeave, onRecordingStat
         element.setAttribute("room", url);
         element.setAttribute("leaveButton", "on");
         element.setAttribute("title", "Whereby call");
-        element.addEventListener("leave", () => callbacks.current.onLeave());
-        element.addEventListener("recording_status_change", (e) => {
-          const status = (e as CustomEvent<{ status?: string }>).detail?.status;
-          if (status) callbacks.current.onRecordingStatus(status === "started" ? "recording" : status);
-        });
+        element.addEventListener("leave", onLeaveEvent);
+        element.addEventListener("recording_status_change", onRecording);
         container.current.append(element);
       })
       .catch((e: unknown) => {
@@ -35,6 +37,8 @@ export default function WherebyRoom({ meeting, isOwner, onLeave, onRecordingStat
       });
     return () => {
       cancelled = true;
+      element?.removeEventListener("leave", onLeaveEvent);
+      element?.removeEventListener("recording_status_change", onRecording);
       element?.remove();
     };
   }, [url]);
