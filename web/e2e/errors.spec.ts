@@ -85,3 +85,28 @@ test("with sign-in required, the rooms list says so and room pages still answer"
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a malformed address and a provider chunk that fails to download show errors, not a blank page", async ({ page }) => {
+  const server = await startServer();
+  try {
+    // `%A` is not a complete escape: decoding it throws.
+    await page.goto(`${server.url}/%E0%A4%A`);
+    await expect(page.getByTestId("page-not-found")).toContainText("Page not found");
+    await page.goto(`${server.url}/rooms/%E0%A4%A`);
+    await expect(page.getByTestId("page-not-found")).toBeVisible();
+
+    await createRoom(server.url, { name: "chunky", platform: "mock", skip_consent: true });
+    await page.route("**/assets/MockRoom-*.js", (route) => route.abort());
+    await page.goto(`${server.url}/chunky`);
+    await expect(page.getByTestId("provider-error")).toContainText("The mock call failed");
+    await expect(page.getByTestId("provider-error")).toContainText("could not be downloaded");
+    await expect(page.getByTestId("mock-frame")).toHaveCount(0);
+
+    // Once the chunk downloads, "Try again" (which loads the page again) shows the call.
+    await page.unroute("**/assets/MockRoom-*.js");
+    await page.getByTestId("provider-error").getByRole("button", { name: "Try again" }).click();
+    await expect(page.getByTestId("mock-frame")).toBeVisible();
+  } finally {
+    await server.stop();
+  }
+});

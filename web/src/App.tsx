@@ -8,6 +8,7 @@ import { RoomFormPage } from "./pages/RoomFormPage";
 import { RoomPage } from "./pages/RoomPage";
 import { SignedOut, SignInCallback } from "./pages/SignInCallback";
 import { ErrorState, Loading } from "./components/States";
+import { ErrorBoundary } from "./components/ErrorBoundary";
 import { SignInButton, SignOutButton } from "./components/SignIn";
 
 /** Who this browser acts as: the local user with AUTH_BACKEND=none, else a JWT's subject or
@@ -44,6 +45,7 @@ export function App() {
   else
     body = (
       <MeContext.Provider value={me.data}>
+        <ErrorBoundary key={path} title="This page failed">
         {route.page === "rooms" && <RoomsPage />}
         {route.page === "new-room" && <RoomFormPage />}
         {route.page === "edit-room" && <RoomFormPage roomId={route.roomId} />}
@@ -55,6 +57,7 @@ export function App() {
             <p>There is no page at {path}.</p>
           </ErrorState>
         )}
+        </ErrorBoundary>
       </MeContext.Provider>
     );
 

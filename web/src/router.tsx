@@ -37,7 +37,12 @@ export type Route =
 /** Room names cannot be `rooms` or `auth` (reserved), so `/rooms/…` and `/auth/…` never shadow
  * a room. */
 export function match(path: string): Route {
-  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  let parts: string[];
+  try {
+    parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  } catch {
+    return { page: "not-found" }; // a malformed percent-encoding names no page
+  }
   if (parts.length === 2 && parts[0] === "auth" && parts[1] === "callback") return { page: "sign-in-callback" };
   if (parts.length === 2 && parts[0] === "auth" && parts[1] === "signed-out") return { page: "signed-out" };
   if (parts.length === 0 || (parts.length === 1 && parts[0] === "rooms")) return { page: "rooms" };

@@ -5,6 +5,7 @@ import { asApiError, useLoad } from "../hooks";
 import { Link, navigate } from "../router";
 import { Dialog, ErrorState, Loading } from "../components/States";
 import { PROVIDERS } from "../providers";
+import { ErrorBoundary } from "../components/ErrorBoundary";
 import { ConsentDialog, consentNeeded } from "./ConsentDialog";
 import { SignInButton } from "../components/SignIn";
 import { storedConsent, type ConsentAnswer } from "../session";
@@ -292,15 +293,17 @@ function MeetingPage({ room, initial, newMeeting }: { room: Room; initial: Meeti
   else if (waitingForConsent) stage = <div className="state muted">Waiting for your answer about recording…</div>;
   else
     stage = (
-      <Suspense fallback={<Loading label={`Loading ${meeting.platform}…`} />}>
-        <Provider
-          meeting={joined.data}
-          room={room}
-          isOwner={isOwner}
-          onLeave={() => setPhase("left")}
-          onRecordingStatus={setRecordingStatus}
-        />
-      </Suspense>
+      <ErrorBoundary title={`The ${meeting.platform} call failed`} testId="provider-error">
+        <Suspense fallback={<Loading label={`Loading ${meeting.platform}…`} />}>
+          <Provider
+            meeting={joined.data}
+            room={room}
+            isOwner={isOwner}
+            onLeave={() => setPhase("left")}
+            onRecordingStatus={setRecordingStatus}
+          />
+        </Suspense>
+      </ErrorBoundary>
     );
 
   const recorded = meeting.recording_type === "cloud" && meeting.recording_trigger !== "none";

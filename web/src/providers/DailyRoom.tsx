@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from "react";
+import { useEffect, useMemo, useRef, useState } from "react";
 import type { DailyCall } from "@daily-co/daily-js";
 import type { ProviderProps } from "./types";
 import { startRecording } from "../recording";
@@ -61,6 +61,19 @@ export default function DailyRoom({ meeting, onLeave, onRecordingStatus }: Provi
     callbacks.current = { onLeave, onRecordingStatus };
   });
 
+  // The join URL with its token (`?t=`) taken out; null when the server handed a URL that does
+  // not parse, which is shown as the provider's error instead of a blank call.
+  const target = useMemo(() => {
+    try {
+      const url = new URL(meeting.room_url);
+      const token = url.searchParams.get("t") ?? undefined;
+      url.searchParams.delete("t");
+      return { url: url.toString(), token };
+    } catch {
+      return null;
+    }
+  }, [meeting.room_url]);
+
   const trigger = meeting.recording_type === "cloud" ? meeting.recording_trigger : "none";
   const [allSettled, setAllSettled] = useState(false);
   const [starting, setStarting] = useState(false);
@@ -68,9 +81,7 @@ export default function DailyRoom({ meeting, onLeave, onRecordingStatus }: Provi
   useEffect(() => {
     let cancelled = false;
     let call: DailyCall | null = null;
-    const url = new URL(meeting.room_url);
-    const token = url.searchParams.get("t") ?? undefined;
-    url.searchParams.delete("t");
+    if (!target) return;
 
     const record = async () => {
       setStarting(true);
@@ -103,7 +114,7 @@ export default function DailyRoom({ meeting, onLeave, onRecordingStatus }: Provi
       call.on("left-meeting", () => callbacks.current.onLeave());
       call.on("error", (e) => setError(e?.errorMsg ?? "The call failed."));
       try {
-        await call.join({ url: url.toString(), token });
+        await call.join(target);
       } catch (e) {
         if (!cancelled) setError(e instanceof Error ? e.message : String(e ?? "Could not join the call."));
       }
@@ -115,13 +126,13 @@ export default function DailyRoom({ meeting, onLeave, onRecordingStatus }: Provi
       cancelled = true;
       if (call) destroying = call.destroy().catch(() => undefined);
     };
-  }, [meeting.id, meeting.room_url, trigger]);
+  }, [meeting.id, target, trigger]);
 
   return (
     <div className="call">
-      {error && (
+      {(error || !target) && (
         <div className="call-error" role="alert" data-testid="provider-error">
-          Daily: {error}
+          Daily: {target ? error : `the server gave a meeting URL that is not valid (${meeting.room_url || "empty"}).`}
         </div>
       )}
       {(trigger === "prompt" || recordingNotes.length > 0) && (

@@ -4,8 +4,22 @@
 import { lazy, type ComponentType, type LazyExoticComponent } from "react";
 import type { ProviderProps } from "./types";
 
+/** A chunk of this app that failed to download. The browser keeps a failed module import for
+ * the life of the page, so trying again means loading the page again. */
+export class ChunkLoadError extends Error {}
+
+function chunk(name: string, load: () => Promise<{ default: ComponentType<ProviderProps> }>) {
+  return lazy(() =>
+    load().catch((e: unknown) => {
+      throw new ChunkLoadError(
+        `The ${name} call component could not be downloaded (${e instanceof Error ? e.message : String(e)}).`,
+      );
+    }),
+  );
+}
+
 export const PROVIDERS: Record<string, LazyExoticComponent<ComponentType<ProviderProps>>> = {
-  daily: lazy(() => import("./DailyRoom")),
-  whereby: lazy(() => import("./WherebyRoom")),
-  mock: lazy(() => import("./MockRoom")),
+  daily: chunk("daily", () => import("./DailyRoom")),
+  whereby: chunk("whereby", () => import("./WherebyRoom")),
+  mock: chunk("mock", () => import("./MockRoom")),
 };
