@@ -100,8 +100,28 @@ test("create a room, meet in two browsers, leave, and the meeting ends", async (
   await bob.getByTestId("leave").click();
   await expect(bob.getByTestId("left")).toBeVisible();
 
-  // Everyone left: the lifecycle job ends the meeting and both pages say so.
-  for (const p of [alice, bob]) await expect(p.getByTestId("meeting-ended")).toBeVisible({ timeout: 30_000 });
+  // A page that left stops asking about the meeting.
+  const asked = (p: typeof alice) => {
+    const seen = { n: 0 };
+    p.on("request", (r) => {
+      if (r.method() === "GET" && /\/v1\/rooms\/[^/]+\/meetings\/[0-9a-f-]{36}$/.test(r.url())) seen.n++;
+    });
+    return seen;
+  };
+  const bobAsks = asked(bob);
+
+  // Everyone left: the lifecycle job ends the meeting, and pages that rejoin learn it at once.
+  await expect
+    .poll(async () => (await (await fetch(`${server.url}/v1/rooms/team-standup/meetings/active`)).json()).length, {
+      timeout: 30_000,
+    })
+    .toBe(0);
+  expect(bobAsks.n).toBe(0);
+  for (const p of [alice, bob]) {
+    await p.getByRole("button", { name: "Rejoin" }).click();
+    await expect(p.getByTestId("meeting-ended")).toBeVisible();
+  }
+  expect(bobAsks.n).toBeGreaterThan(0);
   await shot(bob, "meeting-ended");
 
   // Opening the room again starts a new meeting.

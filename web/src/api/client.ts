@@ -22,7 +22,9 @@ const TIMEOUT_MS = 60_000;
 
 export const api = createClient<paths>({
   baseUrl: window.location.origin,
-  fetch: (request: Request) => fetch(request, { signal: AbortSignal.timeout(TIMEOUT_MS) }),
+  // The caller's own signal (a request given up on) still aborts it, alongside the timeout.
+  fetch: (request: Request) =>
+    fetch(request, { signal: AbortSignal.any([request.signal, AbortSignal.timeout(TIMEOUT_MS)]) }),
 });
 
 // Every call carries the signed-in user's access token. A 401 for a call that carried one means

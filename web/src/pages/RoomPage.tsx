@@ -1,4 +1,4 @@
-import { Suspense, useEffect, useState } from "react";
+import { Suspense, useEffect, useRef, useState } from "react";
 import { api, call, ApiError, type Meeting, type Room } from "../api/client";
 import { useMe } from "../App";
 import { asApiError, useLoad } from "../hooks";
@@ -205,27 +205,65 @@ function MeetingPage({ room, initial, newMeeting }: { room: Room; initial: Meeti
   const [ending, setEnding] = useState(false);
   const open = isOpen(meeting);
 
-  // The meeting's live state: participants and whether it ended.
+  // The meeting's live state: participants and whether it ended. One request at a time (the next
+  // is asked POLL_MS after the previous answer), none while the tab is hidden, none once the
+  // meeting ended or the person left; an answer that comes after the page stopped caring is
+  // dropped, and no answer brings back a meeting this page already saw end.
+  const polling = open && phase === "in-call";
+  // Set by "Rejoin": the meeting may have ended while nobody asked, so ask at once.
+  const rejoined = useRef(false);
   useEffect(() => {
-    if (!open) return;
-    const timer = window.setInterval(async () => {
+    if (!polling) return;
+    let stopped = false;
+    let timer: number | undefined;
+    let inFlight: AbortController | null = null;
+    const schedule = () => {
+      if (!stopped && !document.hidden && timer === undefined && !inFlight) timer = window.setTimeout(poll, POLL_MS);
+    };
+    const poll = async () => {
+      timer = undefined;
+      const controller = new AbortController();
+      inFlight = controller;
       try {
         const fresh = await call(
           api.GET("/v1/rooms/{room_name}/meetings/{meeting_id}", {
             params: { path: { room_name: room.name, meeting_id: initial.id } },
+            signal: controller.signal,
           }),
         );
-        setMeeting(fresh);
+        if (stopped) return;
+        setMeeting((m) => (m.is_active ? fresh : m));
         setPollError(null);
       } catch (e) {
+        if (stopped) return;
         const error = asApiError(e);
         // The meeting (or its room) was deleted: for this page, it has ended.
         if (error.status === 404) setMeeting((m) => ({ ...m, is_active: false }));
         else setPollError(error);
+      } finally {
+        if (inFlight === controller) inFlight = null;
       }
-    }, POLL_MS);
-    return () => window.clearInterval(timer);
-  }, [open, room.name, initial.id]);
+      schedule();
+    };
+    const onVisibility = () => {
+      if (document.hidden) {
+        window.clearTimeout(timer);
+        timer = undefined;
+      } else if (timer === undefined && !inFlight) {
+        void poll(); // back in view: catch up at once
+      }
+    };
+    document.addEventListener("visibilitychange", onVisibility);
+    if (rejoined.current && !document.hidden) void poll();
+    else schedule();
+    rejoined.current = false;
+    return () => {
+      stopped = true;
+      window.clearTimeout(timer);
+      inFlight?.abort();
+      document.removeEventListener("visibilitychange", onVisibility);
+    };
+  }, [polling, room.name, initial.id]);
 
   const joined = useLoad(
     () =>
@@ -271,7 +309,13 @@ function MeetingPage({ room, initial, newMeeting }: { room: Room; initial: Meeti
         <h2>You left the meeting</h2>
         <p className="muted">The meeting goes on for the others. It ends a while after everyone has left.</p>
         <div className="actions">
-          <button className="primary" onClick={() => setPhase("in-call")}>
+          <button
+            className="primary"
+            onClick={() => {
+              rejoined.current = true;
+              setPhase("in-call");
+            }}
+          >
             Rejoin
           </button>
           <Link href="/rooms" className="button">
