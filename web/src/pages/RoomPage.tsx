@@ -15,12 +15,12 @@ const POLL_MS = 3000;
 
 const isOpen = (m: Meeting) => m.is_active && new Date(m.end_date).getTime() > Date.now();
 
-/** `/{room_name}` gets or creates the room's meeting (for a calendar room, first lists its running
- * meetings to choose from); `/{room_name}/{meeting_id}` opens that one. */
+/** `/{room_name}` gets or creates the room's meeting (for a calendar room, lists its running
+ * meetings to choose from instead); `/{room_name}/{meeting_id}` opens that one. The get-or-create
+ * is idempotent on the server, so it may run while loading; starting a calendar room's meeting
+ * creates one, so that happens on the click, which then goes to the new meeting's address. */
 export function RoomPage({ roomName, meetingId }: { roomName: string; meetingId?: string }) {
   const [attempt, setAttempt] = useState(0);
-  // For calendar rooms: the person chose to start a meeting ("another" one besides those running).
-  const [startNow, setStartNow] = useState<false | "first" | "another">(false);
   const loaded = useLoad(async (): Promise<Opened> => {
     const room = await call(api.GET("/v1/rooms/name/{room_name}", { params: { path: { room_name: roomName } } }));
     const meeting = (request: Promise<Meeting>) =>
@@ -38,7 +38,7 @@ export function RoomPage({ roomName, meetingId }: { roomName: string; meetingId?
       return { room, meeting: m };
     }
     // A calendar room may have several meetings at once (overlapping events): let people choose.
-    if (room.ics_enabled && !startNow) {
+    if (room.ics_enabled) {
       const active = await call(
         api.GET("/v1/rooms/{room_name}/meetings/active", { params: { path: { room_name: roomName } } }),
       );
@@ -48,24 +48,17 @@ export function RoomPage({ roomName, meetingId }: { roomName: string; meetingId?
       call(
         api.POST("/v1/rooms/{room_name}/meeting", {
           params: { path: { room_name: roomName } },
-          body: { allow_duplicated: startNow === "another" },
+          body: { allow_duplicated: false },
         }),
       ),
     );
     return { room, meeting: m };
-  }, `room:${roomName}:${meetingId ?? ""}:${attempt}:${startNow}`);
+  }, `room:${roomName}:${meetingId ?? ""}:${attempt}`);
 
   if (loaded.state === "loading") return <Loading label={`Opening ${roomName}…`} />;
   if (loaded.state === "error") return <RoomError roomName={roomName} error={loaded.error} retry={() => setAttempt(attempt + 1)} />;
   const opened = loaded.data;
-  if ("choices" in opened)
-    return (
-      <MeetingChooser
-        room={opened.room}
-        meetings={opened.choices}
-        startNow={() => setStartNow(opened.choices.length ? "another" : "first")}
-      />
-    );
+  if ("choices" in opened) return <MeetingChooser room={opened.room} initial={opened.choices} />;
   return (
     <MeetingPage
       key={opened.meeting.id}
@@ -78,7 +71,33 @@ export function RoomPage({ roomName, meetingId }: { roomName: string; meetingId?
 
 type Opened = { room: Room; meeting: Meeting } | { room: Room; choices: Meeting[] };
 
-function MeetingChooser({ room, meetings, startNow }: { room: Room; meetings: Meeting[]; startNow: () => void }) {
+function MeetingChooser({ room, initial }: { room: Room; initial: Meeting[] }) {
+  const me = useMe();
+  const isOwner = !!me.sub && me.sub === room.user_id;
+  const [meetings, setMeetings] = useState(initial);
+  const [starting, setStarting] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+  const [ending, setEnding] = useState<Meeting | null>(null);
+
+  // "Start another meeting" always creates one: done once, here, and the address then names it,
+  // so reloading or trying again keeps that meeting.
+  const start = async () => {
+    setStarting(true);
+    setError(null);
+    try {
+      const m = await call(
+        api.POST("/v1/rooms/{room_name}/meeting", {
+          params: { path: { room_name: room.name } },
+          body: { allow_duplicated: meetings.length > 0 },
+        }),
+      );
+      navigate(`/${room.name}/${m.id}`);
+    } catch (e) {
+      setError(asApiError(e));
+      setStarting(false);
+    }
+  };
+
   return (
     <section className="page page-standalone" data-testid="meeting-chooser">
       <div className="page-head">
@@ -92,7 +111,7 @@ function MeetingChooser({ room, meetings, startNow }: { room: Room; meetings: Me
           {meetings.map((m) => {
             const title = (m.calendar_metadata as { title?: unknown } | null | undefined)?.title;
             return (
-              <li key={m.id} className="room-card">
+              <li key={m.id} className="room-card" data-testid={`meeting-${m.id}`}>
                 <div className="room-main">
                   <strong>{typeof title === "string" && title ? title : "Meeting"}</strong>
                   <div className="badges">
@@ -110,17 +129,37 @@ function MeetingChooser({ room, meetings, startNow }: { room: Room; meetings: Me
                   <button className="primary" onClick={() => navigate(`/${room.name}/${m.id}`)}>
                     Join
                   </button>
+                  {isOwner && (
+                    <button className="danger" onClick={() => setEnding(m)}>
+                      End
+                    </button>
+                  )}
                 </div>
               </li>
             );
           })}
         </ul>
       )}
+      {error && (
+        <p className="error" role="alert" data-testid="start-error">
+          Could not start a meeting: {error.detail}
+        </p>
+      )}
       <div className="form-actions">
-        <button onClick={startNow} className={meetings.length ? "" : "primary"}>
-          {meetings.length ? "Start another meeting" : "Start a meeting now"}
+        <button onClick={start} disabled={starting} className={meetings.length ? "" : "primary"}>
+          {starting ? "Starting…" : meetings.length ? "Start another meeting" : "Start a meeting now"}
         </button>
       </div>
+      {ending && (
+        <EndMeetingDialog
+          meeting={ending}
+          onClose={() => setEnding(null)}
+          onEnded={(m) => {
+            setEnding(null);
+            setMeetings((list) => list.filter((x) => x.id !== m.id));
+          }}
+        />
+      )}
     </section>
   );
 }
