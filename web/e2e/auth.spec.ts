@@ -63,8 +63,10 @@ test("sign in, create a room as yourself, a guest joins anonymously, sign out", 
   await expect(page.getByTestId("not-signed-in").getByTestId("sign-in")).toBeVisible();
   await shot(page, "sign-in-needed");
 
-  // Signing in from the form comes back to the form.
+  // The form asks to sign in before anything is filled in; signing in from there comes back to it.
   await page.goto(`${server.url}/rooms/new`);
+  await expect(page.getByTestId("not-signed-in")).toContainText("Sign in to create a room");
+  await expect(page.getByLabel("Name", { exact: true })).toHaveCount(0);
   await signIn(page);
   expect(new URL(page.url()).pathname).toBe("/rooms/new");
   const stored = await storedUser(page);
@@ -80,6 +82,17 @@ test("sign in, create a room as yourself, a guest joins anonymously, sign out", 
   // The server took the owner from the token.
   const room = await (await fetch(`${server.url}/v1/rooms/name/ada-standup`)).json();
   expect(room.user_id).toBe(ada.sub);
+
+  // A room shared by someone else opens, but its form says only the owner can edit it.
+  const shared = await fetch(`${server.url}/v1/rooms`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${oidc.accessToken("grace-1", 600)}` },
+    body: JSON.stringify({ name: "grace-room", is_shared: true }),
+  });
+  expect(shared.status).toBe(200);
+  await page.goto(`${server.url}/rooms/${(await shared.json()).id}`);
+  await expect(page.getByTestId("not-owner")).toContainText("Only the owner can edit this room");
+  await expect(page.getByLabel("Name", { exact: true })).toHaveCount(0);
 
   // Someone with only the link: no sign-in asked, no token sent, and the meeting works.
   const guestContext = await browser.newContext();

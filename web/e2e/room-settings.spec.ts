@@ -60,11 +60,23 @@ test("set a webhook, test it, see the delivery, then delete the room", async ({ 
   expect(received.at(-1)?.signature).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
   await shot(page, "room-form-webhook", { fullPage: true });
 
-  // A name the server refuses shows its detail.
+  // A fetch interval out of range, or cleared, is caught before sending (not sent as 0).
+  const interval = page.getByLabel("Fetch every (seconds)");
+  const save = page.getByRole("button", { name: "Save changes" });
+  await interval.fill("5");
+  await expect(page.getByTestId("interval-rules")).toContainText("from 60 to 604800");
+  await expect(save).toBeDisabled();
+  await interval.fill("");
+  await expect(page.getByTestId("interval-rules")).toContainText("Enter how often");
+  await expect(save).toBeDisabled();
+  await interval.fill("600");
+  await expect(save).toBeEnabled();
+
+  // A change the server refuses shows its detail.
   await page.getByLabel("Name", { exact: true }).fill("hooked-2");
-  await page.getByLabel("Fetch every (seconds)").fill("5");
-  await page.getByRole("button", { name: "Save changes" }).click();
-  await expect(page.getByTestId("form-error")).toContainText("ics_fetch_interval");
+  await page.getByLabel("ICS URL").fill(`https://calendar.example.com/${"a".repeat(2100)}.ics`);
+  await save.click();
+  await expect(page.getByTestId("form-error")).toContainText("ics_url");
 
   await page.goto(`${server.url}/rooms`);
   await page.getByTestId("room-hooked").getByRole("button", { name: "Delete" }).click();

@@ -14,6 +14,8 @@ import {
 import { asApiError, useLoad } from "../hooks";
 import { Link, navigate } from "../router";
 import { ErrorState, Loading } from "../components/States";
+import { SignInButton } from "../components/SignIn";
+import { useMe } from "../App";
 import { roomNameProblem } from "../roomName";
 import { WebhookPanel } from "./WebhookPanel";
 
@@ -29,7 +31,8 @@ interface Fields {
   skip_consent: boolean;
   ics_enabled: boolean;
   ics_url: string;
-  ics_fetch_interval: number;
+  /** As typed: checked and turned into seconds on submit. */
+  ics_fetch_interval: string;
   zulip_auto_post: boolean;
   zulip_stream: string;
   zulip_topic: string;
@@ -49,13 +52,26 @@ function fieldsOf(room: Room | null, defaultPlatform: string): Fields {
     skip_consent: room?.skip_consent ?? false,
     ics_enabled: room?.ics_enabled ?? false,
     ics_url: room?.ics_url ?? "",
-    ics_fetch_interval: room?.ics_fetch_interval ?? 300,
+    ics_fetch_interval: String(room?.ics_fetch_interval ?? 300),
     zulip_auto_post: room?.zulip_auto_post ?? false,
     zulip_stream: room?.zulip_stream ?? "",
     zulip_topic: room?.zulip_topic ?? "",
     webhook_url: room?.webhook_url ?? "",
     webhook_secret: room?.webhook_secret ?? "",
   };
+}
+
+/** Why the typed calendar fetch interval cannot be sent, or null. */
+function intervalProblem(typed: string): string | null {
+  const seconds = Number(typed.trim());
+  if (!typed.trim()) return "Enter how often to fetch the calendar, in seconds (60 to 604800).";
+  if (!Number.isInteger(seconds) || seconds < 60 || seconds > 604800) return "A whole number of seconds from 60 to 604800.";
+  return null;
+}
+
+/** The form's fields as the API takes them. */
+function toBody(f: Fields) {
+  return { ...f, ics_fetch_interval: Number(f.ics_fetch_interval.trim()) };
 }
 
 const TRIGGERS: { value: RecordingTrigger; label: string }[] = [
@@ -66,14 +82,38 @@ const TRIGGERS: { value: RecordingTrigger; label: string }[] = [
 ];
 
 export function RoomFormPage({ roomId }: { roomId?: string }) {
+  const me = useMe();
   const loaded = useLoad(async () => {
+    if (!me.sub) return { platforms: [], room: null }; // nothing to load: the page asks to sign in
     const [platforms, room] = await Promise.all([
       call(api.GET("/v1/platforms")),
       roomId ? call(api.GET("/v1/rooms/{room_id}", { params: { path: { room_id: roomId } } })) : null,
     ]);
     return { platforms, room };
-  }, `form:${roomId ?? "new"}`);
+  }, `form:${roomId ?? "new"}:${me.sub ?? ""}`);
 
+  const back = (
+    <Link href="/rooms" className="button">
+      Back to rooms
+    </Link>
+  );
+  // Editing needs a signed-in user, and an existing room its owner: say so before the form,
+  // rather than after it was filled in.
+  if (!me.sub)
+    return (
+      <ErrorState
+        title={roomId ? "Sign in to edit this room" : "Sign in to create a room"}
+        testId="not-signed-in"
+        actions={
+          <>
+            {me.oidc && <SignInButton primary />}
+            {back}
+          </>
+        }
+      >
+        <p>Rooms belong to a signed-in user. Room pages (a link such as /team-standup) work without signing in.</p>
+      </ErrorState>
+    );
   if (loaded.state === "loading") return <Loading label={roomId ? "Loading the room…" : "Loading…"} />;
   if (loaded.state === "error") {
     const title =
@@ -94,6 +134,15 @@ export function RoomFormPage({ roomId }: { roomId?: string }) {
       />
     );
   }
+  if (loaded.data.room && loaded.data.room.user_id !== me.sub)
+    return (
+      <ErrorState title="Only the owner can edit this room" testId="not-owner" actions={back}>
+        <p>
+          {loaded.data.room.name} is shared with you: you can{" "}
+          <Link href={`/${loaded.data.room.name}`}>open the room</Link>, but not change it.
+        </p>
+      </ErrorState>
+    );
   return <RoomForm key={loaded.data.room?.id ?? "new"} room={loaded.data.room} platforms={loaded.data.platforms} />;
 }
 
@@ -104,6 +153,7 @@ function RoomForm({ room, platforms }: { room: Room | null; platforms: Platform[
   const [f, setF] = useState<Fields>(initial);
   const [baseline, setBaseline] = useState<Fields>(initial);
   const [nameTouched, setNameTouched] = useState(false);
+  const [intervalTouched, setIntervalTouched] = useState(false);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
   const [message, setMessage] = useState<string | null>(null);
@@ -114,19 +164,21 @@ function RoomForm({ room, platforms }: { room: Room | null; platforms: Platform[
     setMessage(null);
   };
   const nameProblem = roomNameProblem(f.name);
+  const fetchProblem = intervalProblem(f.ics_fetch_interval);
   const cloud = f.recording_type === "cloud";
   const currentPlatform = platforms.find((p) => p.name === f.platform);
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
     setNameTouched(true);
-    if (nameProblem) return;
+    setIntervalTouched(true);
+    if (nameProblem || fetchProblem) return;
     setBusy(true);
     setError(null);
     try {
       if (!saved) {
         const body: CreateRoom = {
-          ...f,
+          ...toBody(f),
           webhook_url: f.webhook_url.trim() || null,
           webhook_secret: f.webhook_secret.trim() || null,
           ics_url: f.ics_url.trim() || null,
@@ -136,8 +188,9 @@ function RoomForm({ room, platforms }: { room: Room | null; platforms: Platform[
         return;
       }
       const changes: UpdateRoom = {};
+      const body = toBody(f);
       for (const key of Object.keys(f) as (keyof Fields)[]) {
-        if (f[key] !== baseline[key]) (changes as Record<string, unknown>)[key] = f[key];
+        if (f[key] !== baseline[key]) (changes as Record<string, unknown>)[key] = body[key];
       }
       const updated = await call(
         api.PATCH("/v1/rooms/{room_id}", { params: { path: { room_id: saved.id } }, body: changes }),
@@ -147,7 +200,6 @@ function RoomForm({ room, platforms }: { room: Room | null; platforms: Platform[
       setF(next);
       setBaseline(next);
       setMessage(Object.keys(changes).length ? "Saved." : "Nothing changed.");
-      if (saved.name !== updated.name) window.history.replaceState(null, "", `/rooms/${updated.id}`);
     } catch (err) {
       setError(asApiError(err));
     } finally {
@@ -263,15 +315,27 @@ function RoomForm({ room, platforms }: { room: Room | null; platforms: Platform[
               onChange={(e) => set("ics_url", e.target.value)}
             />
           </Field>
-          <Field label="Fetch every (seconds)" htmlFor="ics_fetch_interval" hint="60 to 604800 (a week).">
+          <Field label="Fetch every (seconds)" htmlFor="ics_fetch_interval">
             <input
               id="ics_fetch_interval"
               type="number"
               min={60}
               max={604800}
               value={f.ics_fetch_interval}
-              onChange={(e) => set("ics_fetch_interval", Number(e.target.value))}
+              onChange={(e) => {
+                set("ics_fetch_interval", e.target.value);
+                setIntervalTouched(true);
+              }}
+              aria-invalid={intervalTouched && !!fetchProblem}
+              aria-describedby="interval-rules"
             />
+            <p
+              id="interval-rules"
+              className={intervalTouched && fetchProblem ? "rule rule-bad" : "hint"}
+              data-testid="interval-rules"
+            >
+              {intervalTouched && fetchProblem ? fetchProblem : "60 to 604800 (a week)."}
+            </p>
           </Field>
           {saved && (
             <p className="muted small">
@@ -342,7 +406,7 @@ function RoomForm({ room, platforms }: { room: Room | null; platforms: Platform[
           <Link href="/rooms" className="button">
             {saved ? "Back to rooms" : "Cancel"}
           </Link>
-          <button type="submit" className="primary" disabled={busy || (nameTouched && !!nameProblem)}>
+          <button type="submit" className="primary" disabled={busy || (nameTouched && !!nameProblem) || (intervalTouched && !!fetchProblem)}>
             {busy ? "Saving…" : saved ? "Save changes" : "Create room"}
           </button>
         </div>
