@@ -10,25 +10,33 @@ export function consentNeeded(meeting: Meeting, room: Room): boolean {
   return meeting.recording_type === "cloud" && meeting.recording_trigger !== "none" && !room.skip_consent;
 }
 
-/** Asks once per meeting; the answer is sent to the server and remembered in this browser. */
+/** Asks once per meeting; the answer is sent to the server and remembered in this browser. If it
+ * cannot be sent, the person may try again or join without answering (`onSkip`): nothing is
+ * recorded for them then, and they can answer later from the bar above the call. */
 export function ConsentDialog({
   meeting,
   current,
   onAnswered,
   onClose,
+  onSkip,
 }: {
   meeting: Meeting;
   current: ConsentAnswer | null;
   onAnswered: (answer: ConsentAnswer) => void;
+  /** Closes without answering again; absent while an answer is required. */
   onClose?: () => void;
+  /** Joins without an answer, offered once sending one failed. */
+  onSkip: () => void;
 }) {
   const me = useMe();
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
+  const [last, setLast] = useState<boolean | null>(null);
 
   const answer = async (given: boolean) => {
     setBusy(true);
     setError(null);
+    setLast(given);
     try {
       // Anonymous people, and everyone in single-user mode (all are "local"), are told apart
       // by a token this browser keeps, so each can change their own answer.
@@ -48,25 +56,40 @@ export function ConsentDialog({
     }
   };
 
+  const failed = error !== null && last !== null;
+  // Escape closes the dialog whenever a button would: Cancel, or joining without an answer.
+  const close = onClose ?? (failed ? onSkip : undefined);
+
   return (
     <Dialog
       title="This meeting is recorded"
       testId="consent-dialog"
-      onClose={onClose}
+      onClose={close}
       actions={
-        <>
-          {onClose && (
-            <button onClick={onClose} disabled={busy}>
-              Cancel
+        failed ? (
+          <>
+            <button key="skip" onClick={onClose ?? onSkip} disabled={busy}>
+              {onClose ? "Cancel" : "Join without answering"}
             </button>
-          )}
-          <button onClick={() => answer(false)} disabled={busy}>
-            Decline
-          </button>
-          <button className="primary" onClick={() => answer(true)} disabled={busy}>
-            I agree to be recorded
-          </button>
-        </>
+            <button key="retry" className="primary" onClick={() => answer(last)} disabled={busy} autoFocus>
+              Try again
+            </button>
+          </>
+        ) : (
+          <>
+            {onClose && (
+              <button key="cancel" onClick={onClose} disabled={busy}>
+                Cancel
+              </button>
+            )}
+            <button key="decline" onClick={() => answer(false)} disabled={busy}>
+              Decline
+            </button>
+            <button key="agree" className="primary" onClick={() => answer(true)} disabled={busy} autoFocus>
+              I agree to be recorded
+            </button>
+          </>
+        )
       }
     >
       <p>
@@ -75,9 +98,12 @@ export function ConsentDialog({
       </p>
       <p className="muted small">You can join either way, and change your answer later from the bar above the call.</p>
       {current && <p className="small">Your answer now: {current === "given" ? "you agreed" : "you declined"}.</p>}
-      {error && (
+      {failed && (
         <p className="error" role="alert">
-          Your answer was not saved: {error.detail}
+          Your answer ({last ? "agree" : "decline"}) was not saved: {error.detail}.{" "}
+          {onClose
+            ? "Try again, or cancel to keep your earlier answer."
+            : "Try again, or join without answering: then no answer is recorded for you, and you can give one later from the bar above the call."}
         </p>
       )}
     </Dialog>

@@ -240,6 +240,8 @@ function MeetingPage({ room, initial, newMeeting }: { room: Room; initial: Meeti
   const [phase, setPhase] = useState<Phase>("in-call");
   const [consent, setConsent] = useState<ConsentAnswer | null>(() => storedConsent(initial.id));
   const [consentOpen, setConsentOpen] = useState(false);
+  // The answer could not be sent and the person joined without one.
+  const [consentSkipped, setConsentSkipped] = useState(false);
   const [recordingStatus, setRecordingStatus] = useState<string | null>(null);
   const [ending, setEnding] = useState(false);
   const open = isOpen(meeting);
@@ -315,7 +317,7 @@ function MeetingPage({ room, initial, newMeeting }: { room: Room; initial: Meeti
   );
 
   const askConsent = consentNeeded(meeting, room);
-  const waitingForConsent = askConsent && consent === null;
+  const waitingForConsent = askConsent && consent === null && !consentSkipped;
 
   if (!open || (joined.state === "error" && joined.error.status === 400 && /ended|not active/i.test(joined.error.detail)))
     return (
@@ -409,9 +411,9 @@ function MeetingPage({ room, initial, newMeeting }: { room: Room; initial: Meeti
           {meeting.recording_type === "local" && <span className="badge">participants may record locally</span>}
         </div>
         <div className="room-actions">
-          {askConsent && consent && (
+          {askConsent && (consent || consentSkipped) && (
             <button onClick={() => setConsentOpen(true)} data-testid="consent-reopen">
-              Recording consent: {consent === "given" ? "agreed" : "declined"}
+              Recording consent: {consent === "given" ? "agreed" : consent === "declined" ? "declined" : "not answered"}
             </button>
           )}
           {phase === "in-call" && (
@@ -440,7 +442,11 @@ function MeetingPage({ room, initial, newMeeting }: { room: Room; initial: Meeti
             setConsent(answer);
             setConsentOpen(false);
           }}
-          onClose={consent ? () => setConsentOpen(false) : undefined}
+          onClose={consent || consentSkipped ? () => setConsentOpen(false) : undefined}
+          onSkip={() => {
+            setConsentSkipped(true);
+            setConsentOpen(false);
+          }}
         />
       )}
       {ending && <EndMeetingDialog meeting={meeting} onClose={() => setEnding(false)} onEnded={(m) => { setEnding(false); setMeeting(m); }} />}
