@@ -75,3 +75,18 @@ test("a failed answer can be retried or skipped, then declined and changed to ag
   await expect(page.getByTestId("consent-reopen")).toHaveText("Recording consent: agreed");
   await expect(dialog).toHaveCount(0);
 });
+
+test("the recording badge says a prompt-triggered meeting records only on request", async ({ page }) => {
+  const r = await fetch(`${server.url}/v1/rooms`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ name: "on-request", platform: "mock", recording_type: "cloud", recording_trigger: "prompt", skip_consent: true }),
+  });
+  expect(r.status).toBe(200);
+  await page.goto(`${server.url}/on-request`);
+  await expect(page.getByTestId("mock-frame")).toBeVisible();
+  await expect(page.getByTestId("recording-indicator")).toHaveText("Recording on request");
+
+  await page.goto(`${server.url}/asking`);
+  await expect(page.getByTestId("recording-indicator")).toHaveText("Recorded meeting");
+});

@@ -215,7 +215,8 @@ function RoomError({ roomName, error, retry }: { roomName: string; error: ApiErr
     );
   if (error.status === 403)
     return <ErrorState title="You may not join this meeting" error={error} actions={back} testId="forbidden" />;
-  if (error.status === 400 || /not configured/i.test(error.detail))
+  // 503 means either "not configured" or "unavailable" (SPEC): only there does the prose decide.
+  if (error.status === 400 || (error.status === 503 && /not configured/i.test(error.detail)))
     return (
       <ErrorState title="This room’s video platform is not set up" error={error} actions={<>{again}{back}</>} testId="platform-error">
         <p>The server cannot create a meeting for this room until an administrator sets it up or the room’s owner picks another platform.</p>
@@ -319,7 +320,8 @@ function MeetingPage({ room, initial, newMeeting }: { room: Room; initial: Meeti
   const askConsent = consentNeeded(meeting, room);
   const waitingForConsent = askConsent && consent === null && !consentSkipped;
 
-  if (!open || (joined.state === "error" && joined.error.status === 400 && /ended|not active/i.test(joined.error.detail)))
+  // The join endpoint's only 400 is "Meeting is not active" / "Meeting has ended".
+  if (!open || (joined.state === "error" && joined.error.status === 400))
     return (
       <ErrorState title="This meeting has ended" testId="meeting-ended" error={joined.state === "error" ? joined.error : undefined}>
         <p>
@@ -405,7 +407,11 @@ function MeetingPage({ room, initial, newMeeting }: { room: Room; initial: Meeti
           {recorded && (
             <span className="badge rec" data-testid="recording-indicator" title={`Cloud recording (${meeting.recording_trigger})`}>
               <span className="dot" aria-hidden="true" />
-              {recordingStatus === "recording" ? "Recording" : "Recorded meeting"}
+              {recordingStatus === "recording"
+                ? "Recording"
+                : meeting.recording_trigger === "prompt"
+                  ? "Recording on request"
+                  : "Recorded meeting"}
             </span>
           )}
           {meeting.recording_type === "local" && <span className="badge">participants may record locally</span>}
