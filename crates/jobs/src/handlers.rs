@@ -222,13 +222,13 @@ pub async fn end_meeting(
     let room = ctx.store.room(&meeting.room_id).await?;
     let webhook = room
         .as_ref()
-        .and_then(|room| notify::meeting_outbox(ctx, meeting, room, "meeting.ended"));
-    let delivery = webhook.as_ref().map(|event| {
-        Job::DeliverWebhook {
-            event_id: event.event_id.clone(),
-        }
-        .to_new(now)
-    });
+        .and_then(|room| notify::meeting_outbox(ctx, meeting, room, "meeting.ended"))
+        .map(|event| {
+            let delivery = Job::DeliverWebhook {
+                event_id: event.event_id.clone(),
+            };
+            (event, delivery.to_new(now))
+        });
     let expire = Job::ExpireRoom {
         meeting_id: meeting.id.clone(),
     }
@@ -237,7 +237,7 @@ pub async fn end_meeting(
         .store
         .end_meeting(
             &meeting.id,
-            webhook.as_ref().zip(delivery.as_ref()),
+            webhook.as_ref().map(|(event, job)| (event, job)),
             &[expire],
             now,
         )

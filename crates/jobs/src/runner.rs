@@ -153,14 +153,15 @@ impl Runner {
 
     /// Runs one claimed job, keeping its lease alive, and records the result.
     async fn execute(&self, job: ClaimedJob) {
-        let work: Option<Job> = serde_json::from_str(&job.payload).ok();
-        let result = match &work {
-            None => Err(JobError::Permanent("unreadable job payload".into())),
-            Some(_) if job.attempts > job.max_attempts => Err(JobError::Permanent(format!(
+        let parsed: Result<Job, _> = serde_json::from_str(&job.payload);
+        let work = parsed.as_ref().ok();
+        let result = match &parsed {
+            Err(e) => Err(JobError::Permanent(format!("unreadable job payload: {e}"))),
+            Ok(_) if job.attempts > job.max_attempts => Err(JobError::Permanent(format!(
                 "gave up after {} attempts",
                 job.max_attempts
             ))),
-            Some(work) => {
+            Ok(work) => {
                 tokio::select! {
                     result = handlers::run(&self.ctx, work.clone()) => result,
                     lost = self.heartbeat(&job) => Err(lost),
@@ -177,18 +178,23 @@ impl Runner {
                     .store
                     .fail_job(&job, &error, now, Some(now + retry_delay(job.attempts)))
                     .await
+                    .map(drop)
             }
             Err(e) => {
                 tracing::error!(job = %job.kind, attempt = job.attempts, error = %e, "job failed for good");
-                if let Some(work) = &work
+                let failed = self
+                    .ctx
+                    .store
+                    .fail_job(&job, &e.to_string(), now, None)
+                    .await;
+                // Only the claim that failed the job marks what it was about: a job taken over
+                // by another worker is that worker's to finish.
+                if let (Ok(true), Some(work)) = (&failed, work)
                     && let Err(mark) = handlers::gave_up(&self.ctx, work, &e.to_string()).await
                 {
                     tracing::warn!(job = %job.kind, error = %mark, "could not mark what a failed job was about");
                 }
-                self.ctx
-                    .store
-                    .fail_job(&job, &e.to_string(), now, None)
-                    .await
+                failed.map(drop)
             }
         };
         if let Err(e) = recorded {

@@ -1,6 +1,8 @@
 //! The durable job queue and named leases, portable across both engines: claiming is a
 //! compare-and-set `UPDATE`, never `SELECT … FOR UPDATE SKIP LOCKED`, which SQLite lacks.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -70,36 +72,48 @@ impl Store {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Option<ClaimedJob>> {
+        // Jobs whose worker died (their lease ran out) first, then due jobs in order: two
+        // indexed scans, where one `OR` would sort the whole backlog on every claim.
         let candidates = sqlx::query(&format!(
-            "SELECT id, lock_key FROM job WHERE {CLAIMABLE} AND {KEY_FREE} \
-             ORDER BY run_at, created_at LIMIT 32"
+            "SELECT id, lock_key FROM (SELECT id, lock_key FROM job \
+             WHERE status = 'running' AND locked_until < $1 AND {KEY_FREE} LIMIT 8) AS expired \
+             UNION ALL \
+             SELECT id, lock_key FROM (SELECT id, lock_key FROM job \
+             WHERE status = 'queued' AND run_at <= $1 AND {KEY_FREE} \
+             ORDER BY run_at, created_at LIMIT 32) AS due"
         ))
         .bind(ts(now))
         .fetch_all(&self.pool)
         .await?;
+        let mut busy_keys = HashSet::new();
         for row in candidates {
             let id: String = row.try_get("id")?;
             let lock_key: Option<String> = row.try_get("lock_key")?;
+            if lock_key.as_ref().is_some_and(|key| busy_keys.contains(key)) {
+                continue;
+            }
             // Unique per claim: a worker that re-claims its own lost job is a different holder.
             let holder = format!("{worker}/{id}/{}", uuid::Uuid::new_v4().simple());
             if let Some(key) = &lock_key
                 && !self.try_lease(&key_lease(key), &holder, now, until).await?
             {
+                busy_keys.insert(key.clone());
                 continue;
             }
-            let claimed = self.take_job(&id, &holder, now, until).await;
-            if !matches!(claimed, Ok(Some(_)))
-                && let Some(key) = &lock_key
-            {
-                self.release_lease(&key_lease(key), &holder).await?;
-            }
-            if let Some(job) = claimed? {
-                return Ok(Some(job));
+            match self.take_job(&id, &holder, now, until).await {
+                Ok(Some(job)) => return Ok(Some(job)),
+                taken => {
+                    if let Some(key) = &lock_key {
+                        self.release_lease(&key_lease(key), &holder).await?;
+                    }
+                    taken?;
+                }
             }
         }
         Ok(None)
     }
 
+    /// Takes the job if it is still claimable (another worker may have been quicker).
     async fn take_job(
         &self,
         id: &str,
@@ -107,28 +121,19 @@ impl Store {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Option<ClaimedJob>> {
-        let taken = sqlx::query(&format!(
+        let row = sqlx::query(&format!(
             "UPDATE job SET status = 'running', locked_by = $2, locked_until = $3, \
-             attempts = attempts + 1 WHERE id = $4 AND {CLAIMABLE}"
+             attempts = attempts + 1 WHERE id = $4 AND {CLAIMABLE} \
+             RETURNING id, kind, payload, lock_key, attempts, max_attempts"
         ))
         .bind(ts(now))
         .bind(holder)
         .bind(ts(until))
         .bind(id)
-        .execute(&self.pool)
-        .await?
-        .rows_affected()
-            == 1;
-        if !taken {
-            return Ok(None);
-        }
-        let row = sqlx::query(
-            "SELECT id, kind, payload, lock_key, attempts, max_attempts FROM job WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_one(&self.pool)
+        .fetch_optional(&self.pool)
         .await?;
-        Ok(Some(claimed_from_row(&row, holder.to_owned())?))
+        row.map(|row| claimed_from_row(&row, holder.to_owned()))
+            .transpose()
     }
 
     /// Extends a running job's lease and its key's; `false` if either is no longer ours (then
@@ -164,42 +169,40 @@ impl Store {
     }
 
     /// Records a failure: the job runs again at `retry_at`, or fails for good without one.
+    /// `false` if the job was no longer this claim's (another worker has it now).
     pub async fn fail_job(
         &self,
         job: &ClaimedJob,
         error: &str,
         now: DateTime<Utc>,
         retry_at: Option<DateTime<Utc>>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let error: String = error.chars().take(2000).collect();
-        match retry_at {
-            Some(at) => {
-                sqlx::query(
-                    "UPDATE job SET status = 'queued', run_at = $3, last_error = $4, \
-                     locked_by = NULL, locked_until = NULL WHERE id = $1 AND locked_by = $2",
-                )
-                .bind(&job.id)
-                .bind(&job.holder)
-                .bind(ts(at))
-                .bind(&error)
-                .execute(&self.pool)
-                .await?;
-            }
-            None => {
-                sqlx::query(
-                    "UPDATE job SET status = 'failed', finished_at = $3, last_error = $4, \
-                     locked_by = NULL, locked_until = NULL, dedupe_key = NULL \
-                     WHERE id = $1 AND locked_by = $2",
-                )
-                .bind(&job.id)
-                .bind(&job.holder)
-                .bind(ts(now))
-                .bind(&error)
-                .execute(&self.pool)
-                .await?;
-            }
-        }
-        self.release_job_key(job).await
+        let update = match retry_at {
+            Some(at) => sqlx::query(
+                "UPDATE job SET status = 'queued', run_at = $3, last_error = $4, \
+                 locked_by = NULL, locked_until = NULL WHERE id = $1 AND locked_by = $2",
+            )
+            .bind(&job.id)
+            .bind(&job.holder)
+            .bind(ts(at)),
+            None => sqlx::query(
+                "UPDATE job SET status = 'failed', finished_at = $3, last_error = $4, \
+                 locked_by = NULL, locked_until = NULL, dedupe_key = NULL \
+                 WHERE id = $1 AND locked_by = $2",
+            )
+            .bind(&job.id)
+            .bind(&job.holder)
+            .bind(ts(now)),
+        };
+        let ours = update
+            .bind(&error)
+            .execute(&self.pool)
+            .await?
+            .rows_affected()
+            == 1;
+        self.release_job_key(job).await?;
+        Ok(ours)
     }
 
     /// Puts a job back in the queue to run at `run_at` as planned work, not as a failure: its

@@ -5,8 +5,10 @@ use reflector_core::{Meeting, PlatformName};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::jobs::{NewJob, enqueue_on};
 use crate::rooms::{flag, parse_enum};
 use crate::time::{parse_ts, ts};
+use crate::webhooks::{OutboxEvent, insert_outbox};
 use crate::{Result, Store, StoreError};
 
 const COLUMNS: &str = "id, platform, platform_meeting_id, room_name, room_url, host_room_url, \
@@ -102,16 +104,39 @@ impl Store {
         rows.iter().map(meeting_from_row).collect()
     }
 
-    /// Marks a meeting inactive; returns whether it was active before.
-    pub async fn deactivate_meeting(&self, id: &str) -> Result<bool> {
-        let done =
+    /// Ends a meeting and queues what must follow, in one transaction: its outgoing webhook
+    /// event with its delivery job (when given) and the `follow_up` jobs. `false`, and nothing
+    /// queued, when the meeting had already ended.
+    pub async fn end_meeting(
+        &self,
+        meeting_id: &str,
+        webhook: Option<(&OutboxEvent, &NewJob)>,
+        follow_up: &[NewJob],
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let ended =
             sqlx::query("UPDATE meeting SET is_active = $2 WHERE id = $1 AND is_active = $3")
-                .bind(id)
+                .bind(meeting_id)
                 .bind(false)
                 .bind(true)
-                .execute(&self.pool)
-                .await?;
-        Ok(done.rows_affected() > 0)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                > 0;
+        if !ended {
+            return Ok(false);
+        }
+        if let Some((event, delivery)) = webhook
+            && insert_outbox(&mut tx, event).await?
+        {
+            enqueue_on(&mut tx, delivery, now).await?;
+        }
+        for job in follow_up {
+            enqueue_on(&mut tx, job, now).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// Takes the room's meeting-creation lease for `holder` until `until`, if nobody holds an

@@ -49,13 +49,15 @@ impl Store {
     }
 
     /// Records a leave. A leave that arrives before its join creates the closed session, so the
-    /// late join cannot reopen it; a repeated leave keeps the first time.
+    /// late join cannot reopen it; a repeated leave keeps the first time, and the provider's time
+    /// replaces the one a presence check guessed when it found the participant gone.
     pub async fn session_left(&self, c: &SessionChange<'_>) -> Result<()> {
         sqlx::query(
             "INSERT INTO participant_session (id, meeting_id, platform_session_id, user_id, \
              user_name, joined_at, left_at, closed_by) VALUES ($1, $2, $3, $4, $5, $6, $6, 'event') \
              ON CONFLICT (meeting_id, platform_session_id) DO UPDATE \
-             SET left_at = COALESCE(participant_session.left_at, excluded.left_at), closed_by = 'event'",
+             SET left_at = CASE WHEN participant_session.closed_by = 'event' \
+             THEN participant_session.left_at ELSE excluded.left_at END, closed_by = 'event'",
         )
         .bind(uuid::Uuid::new_v4().to_string())
         .bind(c.meeting_id)

@@ -103,12 +103,15 @@ impl Store {
         now: DateTime<Utc>,
         error: Option<&str>,
     ) -> Result<()> {
-        sqlx::query("UPDATE webhook_event SET processed_at = $2, error = $3 WHERE id = $1")
-            .bind(id)
-            .bind(ts(now))
-            .bind(error)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE webhook_event SET processed_at = $2, error = $3 \
+             WHERE id = $1 AND processed_at IS NULL",
+        )
+        .bind(id)
+        .bind(ts(now))
+        .bind(error)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -130,41 +133,6 @@ impl Store {
         }
         tx.commit().await?;
         Ok(inserted)
-    }
-
-    /// Ends a meeting and queues what must follow, in one transaction: its outgoing webhook
-    /// event with its delivery job (when given) and the `follow_up` jobs. `false`, and nothing
-    /// queued, when the meeting had already ended.
-    pub async fn end_meeting(
-        &self,
-        meeting_id: &str,
-        webhook: Option<(&OutboxEvent, &NewJob)>,
-        follow_up: &[NewJob],
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
-        let mut tx = self.pool.begin().await?;
-        let ended =
-            sqlx::query("UPDATE meeting SET is_active = $2 WHERE id = $1 AND is_active = $3")
-                .bind(meeting_id)
-                .bind(false)
-                .bind(true)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected()
-                > 0;
-        if !ended {
-            return Ok(false);
-        }
-        if let Some((event, delivery)) = webhook
-            && insert_outbox(&mut tx, event).await?
-        {
-            enqueue_on(&mut tx, delivery, now).await?;
-        }
-        for job in follow_up {
-            enqueue_on(&mut tx, job, now).await?;
-        }
-        tx.commit().await?;
-        Ok(true)
     }
 
     /// Deletes webhook history older than `before`: attempts, finished outgoing events, and
@@ -208,11 +176,15 @@ impl Store {
     }
 
     pub async fn set_outbox_status(&self, event_id: &str, status: &str) -> Result<()> {
-        sqlx::query("UPDATE webhook_outbox SET status = $2 WHERE event_id = $1")
-            .bind(event_id)
-            .bind(status)
-            .execute(&self.pool)
-            .await?;
+        // 'delivered' and 'failed' are final.
+        sqlx::query(
+            "UPDATE webhook_outbox SET status = $2 \
+             WHERE event_id = $1 AND status NOT IN ('delivered', 'failed')",
+        )
+        .bind(event_id)
+        .bind(status)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -264,7 +236,10 @@ impl Store {
     }
 }
 
-async fn insert_outbox(conn: &mut sqlx::AnyConnection, event: &OutboxEvent) -> Result<bool> {
+pub(crate) async fn insert_outbox(
+    conn: &mut sqlx::AnyConnection,
+    event: &OutboxEvent,
+) -> Result<bool> {
     Ok(sqlx::query(
         "INSERT INTO webhook_outbox (event_id, room_id, event, payload, status, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",

@@ -42,6 +42,7 @@ on_both_databases!(
     the_latest_consent_answer_per_participant_wins,
     a_job_is_claimed_by_one_worker_and_retried_later,
     jobs_sharing_a_key_never_run_together,
+    a_busy_keys_backlog_never_hides_other_work,
     a_crashed_workers_job_is_claimed_again_after_its_lease,
     dedupe_keys_allow_one_live_job,
     each_period_of_a_periodic_task_is_claimed_once,
@@ -171,9 +172,9 @@ async fn open_meetings_and_deactivation(store: Store) {
         ["later", "soon"]
     );
 
-    assert!(store.deactivate_meeting("later").await.unwrap());
+    assert!(store.end_meeting("later", None, &[], now).await.unwrap());
     assert!(
-        !store.deactivate_meeting("later").await.unwrap(),
+        !store.end_meeting("later", None, &[], now).await.unwrap(),
         "second time is a no-op"
     );
     let open = store.open_meetings(&r.id, now).await.unwrap();
@@ -349,6 +350,37 @@ async fn jobs_sharing_a_key_never_run_together(store: Store) {
     store.complete_job(&a, later).await.unwrap();
     let c = store.claim_job("w3", later, lease).await.unwrap().unwrap();
     assert_eq!(c.kind, "second");
+}
+
+async fn a_busy_keys_backlog_never_hides_other_work(store: Store) {
+    let now = t0();
+    let lease = now + Duration::seconds(30);
+    // A busy meeting's backlog, longer than one claim's batch of candidates, all due first.
+    for i in 0..40 {
+        store
+            .enqueue(
+                &job("busy", Some("meeting:m1"), now + Duration::microseconds(i)),
+                now,
+            )
+            .await
+            .unwrap();
+    }
+    store
+        .enqueue(
+            &job("other", Some("meeting:m2"), now + Duration::seconds(1)),
+            now,
+        )
+        .await
+        .unwrap();
+    let later = now + Duration::seconds(2);
+    let first = store.claim_job("w1", later, lease).await.unwrap().unwrap();
+    assert_eq!(first.kind, "busy");
+    let next = store.claim_job("w2", later, lease).await.unwrap().unwrap();
+    assert_eq!(
+        next.kind, "other",
+        "found behind the busy key's 39 waiting jobs"
+    );
+    assert_eq!(store.claim_job("w3", later, lease).await.unwrap(), None);
 }
 
 async fn a_crashed_workers_job_is_claimed_again_after_its_lease(store: Store) {
@@ -546,6 +578,34 @@ async fn sessions_survive_duplicated_and_reordered_events(store: Store) {
     );
     assert_eq!(sessions.len(), 3);
     assert_eq!(store.meeting("m1").await.unwrap().unwrap().num_clients, 1);
+
+    // A presence check found s2 gone a minute late; the provider's leave then says when.
+    store
+        .session_absent("m1", "s2", t + Duration::seconds(60))
+        .await
+        .unwrap();
+    store
+        .session_left(&change("s2", t + Duration::seconds(10)))
+        .await
+        .unwrap();
+    let s2_left = |sessions: Vec<reflector_store::ParticipantSession>| {
+        sessions
+            .into_iter()
+            .find(|s| s.platform_session_id == "s2")
+            .unwrap()
+            .left_at
+    };
+    assert_eq!(
+        s2_left(store.participant_sessions("m1").await.unwrap()),
+        Some(t + Duration::seconds(10)),
+        "the provider's leave time replaces the presence check's"
+    );
+    store.session_joined(&change("s2", t)).await.unwrap();
+    assert_eq!(
+        s2_left(store.participant_sessions("m1").await.unwrap()),
+        Some(t + Duration::seconds(10)),
+        "a leave event is final"
+    );
     assert_eq!(
         store
             .meeting_by_provider_room("mock", "team-m1")
