@@ -92,14 +92,17 @@ async fn apply_event(
                 ctx.store.session_left(&change).await?;
             }
             ctx.store.refresh_num_clients(&meeting.id).await?;
-            // Webhooks can be missed or late: check against the provider's presence right away.
-            enqueue(
-                ctx,
-                Job::ReconcilePresence {
-                    meeting_id: meeting.id.clone(),
-                },
-            )
-            .await?;
+            // Webhooks can be missed or late: check against the provider's presence soon. Not at
+            // once: presence lags behind the events anyway, and one check then covers a burst of
+            // events (while it is queued no other is), so the meeting's next events do not wait
+            // behind provider calls, and the provider is not asked once per event.
+            let check = Job::ReconcilePresence {
+                meeting_id: meeting.id.clone(),
+            };
+            let at = ctx.clock.now() + PRESENCE_CHECK_DELAY;
+            ctx.store
+                .enqueue(&check.to_new(at), ctx.clock.now())
+                .await?;
             Ok(None)
         }
         EventKind::MeetingStarted { .. } => {
@@ -124,6 +127,9 @@ async fn apply_event(
 /// Presence APIs lag behind joins (Daily: up to about 15 s), so a session this young is not
 /// closed for being absent from them.
 const PRESENCE_LAG: chrono::Duration = chrono::Duration::seconds(30);
+
+/// How long after a participant event its meeting's presence is checked.
+const PRESENCE_CHECK_DELAY: chrono::Duration = chrono::Duration::seconds(5);
 
 /// Corrects the meeting's participant sessions to what the provider says is present now.
 async fn reconcile_presence(ctx: &JobContext, meeting_id: &str) -> Result<Outcome, JobError> {

@@ -113,9 +113,10 @@ async fn num_clients(app: &TestApp, id: &str) -> i64 {
 }
 
 async fn daily_webhooks_are_verified_stored_once_and_applied(db: Db) {
+    let clock = Arc::new(ManualClock::new(t0()));
     let daily = fake_daily().await;
     present(&daily, &[("s1", "Ada")]).await;
-    let app = daily_app(db, &daily, None).await;
+    let app = daily_app(db, &daily, Some(clock.clone())).await;
     app.room(json!({"name": "team"})).await;
     let m = meeting_json(&app, "team").await;
     let mid = m["id"].as_str().unwrap();
@@ -135,9 +136,13 @@ async fn daily_webhooks_are_verified_stored_once_and_applied(db: Db) {
         (1, 0),
         "stored, not yet applied"
     );
-    assert!(
-        app.run_jobs().await >= 2,
-        "the event and the presence check it triggers"
+    assert_eq!(app.run_jobs().await, 1, "the event");
+    assert_eq!(num_clients(&app, mid).await, 1);
+    clock.set(t0() + Duration::seconds(6));
+    assert_eq!(
+        app.run_jobs().await,
+        1,
+        "the presence check the event asked for, 5 s later"
     );
     assert_eq!(num_clients(&app, mid).await, 1);
     let sessions = app.store.participant_sessions(mid).await.unwrap();
@@ -215,6 +220,7 @@ async fn daily_webhooks_are_verified_stored_once_and_applied(db: Db) {
     present(&daily, &[("s9", "Bo")]).await;
     let s1_left = daily_event("evt-6", "participant.left", DAILY_ROOM, "s1");
     send_daily(&app, &s1_left, DAILY_SECRET).await;
+    clock.set(t0() + Duration::seconds(12));
     app.run_jobs().await;
     let open: Vec<String> = app
         .store
