@@ -15,6 +15,9 @@ export interface Received {
 export interface FakeProviders {
   url: string;
   received: Received[];
+  /** When set, the `url` of the rooms POST /daily/rooms creates (given the room's name), in place
+   * of `${DAILY_DOMAIN}/${name}`: a test can make Daily answer with a broken URL. */
+  dailyRoomUrl: ((name: string) => string) | null;
   close: () => Promise<void>;
 }
 
@@ -33,6 +36,8 @@ async function readBody(req: IncomingMessage): Promise<Record<string, unknown> |
 export async function startFakeProviders(): Promise<FakeProviders> {
   const received: Received[] = [];
   let n = 0;
+  // Filled in once the server listens; tests set `dailyRoomUrl` on it between requests.
+  const fake: FakeProviders = { url: "", received, dailyRoomUrl: null, close: async () => undefined };
   const server: Server = createServer(async (req, res) => {
     const path = (req.url ?? "/").split("?")[0] ?? "/";
     const body = await readBody(req);
@@ -44,7 +49,8 @@ export async function startFakeProviders(): Promise<FakeProviders> {
     n += 1;
     if (req.method === "POST" && path === "/daily/rooms") {
       const name = String(body?.name ?? `room-${n}`);
-      return json(200, { id: `daily-${n}`, name, url: `${DAILY_DOMAIN}/${name}` });
+      const url = fake.dailyRoomUrl ? fake.dailyRoomUrl(name) : `${DAILY_DOMAIN}/${name}`;
+      return json(200, { id: `daily-${n}`, name, url });
     }
     if (req.method === "POST" && path === "/daily/meeting-tokens") {
       return json(200, { token: `token-${n}` });
@@ -71,20 +77,19 @@ export async function startFakeProviders(): Promise<FakeProviders> {
   await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : 0;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    received,
-    close: () => new Promise((ok) => server.close(() => ok())),
-  };
+  fake.url = `http://127.0.0.1:${port}`;
+  fake.close = () => new Promise((ok) => server.close(() => ok()));
+  return fake;
 }
 
 /** Daily's call page, standing in for the prebuilt UI: it speaks the daily-js frame protocol
- * (load, join, participants, leave) and shows what it was asked to do. */
+ * (load, join, participants, recording started, leave) and shows what it was asked to do. It
+ * does not see our server's REST calls, so a test reports a started recording with a click. */
 export const DAILY_STAND_IN = `<!doctype html><html><body style="font-family:sans-serif;background:#1d2733;color:#fff">
 <h1>Daily stand-in</h1>
 <p>URL: <span id="url"></span></p>
 <p>Joined with token: <span id="token">(not joined)</span></p>
-<button id="add">Someone else joins</button> <button id="leave">Leave</button>
+<button id="add">Someone else joins</button> <button id="recording">Recording starts</button> <button id="leave">Leave</button>
 <script>
 const params = new URLSearchParams(location.search);
 const callClientId = params.get("emb");
@@ -100,6 +105,7 @@ window.addEventListener("message", (e) => {
   }
 });
 document.getElementById("add").onclick = () => post({ action: "participant-joined", participant: { session_id: "remote-2", user_name: "Remote", local: false, joined_at: new Date().toISOString() } });
+document.getElementById("recording").onclick = () => post({ action: "recording-started" });
 document.getElementById("leave").onclick = () => post({ action: "left-meeting" });
 post({ action: "iframe-ready-for-launch-config" });
 post({ action: "loaded" });

@@ -130,3 +130,60 @@ test("create a room, meet in two browsers, leave, and the meeting ends", async (
   await alice.context().close();
   await bob.context().close();
 });
+
+test("the meeting poll pauses while the tab is hidden and asks at once when it is shown", async ({ page }) => {
+  const r = await fetch(`${server.url}/v1/rooms`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ name: "poll-visibility", platform: "mock", recording_type: "none" }),
+  });
+  expect(r.status, await r.clone().text()).toBe(200);
+  // The page's timers run on Playwright's clock, paused once the page is up: the test moves time
+  // on, so the 3 s poll is never waited for.
+  await page.clock.install();
+  const isPoll = (url: string) => /\/v1\/rooms\/poll-visibility\/meetings\/[0-9a-f-]{36}$/.test(url);
+  let polls = 0;
+  page.on("request", (req) => {
+    if (req.method() === "GET" && isPoll(req.url())) polls++;
+  });
+  /** Moves the page's time on in small steps until `n` polls went out (the next poll is only
+   * scheduled once the previous answer arrived, which takes real time). */
+  const pollsReach = (n: number) =>
+    expect
+      .poll(async () => {
+        await page.clock.runFor(500);
+        return polls;
+      }, { intervals: [50] })
+      .toBe(n);
+  const setVisibility = (hidden: boolean) =>
+    page.evaluate((hidden) => {
+      Object.defineProperty(document, "visibilityState", { value: hidden ? "hidden" : "visible", configurable: true });
+      Object.defineProperty(document, "hidden", { value: hidden, configurable: true });
+      document.dispatchEvent(new Event("visibilitychange"));
+    }, hidden);
+
+  await page.goto(`${server.url}/poll-visibility`);
+  await expect(page.getByTestId("participants")).toHaveText("0 participants");
+  await page.clock.pauseAt(await page.evaluate(() => Date.now() + 100));
+
+  // Visible: the page asks every 3 s.
+  const answered = page.waitForResponse((res) => isPoll(res.url()));
+  await pollsReach(1);
+  await answered;
+
+  // Hidden: a minute passes without a request. Requests are seen in the order the page makes
+  // them, so once this fetch is seen any poll made during that minute has been seen too.
+  await setVisibility(true);
+  await page.clock.runFor(60_000);
+  const marker = page.waitForRequest((req) => req.url().endsWith("/health?marker"));
+  await page.evaluate(() => fetch("/health?marker"));
+  await marker;
+  expect(polls).toBe(1);
+
+  // Shown again: it asks at once, with no time passing, then every 3 s again.
+  const atOnce = page.waitForResponse((res) => isPoll(res.url()), { timeout: 5_000 });
+  await setVisibility(false);
+  await atOnce;
+  expect(polls).toBe(2);
+  await pollsReach(3);
+});

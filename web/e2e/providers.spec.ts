@@ -166,6 +166,87 @@ test("Daily: two pages starting the recordings at once both get there, past the 
   await Promise.all(pages.map((page) => page.close()));
 });
 
+test("Daily: with the prompt trigger, nothing records on join and the button starts both recordings", async ({
+  page,
+}) => {
+  await createRoom({
+    name: "daily-prompt",
+    platform: "daily",
+    recording_type: "cloud",
+    recording_trigger: "prompt",
+    skip_consent: true,
+  });
+  await standIns(page);
+  const started: Record<string, unknown>[] = [];
+  page.on("request", (r) => {
+    if (r.url().includes("/recordings/start")) started.push(r.postDataJSON());
+  });
+  const before = fake.received.length;
+  await page.goto(`${server.url}/daily-prompt`);
+  const call = page.frameLocator('[data-testid="daily-container"] iframe');
+  await expect(call.locator("#token")).toHaveText(/^token-\d+$/);
+  const indicator = page.getByTestId("recording-indicator");
+  await expect(indicator).toHaveText("Recording on request");
+
+  // Joined, and someone else joins too: neither starts a recording with this trigger.
+  await call.getByRole("button", { name: "Someone else joins" }).click();
+  const button = page.getByRole("button", { name: "Start recording" });
+  await expect(button).toBeEnabled();
+  // Every request the page makes goes out in order: once this one is seen, a recording start
+  // made on join would have been seen too.
+  await page.evaluate(() => fetch("/health"));
+  expect(started).toEqual([]);
+  await expect(page.getByTestId("recording-notes")).toHaveCount(0);
+
+  await button.click();
+  await expect(page.getByTestId("recording-notes")).toContainText("cloud: started");
+  await expect(page.getByTestId("recording-notes")).toContainText("raw-tracks: started");
+  await expect(button).toBeDisabled();
+  const meeting = await (await fetch(`${server.url}/v1/rooms/daily-prompt/meetings/active`)).json();
+  const id = meeting[0].id as string;
+  const expected = [
+    { type: "cloud", instanceId: id },
+    { type: "raw-tracks", instanceId: uuidV5(id, "a1b2c3d4-e5f6-7890-abcd-ef1234567890") },
+  ];
+  expect(started).toEqual(expected);
+  const atDaily = fake.received
+    .slice(before)
+    .filter((r) => r.path.endsWith("/recordings/start"))
+    .map((r) => r.body);
+  expect(atDaily).toEqual(expected);
+
+  // Until Daily reports the recording, the badge still says "on request".
+  await expect(indicator).toHaveText("Recording on request");
+  await call.getByRole("button", { name: "Recording starts" }).click();
+  await expect(indicator).toHaveText("Recording");
+});
+
+test("Daily: a room URL from Daily that is not a URL shows the provider error, not a blank page", async ({
+  page,
+}) => {
+  await createRoom({ name: "daily-bad-url", platform: "daily", recording_type: "none" });
+  await standIns(page);
+  const daily: string[] = [];
+  page.on("request", (r) => {
+    if (r.url().startsWith(DAILY_DOMAIN)) daily.push(r.url());
+  });
+  fake.dailyRoomUrl = (name) => `not a url/${name}`;
+  try {
+    await page.goto(`${server.url}/daily-bad-url`);
+    // The server passes Daily's answer on as it is (with the token appended): the page says so.
+    const error = page.getByTestId("provider-error");
+    await expect(error).toContainText("Daily: the server gave a meeting URL that is not valid");
+    await expect(error).toContainText("not a url/");
+  } finally {
+    fake.dailyRoomUrl = null;
+  }
+  // The rest of the page is there (title, Leave), and no call frame was made.
+  await expect(page.getByRole("heading", { name: "daily-bad-url" })).toBeVisible();
+  await expect(page.getByTestId("leave")).toBeVisible();
+  await expect(page.locator('[data-testid="daily-container"] iframe')).toHaveCount(0);
+  expect(daily).toEqual([]);
+});
+
 test("Whereby: the embed gets the host URL for the owner, and its leave event is handled", async ({ page }) => {
   await createRoom({ name: "whereby-room", platform: "whereby", recording_type: "cloud" });
   await standIns(page);
