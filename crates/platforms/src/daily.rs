@@ -36,7 +36,7 @@ use uuid::Uuid;
 
 use crate::client::ApiClient;
 use crate::registry::{Configured, Provider, ProviderSetup};
-use crate::wire::{lenient_string, path_segment};
+use crate::wire::{call_url, lenient_string, path_segment};
 use crate::{
     CreateMeeting, EventKind, JoinRequest, MeetingHandle, MeetingKey, Participant, PlatformError,
     PresentParticipant, ProviderEvent, ProviderMeeting, ProviderSession, RecordingMedia,
@@ -412,7 +412,7 @@ impl VideoPlatform for DailyPlatform {
             platform: NAME,
             detail: format!("created room has no {field}"),
         };
-        let url = created.url.ok_or_else(|| missing("url"))?;
+        let url = call_url(NAME, "url", created.url.ok_or_else(|| missing("url"))?)?;
         Ok(ProviderMeeting {
             platform_meeting_id: created.id.ok_or_else(|| missing("id"))?,
             room_name: created.name.ok_or_else(|| missing("name"))?,

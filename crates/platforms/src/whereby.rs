@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::client::{ApiClient, MultipartFile};
 use crate::registry::{Configured, Provider, ProviderSetup};
-use crate::wire::{lenient_string, path_segment};
+use crate::wire::{call_url, lenient_string, path_segment};
 use crate::{
     CreateMeeting, EventKind, JoinRequest, MeetingHandle, MeetingKey, Participant, PlatformError,
     PresentParticipant, ProviderEvent, ProviderMeeting, ProviderSession, RecordingMedia,
@@ -250,14 +250,21 @@ impl VideoPlatform for WherebyPlatform {
         };
         let platform_meeting_id = created.meeting_id.ok_or_else(|| missing("meetingId"))?;
         let room_name = created.room_name.ok_or_else(|| missing("roomName"))?;
-        let room_url = created.room_url.ok_or_else(|| missing("roomUrl"))?;
-        let host_room_url = created.host_room_url.unwrap_or_else(|| {
-            tracing::warn!(
-                meeting_id = %platform_meeting_id,
-                "whereby returned no hostRoomUrl; hosts get the visitor URL"
-            );
-            room_url.clone()
-        });
+        let room_url = call_url(
+            NAME,
+            "roomUrl",
+            created.room_url.ok_or_else(|| missing("roomUrl"))?,
+        )?;
+        let host_room_url = match created.host_room_url {
+            Some(url) => call_url(NAME, "hostRoomUrl", url)?,
+            None => {
+                tracing::warn!(
+                    meeting_id = %platform_meeting_id,
+                    "whereby returned no hostRoomUrl; hosts get the visitor URL"
+                );
+                room_url.clone()
+            }
+        };
         if let Some(logo) = &self.logo_path {
             self.upload_logo(&room_name, logo).await;
         }

@@ -3,6 +3,8 @@
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Deserializer};
 
+use crate::PlatformError;
+
 /// Everything but RFC 3986's unreserved characters is encoded.
 const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
@@ -25,9 +27,37 @@ pub(crate) fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<S
     })
 }
 
+/// A call address from a provider's answer, which our pages embed: an absolute http(s) URL, or
+/// the answer counts as malformed (its room then expires at the provider on its own).
+pub(crate) fn call_url(
+    platform: &'static str,
+    field: &str,
+    value: String,
+) -> Result<String, PlatformError> {
+    match url::Url::parse(&value) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(value),
+        _ => Err(PlatformError::BadResponse {
+            platform,
+            detail: format!("{field} {value:?} is not an absolute http(s) URL"),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn call_urls_must_be_absolute_http() {
+        assert!(call_url("p", "url", "https://acme.daily.co/r".into()).is_ok());
+        for bad in ["not a url/r", "/r", "javascript:alert(1)", "ftp://x/r"] {
+            let err = call_url("p", "url", bad.into()).unwrap_err();
+            assert!(
+                err.to_string().contains("not an absolute http(s) URL"),
+                "{err}"
+            );
+        }
+    }
 
     #[test]
     fn path_segments_are_encoded() {

@@ -229,6 +229,27 @@ async fn mount_create(server: &MockServer) {
         .await;
 }
 
+#[tokio::test]
+async fn a_created_room_whose_url_is_not_a_url_is_a_bad_response() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/rooms"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "d1", "name": "team-standup-20260101070005-1a2b", "url": "acme.daily.co/x"
+        })))
+        .mount(&server)
+        .await;
+    let err = daily_at(&server, &[])
+        .create_meeting(&create_request(RecordingType::None))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, PlatformError::BadResponse { detail, .. }
+            if detail.contains("\"acme.daily.co/x\" is not an absolute http(s) URL")),
+        "{err:?}"
+    );
+}
+
 /// Creates a meeting and returns the one request Daily received, with its name checked and
 /// removed so the rest can be compared exactly.
 async fn create_and_capture(

@@ -222,10 +222,17 @@ function RoomError({ roomName, error, retry }: { roomName: string; error: ApiErr
         <p>The server cannot create a meeting for this room until an administrator sets it up or the room’s owner picks another platform.</p>
       </ErrorState>
     );
-  if (error.status === 502 || error.status === 503 || error.status === 429)
+  if (error.status === 503 || error.status === 429)
     return (
       <ErrorState title="The video provider is not answering" error={error} actions={<>{again}{back}</>} testId="provider-error">
         <p>The meeting could not be created or opened at the video provider. This is usually temporary.</p>
+      </ErrorState>
+    );
+  // 502: the provider answered, but refused our request or sent something we cannot use.
+  if (error.status === 502)
+    return (
+      <ErrorState title="The video provider answered with an error" error={error} actions={<>{again}{back}</>} testId="provider-error">
+        <p>The meeting could not be created or opened at the video provider. The server’s message below says why.</p>
       </ErrorState>
     );
   return <ErrorState title="Could not open this room" error={error} actions={<>{again}{back}</>} testId="room-error" />;
