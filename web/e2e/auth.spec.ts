@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, test, type Page } from "@playwright/test";
 import { startFakeOidc, type FakeOidc } from "./fake-oidc";
-import { startServer, type Server } from "./server";
+import { createRoom, startServer, type Server } from "./server";
 import { shot } from "./shots";
 
 const ada = { sub: "ada-7f3c", name: "Ada Lovelace", email: "ada@example.org" };
@@ -84,13 +84,12 @@ test("sign in, create a room as yourself, a guest joins anonymously, sign out", 
   expect(room.user_id).toBe(ada.sub);
 
   // A room shared by someone else opens, but its form says only the owner can edit it.
-  const shared = await fetch(`${server.url}/v1/rooms`, {
-    method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${oidc.accessToken("grace-1", 600)}` },
-    body: JSON.stringify({ name: "grace-room", is_shared: true }),
-  });
-  expect(shared.status).toBe(200);
-  await page.goto(`${server.url}/rooms/${(await shared.json()).id}`);
+  const shared = await createRoom(
+    server.url,
+    { name: "grace-room", is_shared: true },
+    { authorization: `Bearer ${oidc.accessToken("grace-1", 600)}` },
+  );
+  await page.goto(`${server.url}/rooms/${String(shared.id)}`);
   await expect(page.getByTestId("not-owner")).toContainText("Only the owner can edit this room");
   await expect(page.getByLabel("Name", { exact: true })).toHaveCount(0);
 

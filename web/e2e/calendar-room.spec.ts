@@ -1,24 +1,19 @@
 // A room that follows a calendar may have several meetings at once: its page lists the running
 // ones to join, and can start another.
 import { expect, test } from "@playwright/test";
-import { startServer, type Server } from "./server";
+import { createRoom, startServer, type Server } from "./server";
 import { shot } from "./shots";
 
 let server: Server;
 
 test.beforeAll(async () => {
   server = await startServer();
-  const r = await fetch(`${server.url}/v1/rooms`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({
+  await createRoom(server.url, {
       name: "planning",
       ics_enabled: true,
       ics_url: "https://calendar.example.com/team.ics",
       skip_consent: true,
-    }),
-  });
-  expect(r.status).toBe(200);
+    });
 });
 
 test.afterAll(async () => {

@@ -2,18 +2,13 @@
 // the keyboard (focus on its primary button, Escape closes it when it may be closed), and an
 // answer can be changed — the server is sent each answer, the latest last.
 import { expect, test } from "@playwright/test";
-import { startServer, type Server } from "./server";
+import { createRoom, startServer, type Server } from "./server";
 
 let server: Server;
 
 test.beforeAll(async () => {
   server = await startServer();
-  const r = await fetch(`${server.url}/v1/rooms`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ name: "asking", platform: "mock", recording_type: "cloud", recording_trigger: "automatic" }),
-  });
-  expect(r.status, await r.clone().text()).toBe(200);
+  await createRoom(server.url, { name: "asking", platform: "mock", recording_type: "cloud", recording_trigger: "automatic" });
 });
 
 test.afterAll(async () => {
@@ -77,12 +72,7 @@ test("a failed answer can be retried or skipped, then declined and changed to ag
 });
 
 test("the recording badge says a prompt-triggered meeting records only on request", async ({ page }) => {
-  const r = await fetch(`${server.url}/v1/rooms`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ name: "on-request", platform: "mock", recording_type: "cloud", recording_trigger: "prompt", skip_consent: true }),
-  });
-  expect(r.status).toBe(200);
+  await createRoom(server.url, { name: "on-request", platform: "mock", recording_type: "cloud", recording_trigger: "prompt", skip_consent: true });
   await page.goto(`${server.url}/on-request`);
   await expect(page.getByTestId("mock-frame")).toBeVisible();
   await expect(page.getByTestId("recording-indicator")).toHaveText("Recording on request");

@@ -5,17 +5,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect, test } from "@playwright/test";
-import { freePort, startServer } from "./server";
+import { createRoom, freePort, startServer } from "./server";
 import { shot } from "./shots";
-
-async function createRoom(url: string, body: Record<string, unknown>) {
-  const r = await fetch(`${url}/v1/rooms`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  expect(r.status, await r.clone().text()).toBe(200);
-}
 
 test("unknown rooms and meetings, a provider that is down, then not configured at all", async ({ page }) => {
   const dataDir = mkdtempSync(join(tmpdir(), "reflector-e2e-"));

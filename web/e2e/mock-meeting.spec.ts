@@ -1,7 +1,7 @@
 // The whole meeting flow on the mock provider against the real server: create a room, open it in
 // two browsers, consent, join, see both participants, leave, and see the meeting end.
 import { expect, test, type Browser, type Page } from "@playwright/test";
-import { startServer, type Server } from "./server";
+import { createRoom, startServer, type Server } from "./server";
 import { shot } from "./shots";
 
 let server: Server;
@@ -132,12 +132,7 @@ test("create a room, meet in two browsers, leave, and the meeting ends", async (
 });
 
 test("the meeting poll pauses while the tab is hidden and asks at once when it is shown", async ({ page }) => {
-  const r = await fetch(`${server.url}/v1/rooms`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({ name: "poll-visibility", platform: "mock", recording_type: "none" }),
-  });
-  expect(r.status, await r.clone().text()).toBe(200);
+  await createRoom(server.url, { name: "poll-visibility", platform: "mock", recording_type: "none" });
   // The page's timers run on Playwright's clock, paused once the page is up: the test moves time
   // on, so the 3 s poll is never waited for.
   await page.clock.install();

@@ -4,7 +4,7 @@
 // this machine has no internet. All API calls of the page go to our real server.
 import { createHash } from "node:crypto";
 import { expect, test, type Page } from "@playwright/test";
-import { startServer, type Server } from "./server";
+import { createRoom, startServer, type Server } from "./server";
 import {
   DAILY_DOMAIN,
   DAILY_STAND_IN,
@@ -41,16 +41,6 @@ test.afterAll(async () => {
   await fake?.close();
 });
 
-async function createRoom(body: Record<string, unknown>) {
-  const r = await fetch(`${server.url}/v1/rooms`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  expect(r.status, await r.clone().text()).toBe(200);
-  return r.json();
-}
-
 async function standIns(page: Page) {
   await page.route(`${DAILY_DOMAIN}/**`, (route) =>
     route.fulfill({ contentType: "text/html", body: DAILY_STAND_IN }),
@@ -83,7 +73,7 @@ test("the raw-tracks instance id follows SPEC §3.3's vector", () => {
 });
 
 test("Daily: the call frame joins with the token and starts both recordings", async ({ page }) => {
-  await createRoom({ name: "daily-room", platform: "daily", recording_type: "cloud", recording_trigger: "automatic" });
+  await createRoom(server.url, { name: "daily-room", platform: "daily", recording_type: "cloud", recording_trigger: "automatic" });
   await standIns(page);
   const started: Record<string, unknown>[] = [];
   page.on("request", (r) => {
@@ -130,7 +120,7 @@ test("Daily: the call frame joins with the token and starts both recordings", as
 });
 
 test("Daily: with the second-participant trigger, recording starts when someone else joins", async ({ page }) => {
-  await createRoom({ name: "daily-pair", platform: "daily", recording_type: "cloud", skip_consent: true });
+  await createRoom(server.url, { name: "daily-pair", platform: "daily", recording_type: "cloud", skip_consent: true });
   await standIns(page);
   await page.goto(`${server.url}/daily-pair`);
   // skip_consent: no dialog, straight into the call.
@@ -145,7 +135,7 @@ test("Daily: with the second-participant trigger, recording starts when someone 
 test("Daily: two pages starting the recordings at once both get there, past the server's rate limit", async ({
   browser,
 }) => {
-  await createRoom({
+  await createRoom(server.url, {
     name: "daily-two",
     platform: "daily",
     recording_type: "cloud",
@@ -169,7 +159,7 @@ test("Daily: two pages starting the recordings at once both get there, past the 
 test("Daily: with the prompt trigger, nothing records on join and the button starts both recordings", async ({
   page,
 }) => {
-  await createRoom({
+  await createRoom(server.url, {
     name: "daily-prompt",
     platform: "daily",
     recording_type: "cloud",
@@ -224,7 +214,7 @@ test("Daily: with the prompt trigger, nothing records on join and the button sta
 test("Daily: a room URL from Daily that is not a URL shows the provider error, not a blank page", async ({
   page,
 }) => {
-  await createRoom({ name: "daily-bad-url", platform: "daily", recording_type: "none" });
+  await createRoom(server.url, { name: "daily-bad-url", platform: "daily", recording_type: "none" });
   await standIns(page);
   const daily: string[] = [];
   page.on("request", (r) => {
@@ -247,7 +237,7 @@ test("Daily: a room URL from Daily that is not a URL shows the provider error, n
 });
 
 test("Whereby: the embed gets the host URL for the owner, and its leave event is handled", async ({ page }) => {
-  await createRoom({ name: "whereby-room", platform: "whereby", recording_type: "cloud" });
+  await createRoom(server.url, { name: "whereby-room", platform: "whereby", recording_type: "cloud" });
   await standIns(page);
   await page.goto(`${server.url}/whereby-room`);
   await agree(page);

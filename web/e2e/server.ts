@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { expect } from "@playwright/test";
 
 const root = resolve(import.meta.dirname, "../..");
 
@@ -97,4 +98,20 @@ export async function startServer(env: Record<string, string> = {}, dataDir?: st
       if (!dataDir) rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Creates a room through the API (as the local user, or with `headers`), failing the test with
+ * the server's answer unless it is 200; returns the room. */
+export async function createRoom(
+  url: string,
+  body: Record<string, unknown>,
+  headers: Record<string, string> = {},
+): Promise<Record<string, unknown>> {
+  const r = await fetch(`${url}/v1/rooms`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(body),
+  });
+  expect(r.status, await r.clone().text()).toBe(200);
+  return (await r.json()) as Record<string, unknown>;
 }
