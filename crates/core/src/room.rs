@@ -79,6 +79,17 @@ string_enum!(
     } default AutomaticSecondParticipant
 );
 
+/// First path segments the server answers itself (the API, service endpoints, provider pages):
+/// never pages of the web app. Each is also a reserved room name.
+pub const SERVER_PATHS: &[&str] = &[
+    "api",
+    "v1",
+    "health",
+    "mock-video",
+    "metrics",
+    "openapi.json",
+];
+
 /// Paths of the web UI and API that a room name must not shadow (a room's URL is `/{name}`).
 pub const RESERVED_ROOM_NAMES: &[&str] = &[
     "rooms",
@@ -177,6 +188,13 @@ pub struct Room {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_paths_are_reserved_room_names() {
+        for path in SERVER_PATHS {
+            assert!(RESERVED_ROOM_NAMES.contains(path), "{path}");
+        }
+    }
 
     #[test]
     fn room_names_follow_the_rules() {

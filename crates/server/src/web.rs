@@ -19,17 +19,9 @@ use axum::response::{Html, IntoResponse, Response};
 use tower::ServiceExt;
 use tower_http::services::{ServeDir, ServeFile};
 
-use crate::error::ApiError;
+use reflector_core::room::SERVER_PATHS;
 
-/// First path segments that belong to the API or to provider pages, never to the web app.
-const API_PREFIXES: &[&str] = &[
-    "v1",
-    "api",
-    "health",
-    "openapi.json",
-    "mock-video",
-    "metrics",
-];
+use crate::error::ApiError;
 
 /// Vite puts content-hashed files here: they never change under the same name.
 const HASHED_ASSETS: &str = "assets";
@@ -42,28 +34,26 @@ pub fn router(dist_dir: PathBuf) -> Router {
 async fn serve(State(dist): State<Arc<PathBuf>>, req: Request) -> Response {
     let path = req.uri().path().to_owned();
     let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
-    if API_PREFIXES.contains(&first) {
+    if SERVER_PATHS.contains(&first) {
         return ApiError::new(StatusCode::NOT_FOUND, "Not Found").into_response();
     }
     if !matches!(*req.method(), Method::GET | Method::HEAD) {
-        return ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed").into_response();
-    }
-    let index = dist.join("index.html");
-    if !tokio::fs::metadata(&index).await.is_ok_and(|m| m.is_file()) {
-        return not_built(&dist);
+        return ApiError::method_not_allowed().into_response();
     }
     let last = path.rsplit('/').next().unwrap_or("");
     let is_file = first == HASHED_ASSETS || last.contains('.');
-    let response = if is_file {
-        match ServeDir::new(dist.as_path()).oneshot(req).await {
-            Ok(r) => r.map(Body::new),
-            Err(never) => match never {},
-        }
+    let served = if is_file {
+        ServeDir::new(dist.as_path()).oneshot(req).await
     } else {
-        match ServeFile::new(index).oneshot(req).await {
-            Ok(r) => r.map(Body::new),
-            Err(never) => match never {},
+        let index = dist.join("index.html");
+        if !tokio::fs::metadata(&index).await.is_ok_and(|m| m.is_file()) {
+            return not_built(&dist);
         }
+        ServeFile::new(index).oneshot(req).await
+    };
+    let response = match served {
+        Ok(r) => r.map(Body::new),
+        Err(never) => match never {},
     };
     with_caching(response, first == HASHED_ASSETS)
 }
