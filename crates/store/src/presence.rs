@@ -114,21 +114,19 @@ impl Store {
     /// Sets `num_clients` to the number of open sessions and returns it. Derived, so duplicated
     /// or reordered events can never double-count; the row is written only when it changes.
     pub async fn refresh_num_clients(&self, meeting_id: &str) -> Result<i64> {
-        sqlx::query(
-            "UPDATE meeting SET num_clients = (SELECT COUNT(*) FROM participant_session \
-             WHERE meeting_id = $1 AND left_at IS NULL) WHERE id = $1 AND num_clients <> \
-             (SELECT COUNT(*) FROM participant_session WHERE meeting_id = $1 AND left_at IS NULL)",
+        let open: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM participant_session WHERE meeting_id = $1 AND left_at IS NULL",
         )
         .bind(meeting_id)
-        .execute(&self.pool)
-        .await?;
-        Ok(sqlx::query("SELECT num_clients FROM meeting WHERE id = $1")
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?;
+        sqlx::query("UPDATE meeting SET num_clients = $2 WHERE id = $1 AND num_clients <> $2")
             .bind(meeting_id)
-            .fetch_optional(&self.pool)
-            .await?
-            .map(|r| r.try_get("num_clients"))
-            .transpose()?
-            .unwrap_or(0))
+            .bind(open)
+            .execute(&self.pool)
+            .await?;
+        Ok(open)
     }
 
     /// The meeting on `platform` whose provider room is `room_name`.
