@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 use crate::jobs::{NewJob, enqueue_on};
 use crate::rooms::{flag, parse_enum};
 use crate::time::{parse_ts, ts};
-use crate::webhooks::{OutboxEvent, insert_outbox};
+use crate::webhooks::{OutboxEvent, queue_outgoing_on};
 use crate::{Result, Store, StoreError};
 
 const COLUMNS: &str = "id, platform, platform_meeting_id, room_name, room_url, host_room_url, \
@@ -127,10 +127,8 @@ impl Store {
         if !ended {
             return Ok(false);
         }
-        if let Some((event, delivery)) = webhook
-            && insert_outbox(&mut tx, event).await?
-        {
-            enqueue_on(&mut tx, delivery, now).await?;
+        if let Some((event, delivery)) = webhook {
+            queue_outgoing_on(&mut tx, event, delivery).await?;
         }
         for job in follow_up {
             enqueue_on(&mut tx, job, now).await?;

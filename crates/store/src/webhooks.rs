@@ -127,10 +127,7 @@ impl Store {
     /// same transaction. Returns whether it was new.
     pub async fn queue_outgoing_webhook(&self, event: &OutboxEvent, job: &NewJob) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
-        let inserted = insert_outbox(&mut tx, event).await?;
-        if inserted {
-            enqueue_on(&mut tx, job, event.created_at).await?;
-        }
+        let inserted = queue_outgoing_on(&mut tx, event, job).await?;
         tx.commit().await?;
         Ok(inserted)
     }
@@ -236,11 +233,14 @@ impl Store {
     }
 }
 
-pub(crate) async fn insert_outbox(
+/// Stores an outgoing event once per event id and, when new, enqueues its delivery `job` on
+/// the same connection (the caller's transaction). Returns whether it was new.
+pub(crate) async fn queue_outgoing_on(
     conn: &mut sqlx::AnyConnection,
     event: &OutboxEvent,
+    job: &NewJob,
 ) -> Result<bool> {
-    Ok(sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO webhook_outbox (event_id, room_id, event, payload, status, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
     )
@@ -253,7 +253,11 @@ pub(crate) async fn insert_outbox(
     .execute(&mut *conn)
     .await?
     .rows_affected()
-        > 0)
+        > 0;
+    if inserted {
+        enqueue_on(conn, job, event.created_at).await?;
+    }
+    Ok(inserted)
 }
 
 fn delivery_from_row(r: &AnyRow) -> Result<DeliveryAttempt> {
