@@ -6,17 +6,15 @@
 //!    `POST /v1/daily/webhook`: answer latency, throughput and errors; then how far `num_clients`
 //!    lagged behind when the last answer came, and how long until it counted every session;
 //! 2. single events, one at a time: from sending each until `GET` of the meeting shows it in
-//!    `num_clients`, for the loaded meeting and for a second one with few participants (the
-//!    reconciliation every event triggers costs a statement per present participant).
+//!    `num_clients`, for the loaded meeting and for a second one with few participants.
 //!
 //! Each participant is announced to the fake's presence endpoint before its event is sent, so the
-//! presence reconciliation that every processed event triggers agrees with the webhooks. That
-//! reconciliation may also be what applies an event first: it is the server's real behaviour, so
-//! it counts. It also means `num_clients` can be complete while events still wait in the job
-//! queue. So right after each load, one event for a second, idle meeting is sent too. The time
-//! until that meeting shows it is when the queue got to it: about when the burst's jobs were done,
-//! and what another meeting's participants would wait. The next step waits for it too, so every
-//! step starts with an idle queue.
+//! presence check that participant events ask for (5 s later, one per burst) agrees with the
+//! webhooks. That check may also be what applies an event first: it is the server's real
+//! behaviour, so it counts. It also means `num_clients` can be complete while events still wait
+//! in the job queue. So right after each load, one event for a second, idle meeting is sent too.
+//! The time until that meeting shows it is what another meeting's participants wait behind the
+//! burst. The next step waits for it too.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -407,8 +405,7 @@ pub async fn run(common: &Common, options: &Options) -> anyhow::Result<()> {
         "  behind: sessions sent but not yet in num_clients when the last answer came\n  \
          catch-up: from then until num_clients counted every session sent (by its event's job, or \
          by a presence reconciliation)\n  \
-         other mtg: from then until one event for another meeting, sent then, was applied (the \
-         burst's jobs were mostly done)"
+         other mtg: from then until one event for another meeting, sent then, was applied"
     );
 
     println!();

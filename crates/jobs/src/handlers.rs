@@ -51,8 +51,14 @@ pub(crate) async fn run(ctx: &JobContext, job: Job) -> Result<Outcome, JobError>
 }
 
 async fn enqueue(ctx: &JobContext, job: Job) -> Result<(), JobError> {
+    enqueue_in(ctx, job, chrono::Duration::zero()).await
+}
+
+/// Enqueues `job` to run `delay` from now; a worker is woken when it is due at once.
+async fn enqueue_in(ctx: &JobContext, job: Job, delay: chrono::Duration) -> Result<(), JobError> {
     let now = ctx.clock.now();
-    if ctx.store.enqueue(&job.to_new(now), now).await? {
+    if ctx.store.enqueue(&job.to_new(now + delay), now).await? && delay <= chrono::Duration::zero()
+    {
         ctx.wake.notify_one();
     }
     Ok(())
@@ -99,10 +105,7 @@ async fn apply_event(
             let check = Job::ReconcilePresence {
                 meeting_id: meeting.id.clone(),
             };
-            let at = ctx.clock.now() + PRESENCE_CHECK_DELAY;
-            ctx.store
-                .enqueue(&check.to_new(at), ctx.clock.now())
-                .await?;
+            enqueue_in(ctx, check, PRESENCE_CHECK_DELAY).await?;
             Ok(None)
         }
         EventKind::MeetingStarted { .. } => {
