@@ -1,7 +1,6 @@
-import { createContext, useContext } from "react";
-import { api, call, type Me } from "./api/client";
-import { restore, useAuth } from "./auth";
+import { useAuth } from "./auth";
 import { useLoad } from "./hooks";
+import { loadMe, MeProvider } from "./me";
 import { Link, match, usePath } from "./router";
 import { RoomsPage } from "./pages/RoomsPage";
 import { RoomFormPage } from "./pages/RoomFormPage";
@@ -10,19 +9,6 @@ import { SignedOut, SignInCallback } from "./pages/SignInCallback";
 import { ErrorState, Loading } from "./components/States";
 import { ErrorBoundary } from "./components/ErrorBoundary";
 import { SignInButton, SignOutButton } from "./components/SignIn";
-
-/** Who this browser acts as: the local user with AUTH_BACKEND=none, else a JWT's subject or
- * nobody (room pages stay usable anonymously). */
-const MeContext = createContext<Me>({ sub: null, auth_backend: "none", oidc: null });
-export const useMe = () => useContext(MeContext);
-
-/** Asks the server who we are. The first answer also says where to sign in; with that, a sign-in
- * kept from earlier in this tab is taken up and the server asked again with its token. */
-async function loadMe(): Promise<Me> {
-  const me = await call(api.GET("/v1/me"));
-  if (me.sub || !me.oidc) return me;
-  return (await restore(me.oidc)) ? call(api.GET("/v1/me")) : me;
-}
 
 export function App() {
   const path = usePath();
@@ -44,7 +30,7 @@ export function App() {
     );
   else
     body = (
-      <MeContext.Provider value={me.data}>
+      <MeProvider me={me.data}>
         <ErrorBoundary key={path} title="This page failed">
         {route.page === "rooms" && <RoomsPage />}
         {route.page === "new-room" && <RoomFormPage />}
@@ -58,7 +44,7 @@ export function App() {
           </ErrorState>
         )}
         </ErrorBoundary>
-      </MeContext.Provider>
+      </MeProvider>
     );
 
   return (
@@ -83,9 +69,9 @@ export function App() {
               : "Not signed in")}
         </span>
         {me.state === "ready" && route.page !== "sign-in-callback" && route.page !== "signed-out" && (
-          <MeContext.Provider value={me.data}>
+          <MeProvider me={me.data}>
             {me.data.sub ? me.data.auth_backend === "jwt" && <SignOutButton /> : <SignInButton />}
-          </MeContext.Provider>
+          </MeProvider>
         )}
       </header>
       {me.state === "ready" && !me.data.sub && auth.notice && (

@@ -1,5 +1,5 @@
 import { useState } from "react";
-import { useMe } from "../App";
+import { useMe } from "../me";
 import { signIn, signOut } from "../auth";
 
 function message(e: unknown): string {

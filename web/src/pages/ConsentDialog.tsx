@@ -1,6 +1,6 @@
 import { useState } from "react";
 import { api, call, ApiError, type Meeting, type Room } from "../api/client";
-import { useMe } from "../App";
+import { useMe } from "../me";
 import { asApiError } from "../hooks";
 import { Dialog } from "../components/States";
 import { participantToken, storeConsent, type ConsentAnswer } from "../session";

@@ -15,7 +15,7 @@ import { asApiError, useLoad } from "../hooks";
 import { Link, navigate } from "../router";
 import { ErrorState, Loading } from "../components/States";
 import { SignInButton } from "../components/SignIn";
-import { useMe } from "../App";
+import { useMe } from "../me";
 import { roomNameProblem } from "../roomName";
 import { WebhookPanel } from "./WebhookPanel";
 

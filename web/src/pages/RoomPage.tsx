@@ -1,7 +1,8 @@
-import { Suspense, useEffect, useRef, useState } from "react";
+import { Suspense, useState } from "react";
 import { api, call, ApiError, type Meeting, type Room } from "../api/client";
-import { useMe } from "../App";
+import { useMe } from "../me";
 import { asApiError, useLoad } from "../hooks";
+import { useMeetingPoll } from "../hooks/useMeetingPoll";
 import { Link, navigate } from "../router";
 import { Dialog, ErrorState, Loading } from "../components/States";
 import { PROVIDERS } from "../providers";
@@ -9,11 +10,6 @@ import { ErrorBoundary } from "../components/ErrorBoundary";
 import { ConsentDialog, consentNeeded } from "./ConsentDialog";
 import { SignInButton } from "../components/SignIn";
 import { storedConsent, type ConsentAnswer } from "../session";
-
-/** How often the page asks for the meeting's state (participants, ended). */
-const POLL_MS = 3000;
-
-const isOpen = (m: Meeting) => m.is_active && new Date(m.end_date).getTime() > Date.now();
 
 /** `/{room_name}` gets or creates the room's meeting (for a calendar room, lists its running
  * meetings to choose from instead); `/{room_name}/{meeting_id}` opens that one. The get-or-create
@@ -243,76 +239,16 @@ type Phase = "in-call" | "left";
 function MeetingPage({ room, initial, newMeeting }: { room: Room; initial: Meeting; newMeeting: () => void }) {
   const me = useMe();
   const isOwner = !!me.sub && me.sub === room.user_id;
-  const [meeting, setMeeting] = useState<Meeting>(initial);
-  const [pollError, setPollError] = useState<ApiError | null>(null);
   const [phase, setPhase] = useState<Phase>("in-call");
+  // Participants and whether it ended, asked while the person is in the call.
+  const poll = useMeetingPoll(room.name, initial, phase === "in-call");
+  const { meeting, open, error: pollError } = poll;
   const [consent, setConsent] = useState<ConsentAnswer | null>(() => storedConsent(initial.id));
   const [consentOpen, setConsentOpen] = useState(false);
   // The answer could not be sent and the person joined without one.
   const [consentSkipped, setConsentSkipped] = useState(false);
   const [recordingStatus, setRecordingStatus] = useState<string | null>(null);
   const [ending, setEnding] = useState(false);
-  const open = isOpen(meeting);
-
-  // The meeting's live state: participants and whether it ended. One request at a time (the next
-  // is asked POLL_MS after the previous answer), none while the tab is hidden, none once the
-  // meeting ended or the person left; an answer that comes after the page stopped caring is
-  // dropped, and no answer brings back a meeting this page already saw end.
-  const polling = open && phase === "in-call";
-  // Set by "Rejoin": the meeting may have ended while nobody asked, so ask at once.
-  const rejoined = useRef(false);
-  useEffect(() => {
-    if (!polling) return;
-    let stopped = false;
-    let timer: number | undefined;
-    let inFlight: AbortController | null = null;
-    const schedule = () => {
-      if (!stopped && !document.hidden && timer === undefined && !inFlight) timer = window.setTimeout(poll, POLL_MS);
-    };
-    const poll = async () => {
-      timer = undefined;
-      const controller = new AbortController();
-      inFlight = controller;
-      try {
-        const fresh = await call(
-          api.GET("/v1/rooms/{room_name}/meetings/{meeting_id}", {
-            params: { path: { room_name: room.name, meeting_id: initial.id } },
-            signal: controller.signal,
-          }),
-        );
-        if (stopped) return;
-        setMeeting((m) => (m.is_active ? fresh : m));
-        setPollError(null);
-      } catch (e) {
-        if (stopped) return;
-        const error = asApiError(e);
-        // The meeting (or its room) was deleted: for this page, it has ended.
-        if (error.status === 404) setMeeting((m) => ({ ...m, is_active: false }));
-        else setPollError(error);
-      } finally {
-        if (inFlight === controller) inFlight = null;
-      }
-      schedule();
-    };
-    const onVisibility = () => {
-      if (document.hidden) {
-        window.clearTimeout(timer);
-        timer = undefined;
-      } else if (timer === undefined && !inFlight) {
-        void poll(); // back in view: catch up at once
-      }
-    };
-    document.addEventListener("visibilitychange", onVisibility);
-    if (rejoined.current && !document.hidden) void poll();
-    else schedule();
-    rejoined.current = false;
-    return () => {
-      stopped = true;
-      window.clearTimeout(timer);
-      inFlight?.abort();
-      document.removeEventListener("visibilitychange", onVisibility);
-    };
-  }, [polling, room.name, initial.id]);
 
   const joined = useLoad(
     () =>
@@ -362,7 +298,7 @@ function MeetingPage({ room, initial, newMeeting }: { room: Room; initial: Meeti
           <button
             className="primary"
             onClick={() => {
-              rejoined.current = true;
+              poll.askAtOnce(); // the meeting may have ended while nobody asked
               setPhase("in-call");
             }}
           >
@@ -462,7 +398,7 @@ function MeetingPage({ room, initial, newMeeting }: { room: Room; initial: Meeti
           }}
         />
       )}
-      {ending && <EndMeetingDialog meeting={meeting} onClose={() => setEnding(false)} onEnded={(m) => { setEnding(false); setMeeting(m); }} />}
+      {ending && <EndMeetingDialog meeting={meeting} onClose={() => setEnding(false)} onEnded={(m) => { setEnding(false); poll.ended(m); }} />}
     </section>
   );
 }

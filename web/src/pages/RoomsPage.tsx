@@ -1,6 +1,6 @@
 import { useState } from "react";
 import { api, call, type Room } from "../api/client";
-import { useMe } from "../App";
+import { useMe } from "../me";
 import { asApiError, useLoad } from "../hooks";
 import { Link, navigate } from "../router";
 import { Dialog, ErrorState, Loading } from "../components/States";

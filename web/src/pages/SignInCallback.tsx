@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { useMe } from "../App";
+import { useMe } from "../me";
 import { completeSignIn, completeSignOut } from "../auth";
 import { ErrorState, Loading } from "../components/States";
 import { SignInButton } from "../components/SignIn";

@@ -19,7 +19,7 @@ function chunk(name: string, load: () => Promise<{ default: ComponentType<Provid
 }
 
 export const PROVIDERS: Record<string, LazyExoticComponent<ComponentType<ProviderProps>>> = {
-  daily: chunk("daily", () => import("./DailyRoom")),
+  daily: chunk("daily", () => import("./daily/DailyRoom")),
   whereby: chunk("whereby", () => import("./WherebyRoom")),
   mock: chunk("mock", () => import("./MockRoom")),
 };

@@ -1,48 +1,7 @@
 import { useEffect, useMemo, useRef, useState } from "react";
 import type { DailyCall } from "@daily-co/daily-js";
-import type { ProviderProps } from "./types";
-import { startRecording } from "../recording";
-import { asApiError } from "../hooks";
-
-type Kind = "cloud" | "raw-tracks";
-/** Per kind: not asked yet (or worth asking again), being asked, or settled for this page. */
-type Starts = Record<Kind, "idle" | "starting" | "settled">;
-
-/** The server allows a burst of two starts per meeting, then one a second, and every page in
- * the call starts the same recordings at about the same moment; a 429 is waited out. */
-const LIMITED_ATTEMPTS = 5;
-
-async function startKind(meetingId: string, kind: Kind): Promise<string> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return (await startRecording(meetingId, kind)).status.replace("_", " ");
-    } catch (e) {
-      if (asApiError(e).status !== 429 || attempt >= LIMITED_ATTEMPTS) throw e;
-      await new Promise((resolve) => setTimeout(resolve, 1000 + Math.random() * 1000));
-    }
-  }
-}
-
-/** Starts the meeting's recordings from this page: the composed cloud recording, and raw tracks
- * (one file per participant), which need the customer bucket — a server without one says so in
- * its answer, shown next to the call, and the cloud recording still runs. A kind is settled by
- * an answer; one that stayed rate limited, or met a network or server error, is asked again at
- * the next trigger (or click). */
-async function startRecordings(meetingId: string, starts: Starts, note: (line: string) => void) {
-  for (const kind of ["cloud", "raw-tracks"] as const) {
-    if (starts[kind] !== "idle") continue;
-    starts[kind] = "starting";
-    try {
-      note(`${kind}: ${await startKind(meetingId, kind)}`);
-      starts[kind] = "settled";
-    } catch (e) {
-      const error = asApiError(e);
-      note(`${kind}: ${error.detail}`);
-      const retryable = error.status === 0 || error.status === 429 || error.status >= 500;
-      starts[kind] = retryable ? "idle" : "settled";
-    }
-  }
-}
+import type { ProviderProps } from "../types";
+import { startRecordings, type Starts } from "./recording";
 
 /** A pending `destroy()` of the previous frame: Daily allows one frame at a time. */
 let destroying: Promise<void> = Promise.resolve();

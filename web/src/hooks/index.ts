@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from "react";
-import { ApiError } from "./api/client";
+import { ApiError } from "../api/client";
 
 export type Loaded<T> =
   | { state: "loading" }
