@@ -1,18 +1,13 @@
 //! The Reflector binary: `serve` runs the HTTP API and the background jobs, `worker` only the
-//! jobs, `migrate` applies database migrations.
+//! jobs, `migrate` applies database migrations. Everything is built by the library's
+//! [`Application`], the same way the tests build it.
 
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
+use reflector::{Application, Config, Role, shutdown_signal};
 use reflector_core::{Env, SystemClock};
-use reflector_jobs::{JobContext, JobSettings, Runner, Scheduler};
-use reflector_platforms::{EventSink, Registry, RetryPolicy};
-use reflector_server::{AppState, Settings};
-use reflector_store::Store;
-use tokio::sync::{mpsc, watch};
-
 #[derive(Parser)]
 #[command(
     name = "reflector",
@@ -73,118 +68,31 @@ fn main() -> ExitCode {
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {
-    let env = Env::from_process();
-    let settings = Settings::from_env(&env)?;
+    let config = Config::from_env(&Env::from_process())?;
+    let clock: Arc<dyn reflector_core::Clock> = Arc::new(SystemClock);
     match command {
         Command::Migrate => {
-            let store = connect(&settings).await?;
-            store.close().await;
+            reflector::migrate(&config).await?;
             tracing::info!("migrations applied");
-            Ok(())
         }
         Command::Serve { no_jobs } => {
-            // The mock provider's calls happen in this process; its events come in here.
-            let (events, mock_events) = mpsc::channel(1024);
-            let ctx = context(&env, &settings, Some(events)).await?;
-            tokio::spawn(reflector_jobs::consume_provider_events(
-                ctx.clone(),
-                mock_events,
-            ));
-            let address = std::net::SocketAddr::new(settings.host, settings.port);
-            let listener = tokio::net::TcpListener::bind(address)
-                .await
-                .with_context(|| format!("cannot listen on {address} (check HOST and PORT)"))?;
+            let application = Application::build(config, clock.clone(), Role::Server).await?;
+            let listener = application.listen().await?;
             tracing::info!(
                 address = %listener.local_addr()?,
-                default_platform = %ctx.platforms.default_platform(),
+                default_platform = %application.app.platforms.default_platform(),
                 jobs = !no_jobs,
                 "Reflector is serving"
             );
-            let (stop, stopped) = watch::channel(false);
-            let jobs = (!no_jobs).then(|| start_jobs(&ctx, &stopped));
-            let state = AppState::new(settings, ctx.clone());
-            reflector_server::serve(listener, state, shutdown_signal()).await?;
-            finish(stop, jobs, &ctx).await;
-            Ok(())
+            application
+                .serve(listener, !no_jobs, shutdown_signal())
+                .await?;
         }
         Command::Worker => {
-            let ctx = context(&env, &settings, None).await?;
+            let application = Application::build(config, clock, Role::Worker).await?;
             tracing::info!("Reflector worker is running jobs");
-            let (stop, stopped) = watch::channel(false);
-            let jobs = start_jobs(&ctx, &stopped);
-            shutdown_signal().await;
-            finish(stop, Some(jobs), &ctx).await;
-            Ok(())
+            application.work(shutdown_signal()).await;
         }
     }
-}
-
-type JobTasks = (tokio::task::JoinHandle<()>, tokio::task::JoinHandle<()>);
-
-async fn context(
-    env: &Env,
-    settings: &Settings,
-    events: Option<EventSink>,
-) -> anyhow::Result<Arc<JobContext>> {
-    let platforms = Registry::from_env(env, RetryPolicy::default(), &settings.base_url, events)?;
-    let job_settings = JobSettings::from_env(env)?;
-    let store = connect(settings).await?;
-    Ok(Arc::new(JobContext::new(
-        store,
-        Arc::new(platforms),
-        Arc::new(SystemClock),
-        job_settings,
-    )))
-}
-
-fn start_jobs(ctx: &Arc<JobContext>, stopped: &watch::Receiver<bool>) -> JobTasks {
-    (
-        tokio::spawn(Runner::new(ctx.clone()).run(stopped.clone())),
-        tokio::spawn(Scheduler::new(ctx.clone()).run(stopped.clone())),
-    )
-}
-
-/// Stops the jobs after letting running ones finish, then closes the database.
-async fn finish(stop: watch::Sender<bool>, jobs: Option<JobTasks>, ctx: &JobContext) {
-    let _ = stop.send(true);
-    if let Some((runner, scheduler)) = jobs {
-        let _ = runner.await;
-        let _ = scheduler.await;
-    }
-    ctx.store.close().await;
-    tracing::info!("stopped");
-}
-
-async fn connect(settings: &Settings) -> anyhow::Result<Store> {
-    let store = Store::connect(&settings.database_url)
-        .await
-        .context("cannot open the database (check DATABASE_URL)")?;
-    store
-        .migrate()
-        .await
-        .context("cannot migrate the database")?;
-    Ok(store)
-}
-
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
+    Ok(())
 }

@@ -3,77 +3,33 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use base64::Engine;
-use hmac::Mac;
 use reflector_store::Store;
-use reflector_store::testing::TestDatabase;
+use reflector_testing::fakes::{DAILY_SECRET, FakeDaily, daily_signature};
+use reflector_testing::process::{free_port, spawn, wait_healthy, wait_until};
+use reflector_testing::{Db, TestDatabase};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, ResponseTemplate};
 
 const BIN: &str = env!("CARGO_BIN_EXE_reflector");
-const SECRET: &str = "MDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA=";
 const ROOM: &str = "team-20260101000000-abcd";
 const EVENTS: usize = 150;
+const PATIENCE: Duration = Duration::from_secs(90);
 
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(args: &[&str], env: &[(&str, String)]) -> Process {
-    Process(
-        Command::new(BIN)
-            .args(args)
-            .env_clear()
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap(),
-    )
-}
-
-fn sign(ts: i64, body: &[u8]) -> String {
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(SECRET)
-        .unwrap();
-    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
-    mac.update(format!("{ts}.").as_bytes());
-    mac.update(body);
-    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-}
-
-async fn wait_until<F: std::future::Future<Output = bool>>(
-    what: &str,
-    mut check: impl FnMut() -> F,
-) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+/// This test needs one database shared by processes; PostgreSQL when configured.
+async fn database() -> TestDatabase {
+    match TestDatabase::postgres().await {
+        Some(db) => db,
+        None => Db::Sqlite.fresh().await,
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_killed_worker_leaves_work_that_another_worker_completes() {
     // Daily's API: its presence agrees with the webhooks, slowly, so the work takes a while.
-    let daily = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/rooms"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "id": "d", "name": ROOM, "url": format!("https://acme.daily.co/{ROOM}")
-        })))
-        .mount(&daily)
-        .await;
+    let daily = FakeDaily::start(ROOM).await;
     Mock::given(method("GET"))
         .and(path("/meetings"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": []})))
@@ -92,39 +48,21 @@ async fn a_killed_worker_leaves_work_that_another_worker_completes() {
         .mount(&daily)
         .await;
 
-    let database = match TestDatabase::postgres().await {
-        Some(db) => db,
-        None => TestDatabase::sqlite().await,
-    };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let env = vec![
+    let database = database().await;
+    let port = free_port();
+    let mut env = daily.env();
+    env.extend([
         ("DATABASE_URL", database.url.clone()),
         ("PORT", port.to_string()),
-        ("DAILY_API_KEY", "d-key".to_owned()),
-        ("DAILY_API_URL", daily.uri()),
-        ("DAILY_WEBHOOK_SECRET", SECRET.to_owned()),
         ("JOB_LEASE_SECONDS", "2".to_owned()),
         ("JOB_POLL_MILLISECONDS", "50".to_owned()),
-    ];
+    ]);
 
     // The API alone receives the webhooks; no jobs run yet.
-    let _api = spawn(&["serve", "--no-jobs"], &env);
+    let _api = spawn(BIN, &["serve", "--no-jobs"], &env, "error");
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    wait_until("the API is up", || {
-        let (http, base) = (http.clone(), base.clone());
-        async move {
-            http.get(format!("{base}/health"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status() == 200)
-        }
-    })
-    .await;
+    wait_healthy(&base).await;
     assert_eq!(
         http.post(format!("{base}/v1/rooms"))
             .json(&json!({"name": "team"}))
@@ -154,7 +92,10 @@ async fn a_killed_worker_leaves_work_that_another_worker_completes() {
         let r = http
             .post(format!("{base}/v1/daily/webhook"))
             .header("x-webhook-timestamp", ts.to_string())
-            .header("x-webhook-signature", sign(ts, body.as_bytes()))
+            .header(
+                "x-webhook-signature",
+                daily_signature(DAILY_SECRET, ts, body.as_bytes()),
+            )
             .body(body)
             .send()
             .await
@@ -165,8 +106,8 @@ async fn a_killed_worker_leaves_work_that_another_worker_completes() {
     assert_eq!(store.inbox_counts().await.unwrap(), (EVENTS as i64, 0));
 
     // A worker starts on them and is killed without warning part-way through.
-    let mut first = spawn(&["worker"], &env);
-    wait_until("the first worker has applied some events", || {
+    let mut first = spawn(BIN, &["worker"], &env, "error");
+    wait_until("the first worker has applied some events", PATIENCE, || {
         let store = store.clone();
         async move { store.inbox_counts().await.unwrap().1 >= 10 }
     })
@@ -180,13 +121,13 @@ async fn a_killed_worker_leaves_work_that_another_worker_completes() {
     );
 
     // Another worker finishes, including the jobs the dead one held (after their lease).
-    let _second = spawn(&["worker"], &env);
-    wait_until("every event is applied", || {
+    let _second = spawn(BIN, &["worker"], &env, "error");
+    wait_until("every event is applied", PATIENCE, || {
         let store = store.clone();
         async move { store.inbox_counts().await.unwrap() == (EVENTS as i64, EVENTS as i64) }
     })
     .await;
-    wait_until("the queue has drained", || {
+    wait_until("the queue has drained", PATIENCE, || {
         let store = store.clone();
         async move {
             let c = store.job_counts().await.unwrap();

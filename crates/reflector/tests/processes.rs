@@ -3,39 +3,26 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use reflector_store::testing::TestDatabase;
+use reflector_testing::fakes::whereby_meeting;
+use reflector_testing::process::{Process, free_port, wait_healthy};
+use reflector_testing::{Db, TestDatabase};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use wiremock::{Mock, MockServer};
 
 const BIN: &str = env!("CARGO_BIN_EXE_reflector");
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct Server {
-    child: Child,
+    _process: Process,
     url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 async fn start(env: &[(&str, &str)], dir: &std::path::Path) -> Server {
     let port = free_port();
-    let mut child = Command::new(BIN)
+    let child = Command::new(BIN)
         .arg("serve")
         .current_dir(dir)
         .env_clear()
@@ -46,19 +33,13 @@ async fn start(env: &[(&str, &str)], dir: &std::path::Path) -> Server {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
+    let process = Process(child);
     let url = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    for _ in 0..200 {
-        if let Ok(r) = client.get(format!("{url}/health")).send().await
-            && r.status() == 200
-        {
-            return Server { child, url };
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    wait_healthy(&url).await;
+    Server {
+        _process: process,
+        url,
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("reflector serve did not become healthy");
 }
 
 #[test]
@@ -133,16 +114,7 @@ async fn two_processes_on_one_database_create_one_meeting() {
     let whereby = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/meetings"))
-        .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_json(json!({
-                    "meetingId": "wb-1",
-                    "roomName": "/team-0b8e",
-                    "roomUrl": "https://acme.whereby.com/team-0b8e",
-                    "hostRoomUrl": "https://acme.whereby.com/team-0b8e?roomKey=k"
-                }))
-                .set_delay(Duration::from_millis(300)),
-        )
+        .respond_with(whereby_meeting().set_delay(Duration::from_millis(300)))
         .expect(1)
         .mount(&whereby)
         .await;
@@ -150,7 +122,7 @@ async fn two_processes_on_one_database_create_one_meeting() {
     // PostgreSQL when TEST_DATABASE_URL is set (production's shape), else one SQLite file.
     let database = match TestDatabase::postgres().await {
         Some(db) => db,
-        None => TestDatabase::sqlite().await,
+        None => Db::Sqlite.fresh().await,
     };
     let dir = tempfile::tempdir().unwrap();
     let uri = whereby.uri();

@@ -9,27 +9,23 @@ use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use reflector_app::AppError;
+use reflector_app::access::Actor;
+
 use crate::config::{AuthSettings, LOCAL_USER};
 use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use crate::state::HttpState;
 
 pub const API_KEY_HEADER: &str = "x-api-key";
 
+/// The request's [`Actor`], as an extractor.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
-    pub user_id: Option<String>,
-}
+pub struct Caller(pub Actor);
 
-impl Caller {
-    /// The user id, or 401 for anonymous callers.
-    pub fn require(&self) -> ApiResult<&str> {
-        self.user_id
-            .as_deref()
-            .ok_or_else(ApiError::unauthenticated)
-    }
-
-    pub fn is(&self, user_id: &str) -> bool {
-        self.user_id.as_deref() == Some(user_id)
+impl std::ops::Deref for Caller {
+    type Target = Actor;
+    fn deref(&self) -> &Actor {
+        &self.0
     }
 }
 
@@ -38,15 +34,13 @@ struct Claims {
     sub: String,
 }
 
-impl FromRequestParts<AppState> for Caller {
+impl FromRequestParts<HttpState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
+    async fn from_request_parts(parts: &mut Parts, state: &HttpState) -> ApiResult<Self> {
         let jwt = match &state.settings.auth {
             AuthSettings::None => {
-                return Ok(Caller {
-                    user_id: Some(LOCAL_USER.to_owned()),
-                });
+                return Ok(Caller(Actor::user(LOCAL_USER)));
             }
             AuthSettings::Jwt(jwt) => jwt,
         };
@@ -70,26 +64,22 @@ impl FromRequestParts<AppState> for Caller {
             if data.claims.sub.is_empty() {
                 return Err(invalid("Invalid token: empty sub"));
             }
-            return Ok(Caller {
-                user_id: Some(data.claims.sub),
-            });
+            return Ok(Caller(Actor::user(data.claims.sub)));
         }
         if let Some(value) = parts.headers.get(API_KEY_HEADER) {
             let key = value.to_str().map_err(|_| invalid("Invalid API key"))?;
-            let user = state.store.api_key_user(&hash_api_key(key)).await?;
+            let user = state.app.store.api_key_user(&hash_api_key(key)).await?;
             return match user {
-                Some(user_id) => Ok(Caller {
-                    user_id: Some(user_id),
-                }),
+                Some(user_id) => Ok(Caller(Actor::user(user_id))),
                 None => Err(invalid("Invalid API key")),
             };
         }
-        Ok(Caller { user_id: None })
+        Ok(Caller(Actor::anonymous()))
     }
 }
 
 fn invalid(detail: &str) -> ApiError {
-    ApiError::new(axum::http::StatusCode::UNAUTHORIZED, detail)
+    AppError::BadCredentials(detail.to_owned()).into()
 }
 
 /// A new API key: 256 random bits, URL-safe, with a prefix that makes leaked keys recognisable.

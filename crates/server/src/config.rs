@@ -1,22 +1,14 @@
-//! The server's settings, read once from the environment (SPEC §1). Provider settings are read by
-//! the platform layer's registry, not here.
+//! The HTTP layer's own settings (SPEC §1): who may call (auth, CORS), what anonymous callers see,
+//! and where the web app's files are. The process-wide values (listen address, public URLs,
+//! database) are parsed once by the binary's configuration.
 
-use std::net::IpAddr;
 use std::path::PathBuf;
 
 use jsonwebtoken::{Algorithm, DecodingKey};
 use reflector_core::{ConfigError, Env};
 
 #[derive(Clone)]
-pub struct Settings {
-    pub data_dir: PathBuf,
-    pub database_url: String,
-    pub host: IpAddr,
-    pub port: u16,
-    /// Public URL of the API, without a trailing slash.
-    pub base_url: String,
-    /// Public URL of the web UI; a room's URL is `{ui_base_url}/{room.name}`.
-    pub ui_base_url: String,
+pub struct HttpSettings {
     /// Allowed CORS origins; `None` allows any.
     pub cors_origins: Option<Vec<String>>,
     pub auth: AuthSettings,
@@ -56,21 +48,8 @@ pub struct OidcSettings {
 /// The user every request acts as when `AUTH_BACKEND=none`.
 pub const LOCAL_USER: &str = "local";
 
-impl Settings {
+impl HttpSettings {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let data_dir = PathBuf::from(env.string_or("DATA_DIR", "./data"));
-        let database_url = env
-            .get("DATABASE_URL")
-            .map(str::to_owned)
-            .unwrap_or_else(|| format!("sqlite://{}/reflector.db", data_dir.display()));
-        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
-            return Err(ConfigError::new(
-                "DATABASE_URL",
-                "must start with sqlite:// or postgres://",
-            ));
-        }
-        let base_url = env.url_or("BASE_URL", "http://localhost:1250")?;
-        let ui_base_url = env.url_or("UI_BASE_URL", &base_url)?;
         let cors = env.list("CORS_ORIGIN")?;
         let cors_origins = if cors.is_empty() || cors.iter().any(|o| o == "*") {
             None
@@ -78,12 +57,6 @@ impl Settings {
             Some(cors)
         };
         Ok(Self {
-            data_dir,
-            database_url,
-            host: env.parse_or("HOST", IpAddr::from([127, 0, 0, 1]))?,
-            port: env.parse_or("PORT", 1250)?,
-            base_url,
-            ui_base_url,
             cors_origins,
             auth: AuthSettings::from_env(env)?,
             public_mode: env.bool_or("PUBLIC_MODE", false)?,
@@ -176,33 +149,21 @@ impl OidcSettings {
 mod tests {
     use super::*;
 
-    fn settings(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        Settings::from_env(&Env::from_pairs(pairs.iter().copied()))
+    fn settings(pairs: &[(&str, &str)]) -> Result<HttpSettings, ConfigError> {
+        HttpSettings::from_env(&Env::from_pairs(pairs.iter().copied()))
     }
 
     #[test]
     fn defaults_run_on_a_laptop() {
         let s = settings(&[]).unwrap();
-        assert_eq!(s.database_url, "sqlite://./data/reflector.db");
-        assert_eq!((s.host.to_string(), s.port), ("127.0.0.1".into(), 1250));
-        assert_eq!(s.ui_base_url, "http://localhost:1250");
         assert!(s.cors_origins.is_none());
         assert!(matches!(s.auth, AuthSettings::None));
         assert_eq!(s.web_dist_dir, PathBuf::from("web/dist"));
-        let s = settings(&[("DATA_DIR", "/tmp/x")]).unwrap();
-        assert_eq!(s.database_url, "sqlite:///tmp/x/reflector.db");
     }
 
     #[test]
     fn bad_values_name_their_variable() {
-        for (var, value) in [
-            ("PORT", "http"),
-            ("HOST", "localhost:80"),
-            ("AUTH_BACKEND", "ldap"),
-            ("PUBLIC_MODE", "sometimes"),
-            ("BASE_URL", "localhost"),
-            ("DATABASE_URL", "mysql://x"),
-        ] {
+        for (var, value) in [("AUTH_BACKEND", "ldap"), ("PUBLIC_MODE", "sometimes")] {
             let err = settings(&[(var, value)]).err().unwrap();
             assert_eq!(err.variable, var, "{err}");
         }

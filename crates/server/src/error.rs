@@ -1,11 +1,13 @@
-//! The API's one error type and its mapping to HTTP: every error is `{"detail": "…"}` with a
-//! status that says whose move it is.
+//! The API's one error type and the one place where errors become HTTP statuses: every error is
+//! `{"detail": "…"}` with a status that says whose move it is. Routes answer the application's
+//! [`AppError`]s; this module maps them, and the extractors' rejections, to statuses.
 
 use axum::Json;
 use axum::extract::FromRequest;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use reflector_app::AppError;
 use reflector_platforms::PlatformError;
 use reflector_store::StoreError;
 use serde::de::DeserializeOwned;
@@ -20,7 +22,7 @@ pub struct ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
-    pub fn new(status: StatusCode, detail: impl Into<String>) -> Self {
+    fn new(status: StatusCode, detail: impl Into<String>) -> Self {
         Self {
             status,
             detail: detail.into(),
@@ -28,31 +30,12 @@ impl ApiError {
         }
     }
 
-    pub fn bad_request(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, detail)
-    }
-
-    pub fn unprocessable(field: &str, message: impl std::fmt::Display) -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("{field}: {message}"),
-        )
-    }
-
     pub fn method_not_allowed() -> Self {
         Self::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
     }
 
-    pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, format!("{what} not found"))
-    }
-
-    pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, detail)
-    }
-
-    pub fn unauthenticated() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "Not authenticated")
+    pub fn not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "Not Found")
     }
 }
 
@@ -77,49 +60,90 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Duplicate(what) => Self::bad_request(what),
-            other => {
+/// The one place where the application's errors become HTTP statuses.
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        let detail = e.to_string();
+        let (status, retry_after) = match &e {
+            AppError::NotFound(_) => (StatusCode::NOT_FOUND, None),
+            AppError::Unauthenticated | AppError::BadCredentials(_) => {
+                (StatusCode::UNAUTHORIZED, None)
+            }
+            AppError::Forbidden(_) => (StatusCode::FORBIDDEN, None),
+            AppError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, None),
+            AppError::Refused(_) => (StatusCode::BAD_REQUEST, None),
+            AppError::RateLimited { retry_after, .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, Some(*retry_after))
+            }
+            AppError::Busy { retry_after, .. } => {
+                (StatusCode::SERVICE_UNAVAILABLE, Some(*retry_after))
+            }
+            AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, None),
+            AppError::Platform(p) => return platform_error(p),
+            AppError::Store(StoreError::Duplicate(what)) => {
+                return Self::new(StatusCode::BAD_REQUEST, *what);
+            }
+            AppError::Store(other) => {
                 tracing::error!(error = %other, "database error");
-                Self::new(
+                return Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "The database is unavailable; try again shortly.",
-                )
+                );
             }
+            AppError::Job(job) => {
+                tracing::error!(error = %job, "could not queue background work");
+                return Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Could not record the work; try again shortly.",
+                );
+            }
+        };
+        Self {
+            status,
+            detail,
+            retry_after,
         }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        AppError::Store(e).into()
     }
 }
 
 impl From<PlatformError> for ApiError {
     fn from(e: PlatformError) -> Self {
-        let detail = e.to_string();
-        let status = match &e {
-            PlatformError::NotConfigured { .. } | PlatformError::Unavailable { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            PlatformError::RateLimited { retry_after, .. } => {
-                tracing::warn!(error = %e, "provider rate limit");
-                return Self {
-                    status: StatusCode::SERVICE_UNAVAILABLE,
-                    detail,
-                    retry_after: Some(retry_after.map_or(5, |d| d.as_secs().max(1))),
-                };
-            }
-            PlatformError::Unauthorized { .. }
-            | PlatformError::NotFound { .. }
-            | PlatformError::BadResponse { .. }
-            | PlatformError::Rejected { .. } => StatusCode::BAD_GATEWAY,
-            PlatformError::Unsupported { .. } | PlatformError::InvalidRequest { .. } => {
-                StatusCode::BAD_REQUEST
-            }
-        };
-        if status.is_server_error() {
-            tracing::warn!(error = %e, "provider call failed");
-        }
-        Self::new(status, detail)
+        AppError::Platform(e).into()
     }
+}
+
+fn platform_error(e: &PlatformError) -> ApiError {
+    let detail = e.to_string();
+    let status = match e {
+        PlatformError::NotConfigured { .. } | PlatformError::Unavailable { .. } => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        PlatformError::RateLimited { retry_after, .. } => {
+            tracing::warn!(error = %e, "provider rate limit");
+            return ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                detail,
+                retry_after: Some(retry_after.map_or(5, |d| d.as_secs().max(1))),
+            };
+        }
+        PlatformError::Unauthorized { .. }
+        | PlatformError::NotFound { .. }
+        | PlatformError::BadResponse { .. }
+        | PlatformError::Rejected { .. } => StatusCode::BAD_GATEWAY,
+        PlatformError::Unsupported { .. } | PlatformError::InvalidRequest { .. } => {
+            StatusCode::BAD_REQUEST
+        }
+    };
+    if status.is_server_error() {
+        tracing::warn!(error = %e, "provider call failed");
+    }
+    ApiError::new(status, detail)
 }
 
 /// A JSON body whose errors are `{"detail"}` answers: 422 naming the field for a value that does
@@ -137,8 +161,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             .map(ApiJson)
             .map_err(|e| {
                 let path = e.path().to_string();
-                let field = if path == "." { "body".to_owned() } else { path };
-                ApiError::unprocessable(&field, e.into_inner())
+                let field = if path == "." { "body" } else { &path };
+                AppError::invalid(field, e.into_inner()).into()
             })
     }
 }

@@ -1,13 +1,14 @@
 //! Reflector's HTTP API: the `/v1` routes of the original Reflector (rooms, meetings, consent,
-//! API keys), authentication, the OpenAPI document, and the pages of providers that serve their
-//! own (the `mock` provider's call page). Handlers extract, call one store or platform function,
-//! and map typed errors to `{"detail": …}` answers in one place ([`error::ApiError`]). Every
-//! other path is the web app's (`web`), served from its built files.
+//! API keys, webhooks), authentication, the OpenAPI document, and the pages of providers that
+//! serve their own (the `mock` provider's call page). Handlers extract, call the application
+//! layer (`reflector-app`), and answer; errors become `{"detail": …}` answers in one place
+//! ([`error::ApiError`]). Each route is written once ([`api_routes`]): the router and the OpenAPI
+//! document come from that list. Every other path is the web app's (`web`), served from its
+//! built files.
 
 pub mod auth;
 pub mod config;
 pub mod error;
-pub mod meetings;
 mod openapi;
 pub mod routes;
 pub mod state;
@@ -15,73 +16,71 @@ pub mod views;
 mod web;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method};
-use axum::routing::{delete, get, patch, post};
+use axum::routing::get;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-pub use config::Settings;
-pub use state::AppState;
+pub use config::HttpSettings;
+pub use state::HttpState;
 
 use crate::error::ApiError;
-use crate::routes::{keys, meetings as meeting_routes, rooms, system, webhooks};
+use crate::routes::{keys, meetings, rooms, system, webhooks};
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/v1/rooms", get(rooms::list).post(rooms::create))
+/// Every documented route, written once: the router serves them and `/openapi.json` describes
+/// them. Handlers of one path go in one `routes!`.
+pub fn api_routes() -> OpenApiRouter<HttpState> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(rooms::list, rooms::create))
+        .routes(routes!(rooms::get, rooms::update, rooms::delete))
+        .routes(routes!(rooms::get_by_name))
+        .routes(routes!(rooms::meeting))
+        .routes(routes!(meetings::active))
+        .routes(routes!(meetings::get))
+        .routes(routes!(meetings::join))
+        .routes(routes!(meetings::consent))
+        .routes(routes!(meetings::deactivate))
+        .routes(routes!(meetings::start_recording))
+        .routes(routes!(webhooks::deliveries))
+        .routes(routes!(webhooks::test))
+        .routes(routes!(keys::list, keys::create))
+        .routes(routes!(keys::delete))
+        .routes(routes!(system::me))
+        .routes(routes!(system::platforms))
+        .routes(routes!(system::health))
+}
+
+/// The OpenAPI document of [`api_routes`].
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    api_routes().into_openapi()
+}
+
+pub fn router(state: HttpState) -> Router {
+    let (api, document) = api_routes().split_for_parts();
+    let document = Arc::new(document);
+    let api = api
         .route(
-            "/v1/rooms/{room_id}",
-            get(rooms::get).patch(rooms::update).delete(rooms::delete),
+            "/openapi.json",
+            get(move || {
+                let document = document.clone();
+                async move { axum::Json(document.as_ref().clone()) }
+            }),
         )
-        .route("/v1/rooms/name/{room_name}", get(rooms::get_by_name))
-        .route("/v1/rooms/{room_name}/meeting", post(rooms::meeting))
-        .route(
-            "/v1/rooms/{room_name}/meetings/active",
-            get(meeting_routes::active),
-        )
-        .route(
-            "/v1/rooms/{room_name}/meetings/{meeting_id}",
-            get(meeting_routes::get),
-        )
-        .route(
-            "/v1/rooms/{room_name}/meetings/{meeting_id}/join",
-            post(meeting_routes::join),
-        )
-        .route(
-            "/v1/meetings/{meeting_id}/consent",
-            post(meeting_routes::consent),
-        )
-        .route(
-            "/v1/meetings/{meeting_id}/deactivate",
-            patch(meeting_routes::deactivate),
-        )
-        .route(
-            "/v1/meetings/{meeting_id}/recordings/start",
-            post(meeting_routes::start_recording),
-        )
-        .route(
-            "/v1/rooms/{room_id}/webhook/deliveries",
-            get(webhooks::deliveries),
-        )
-        .route("/v1/rooms/{room_id}/webhook/test", post(webhooks::test))
-        .route("/v1/user/api-keys", get(keys::list).post(keys::create))
-        .route("/v1/user/api-keys/{key_id}", delete(keys::delete))
-        .route("/v1/me", get(system::me))
-        .route("/v1/platforms", get(system::platforms))
-        .route("/health", get(system::health))
-        .route("/openapi.json", get(openapi::document))
         .merge(webhooks::receivers(&state))
         .fallback_service(web::router(state.settings.web_dist_dir.clone()))
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone());
 
-    api.merge(state.platforms.pages())
+    api.merge(state.app.platforms.pages())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(cors(&state.settings))
         .layer(TraceLayer::new_for_http())
@@ -91,7 +90,7 @@ async fn method_not_allowed() -> ApiError {
     ApiError::method_not_allowed()
 }
 
-fn cors(settings: &Settings) -> CorsLayer {
+fn cors(settings: &HttpSettings) -> CorsLayer {
     let layer = CorsLayer::new()
         .allow_methods([
             Method::GET,
@@ -116,7 +115,7 @@ fn cors(settings: &Settings) -> CorsLayer {
 /// Serves the API on `listener` until `shutdown` completes, then finishes in-flight requests.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    state: AppState,
+    state: HttpState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     axum::serve(listener, router(state))

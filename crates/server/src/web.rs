@@ -35,7 +35,7 @@ async fn serve(State(dist): State<Arc<PathBuf>>, req: Request) -> Response {
     let path = req.uri().path().to_owned();
     let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
     if SERVER_PATHS.contains(&first) {
-        return ApiError::new(StatusCode::NOT_FOUND, "Not Found").into_response();
+        return ApiError::not_found().into_response();
     }
     if !matches!(*req.method(), Method::GET | Method::HEAD) {
         return ApiError::method_not_allowed().into_response();

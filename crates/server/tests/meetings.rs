@@ -3,9 +3,8 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-mod common;
-
-use common::{Db, TestApp};
+use reflector_testing::fakes::{daily_room, whereby_meeting};
+use reflector_testing::{Db, TestApp, on_both_databases};
 use reqwest::Method;
 use serde_json::{Value, json};
 use wiremock::matchers::{header, method, path, path_regex};
@@ -103,17 +102,6 @@ async fn an_open_meeting_is_reused_until_the_room_changes(db: Db) {
     app.stop().await;
 }
 
-fn whereby_meeting() -> ResponseTemplate {
-    ResponseTemplate::new(201).set_body_json(json!({
-        "meetingId": "wb-1",
-        "roomName": "/team-6b1f0f6e-2f36-4b5c-9f9e-1d2d3c4b5a69",
-        "roomUrl": "https://acme.whereby.com/team-6b1f0f6e",
-        "hostRoomUrl": "https://acme.whereby.com/team-6b1f0f6e?roomKey=host",
-        "startDate": "2026-01-01T00:00:00Z",
-        "endDate": "2026-01-01T08:00:00Z"
-    }))
-}
-
 async fn fifty_concurrent_calls_create_exactly_one_meeting(db: Db) {
     let whereby = MockServer::start().await;
     Mock::given(method("POST"))
@@ -172,16 +160,6 @@ async fn futures_join<T: Send + 'static>(
         out.push(h.await.unwrap());
     }
     out
-}
-
-fn daily_room(name: &str) -> ResponseTemplate {
-    ResponseTemplate::new(200).set_body_json(json!({
-        "id": "d-room-id",
-        "name": name,
-        "url": format!("https://acme.daily.co/{name}"),
-        "privacy": "public",
-        "config": {}
-    }))
 }
 
 async fn the_rollout_list_puts_new_meetings_on_daily(db: Db) {

@@ -3,9 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-mod common;
-
-use common::{Db, TestApp};
+use reflector_testing::{Db, TestApp};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_openapi_json_matches_the_served_document() {

@@ -2,9 +2,8 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-mod common;
-
-use common::{Db, JwtKeys, TestApp};
+use reflector_testing::fakes::JwtKeys;
+use reflector_testing::{Db, TestApp, on_both_databases};
 use reqwest::Method;
 use serde_json::json;
 

@@ -3,9 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-mod common;
-
-use common::{Db, TestApp};
+use reflector_testing::{Db, TestApp};
 use reqwest::Method;
 use serde_json::json;
 
@@ -95,11 +93,13 @@ async fn pages_get_the_app_and_api_paths_keep_json_errors() {
     );
     assert_eq!(
         app.get("/v1/nothing-here").await,
-        (404, json!({"detail": "Not Found"}))
+        (404, json!({"detail": "Not Found"})),
+        "v1 path"
     );
     assert_eq!(
         app.get("/mock-video/no-such-room/sessions/x/y").await,
-        (404, json!({"detail": "Not Found"}))
+        (404, json!({"detail": "Not Found"})),
+        "mock-video path"
     );
     let (status, doc) = app.get("/openapi.json").await;
     assert_eq!(status, 200);
@@ -166,7 +166,8 @@ async fn without_a_build_pages_say_how_to_build_it() {
     assert!(body.contains("WEB_DIST_DIR"), "{body}");
     assert_eq!(
         app.get("/v1/nothing-here").await,
-        (404, json!({"detail": "Not Found"}))
+        (404, json!({"detail": "Not Found"})),
+        "v1 path"
     );
     app.stop().await;
 }

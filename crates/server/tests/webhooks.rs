@@ -3,14 +3,14 @@
 
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
-mod common;
-
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use common::{Db, JwtKeys, Receiver, TestApp, daily_signature, whereby_signature};
 use reflector_core::ManualClock;
-use reflector_jobs::Scheduler;
+use reflector_testing::fakes::{
+    DAILY_SECRET, FakeDaily, JwtKeys, Receiver, daily_event, daily_signature, whereby_signature,
+};
+use reflector_testing::{Db, TestApp, on_both_databases};
 use reqwest::Method;
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path, path_regex};
@@ -26,45 +26,13 @@ on_both_databases!(
     the_webhook_test_button_reports_what_happened,
 );
 
-const DAILY_SECRET: &str = "MDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA=";
 const DAILY_ROOM: &str = "team-20260101000000-abcd";
 const HOOK_SECRET: &str = "room-hook-secret";
 
-async fn fake_daily() -> MockServer {
-    let daily = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/rooms"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "id": "d-room", "name": DAILY_ROOM, "url": format!("https://acme.daily.co/{DAILY_ROOM}")
-        })))
-        .mount(&daily)
-        .await;
-    daily
-}
-
-async fn present(daily: &MockServer, sessions: &[(&str, &str)]) {
-    let data: Vec<Value> = sessions
-        .iter()
-        .map(|(id, name)| json!({"id": id, "userName": name, "joinTime": "2026-01-01T00:00:00Z"}))
-        .collect();
-    Mock::given(method("GET"))
-        .and(path(format!("/rooms/{DAILY_ROOM}/presence")))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"total_count": data.len(), "data": data})),
-        )
-        .mount(daily)
-        .await;
-}
-
-async fn daily_app(db: Db, daily: &MockServer, clock: Option<Arc<ManualClock>>) -> TestApp {
-    let uri = daily.uri();
-    let env = [
-        ("DAILY_API_KEY", "d-key"),
-        ("DAILY_API_URL", uri.as_str()),
-        ("DAILY_WEBHOOK_SECRET", DAILY_SECRET),
-        ("ALLOW_PRIVATE_NETWORK_URLS", "true"),
-    ];
+async fn daily_app(db: Db, daily: &FakeDaily, clock: Option<Arc<ManualClock>>) -> TestApp {
+    let mut env = daily.env();
+    env.push(("ALLOW_PRIVATE_NETWORK_URLS", "true".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     match clock {
         Some(clock) => TestApp::spawn_with_clock(db, &env, clock).await,
         None => TestApp::spawn(db, &env).await,
@@ -92,14 +60,6 @@ async fn send_daily(app: &TestApp, body: &Value, secret: &str) -> (u16, Value) {
     )
 }
 
-fn daily_event(id: &str, kind: &str, room: &str, session: &str) -> Value {
-    json!({
-        "version": "1.0.0", "type": kind, "id": id, "event_ts": 1767225600.25,
-        "payload": {"room": room, "session_id": session, "user_id": "u-1", "user_name": "Ada",
-                    "joined_at": 1767225600.5, "duration": 30}
-    })
-}
-
 async fn meeting_json(app: &TestApp, room: &str) -> Value {
     let (status, m) = app
         .post(&format!("/v1/rooms/{room}/meeting"), json!({}))
@@ -114,8 +74,8 @@ async fn num_clients(app: &TestApp, id: &str) -> i64 {
 
 async fn daily_webhooks_are_verified_stored_once_and_applied(db: Db) {
     let clock = Arc::new(ManualClock::new(t0()));
-    let daily = fake_daily().await;
-    present(&daily, &[("s1", "Ada")]).await;
+    let daily = FakeDaily::start(DAILY_ROOM).await;
+    daily.present(&[("s1", "Ada")]).await;
     let app = daily_app(db, &daily, Some(clock.clone())).await;
     app.room(json!({"name": "team"})).await;
     let m = meeting_json(&app, "team").await;
@@ -217,7 +177,7 @@ async fn daily_webhooks_are_verified_stored_once_and_applied(db: Db) {
 
     // Drift: the provider says s1 left and s9 (whose webhook we never got) is in the call.
     daily.reset().await;
-    present(&daily, &[("s9", "Bo")]).await;
+    daily.present(&[("s9", "Bo")]).await;
     let s1_left = daily_event("evt-6", "participant.left", DAILY_ROOM, "s1");
     send_daily(&app, &s1_left, DAILY_SECRET).await;
     clock.set(t0() + Duration::seconds(12));
@@ -323,13 +283,13 @@ async fn hooked_room(app: &TestApp, name: &str, receiver: &Receiver, platform: &
 
 async fn meetings_are_extended_in_use_and_ended_after_the_grace_period(db: Db) {
     let clock = Arc::new(ManualClock::new(t0()));
-    let daily = fake_daily().await;
+    let daily = FakeDaily::start(DAILY_ROOM).await;
     let app = daily_app(db, &daily, Some(clock.clone())).await;
     let receiver = Receiver::start(HOOK_SECRET).await;
     hooked_room(&app, "team", &receiver, "daily").await;
     let m = meeting_json(&app, "team").await;
     let mid = m["id"].as_str().unwrap().to_owned();
-    let scheduler = Scheduler::new(app.jobs.clone());
+    let scheduler = app.app.scheduler();
     let sessions = |body: Value| {
         Mock::given(method("GET"))
             .and(path("/meetings"))
@@ -346,7 +306,7 @@ async fn meetings_are_extended_in_use_and_ended_after_the_grace_period(db: Db) {
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({"deleted": true})))
             .mount(&daily)
             .await;
-        present(&daily, &[]).await;
+        daily.present(&[]).await;
     };
 
     // In use half an hour before its end: extended by 8 hours, on the provider too.
@@ -426,7 +386,7 @@ async fn meetings_are_extended_in_use_and_ended_after_the_grace_period(db: Db) {
 
 async fn presence_lag_does_not_close_a_fresh_session(db: Db) {
     let clock = Arc::new(ManualClock::new(t0()));
-    let daily = fake_daily().await;
+    let daily = FakeDaily::start(DAILY_ROOM).await;
     let app = daily_app(db, &daily, Some(clock.clone())).await;
     app.room(json!({"name": "team"})).await;
     let m = meeting_json(&app, "team").await;
@@ -435,7 +395,7 @@ async fn presence_lag_does_not_close_a_fresh_session(db: Db) {
         let daily = &daily;
         async move {
             daily.reset().await;
-            present(daily, present_now).await;
+            daily.present(present_now).await;
             Mock::given(method("GET"))
                 .and(path("/meetings"))
                 .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": []})))
@@ -443,7 +403,7 @@ async fn presence_lag_does_not_close_a_fresh_session(db: Db) {
                 .await;
         }
     };
-    let scheduler = Scheduler::new(app.jobs.clone());
+    let scheduler = app.app.scheduler();
     let open_sessions = || async {
         let sessions = app.store.participant_sessions(&mid).await.unwrap();
         sessions.iter().filter(|s| s.left_at.is_none()).count()
@@ -552,7 +512,7 @@ async fn the_mock_call_drives_presence_and_the_meeting_lifecycle(db: Db) {
     );
 
     clock.set(Utc::now() + Duration::minutes(6));
-    Scheduler::new(app.jobs.clone()).tick().await.unwrap();
+    app.app.scheduler().tick().await.unwrap();
     app.run_jobs().await;
     assert!(!app.store.meeting(&mid).await.unwrap().unwrap().is_active);
     let ended = receiver
@@ -754,10 +714,7 @@ async fn only_the_owner_sees_deliveries_and_tests_the_webhook() {
 async fn only_one_scheduler_enqueues_each_period() {
     let clock = Arc::new(ManualClock::new(t0()));
     let app = TestApp::spawn_with_clock(Db::Sqlite, &[], clock.clone()).await;
-    let (a, b) = (
-        Scheduler::new(app.jobs.clone()),
-        Scheduler::new(app.jobs.clone()),
-    );
+    let (a, b) = (app.app.scheduler(), app.app.scheduler());
     // Both tick as their loops do; `a` got there first and leads (its lease lasts 15 s).
     let enqueued_by = |at: i64| {
         clock.set(t0() + Duration::seconds(at));

@@ -20,7 +20,7 @@ pub use jobs::{ClaimedJob, JobCounts, NewJob};
 pub use keys::ApiKey;
 pub use presence::{ParticipantSession, SessionChange};
 pub use rooms::RoomPage;
-pub use webhooks::{DeliveryAttempt, InboxEvent, OutboxEvent};
+pub use webhooks::{DeliveryAttempt, InboxEvent, OutboxEvent, OutboxStatus};
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -50,6 +50,22 @@ pub enum Backend {
     Postgres,
 }
 
+impl Backend {
+    /// The engine a database URL names: `sqlite:…`, or `postgres:…` / `postgresql:…`.
+    pub fn of_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// What a database URL must look like, for error messages.
+pub const DATABASE_URL_FORMS: &str = "must start with sqlite:// or postgres://";
+
 /// A handle on the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -61,13 +77,9 @@ impl Store {
     /// Connects to `sqlite://path` (the file and its folder are created) or `postgres://…`.
     pub async fn connect(url: &str) -> Result<Self> {
         sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            Backend::Postgres
-        } else {
+        let Some(backend) = Backend::of_url(url) else {
             return Err(StoreError::Database(sqlx::Error::Configuration(
-                "DATABASE_URL must start with sqlite:// or postgres://".into(),
+                format!("DATABASE_URL {DATABASE_URL_FORMS}").into(),
             )));
         };
         let url = match backend {
@@ -138,7 +150,8 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 /// Fresh, isolated databases for tests: a new SQLite file, or on PostgreSQL (when
 /// `TEST_DATABASE_URL` is set) a `CREATE DATABASE` with a random name, dropped by
-/// [`TestDatabase::drop_database`]. Random names mean a crashed run never breaks the next.
+/// [`TestDatabase::drop_database`] or, when a test fails before that, when it is dropped.
+/// Random names mean a crashed run never breaks the next.
 #[cfg(feature = "testing")]
 pub mod testing {
     use super::*;
@@ -187,18 +200,39 @@ pub mod testing {
             })
         }
 
-        pub async fn drop_database(self) {
-            if let Some(admin_url) = &self.admin_url
-                && let Ok(admin) = AnyPool::connect(admin_url).await
-            {
-                let _ = sqlx::query(&format!(
-                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                    self.name
-                ))
+        pub async fn drop_database(mut self) {
+            if let Some(admin_url) = self.admin_url.take() {
+                drop_named(&admin_url, &self.name).await;
+            }
+        }
+    }
+
+    /// A test that panicked never reached `drop_database`: drop its database here, on a thread
+    /// and runtime of its own (this may run inside the test's runtime, or while unwinding).
+    impl Drop for TestDatabase {
+        fn drop(&mut self) {
+            let Some(admin_url) = self.admin_url.take() else {
+                return;
+            };
+            let name = std::mem::take(&mut self.name);
+            let _ = std::thread::spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    rt.block_on(drop_named(&admin_url, &name));
+                }
+            })
+            .join();
+        }
+    }
+
+    async fn drop_named(admin_url: &str, name: &str) {
+        if let Ok(admin) = AnyPool::connect(admin_url).await {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                 .execute(&admin)
                 .await;
-                admin.close().await;
-            }
+            admin.close().await;
         }
     }
 }

@@ -6,7 +6,7 @@ use sqlx::any::AnyRow;
 
 use crate::jobs::{NewJob, enqueue_on};
 use crate::time::{opt_ts, parse_opt_ts, parse_ts, ts};
-use crate::{Result, Store};
+use crate::{Result, Store, StoreError};
 
 /// A verified provider webhook as received.
 #[derive(Debug, Clone, PartialEq)]
@@ -26,8 +26,42 @@ pub struct OutboxEvent {
     pub room_id: String,
     pub event: String,
     pub payload: String,
-    pub status: String,
+    pub status: OutboxStatus,
     pub created_at: DateTime<Utc>,
+}
+
+/// Where an outgoing event stands. `Delivered` and `Failed` are final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxStatus {
+    /// Queued, not attempted yet.
+    Pending,
+    /// Attempted and failed; another attempt is scheduled.
+    Retrying,
+    Delivered,
+    /// Given up: a permanent refusal, or the retry window ran out.
+    Failed,
+}
+
+impl OutboxStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Retrying => "retrying",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub const fn is_final(self) -> bool {
+        matches!(self, Self::Delivered | Self::Failed)
+    }
+
+    fn parse(raw: &str) -> Result<Self> {
+        [Self::Pending, Self::Retrying, Self::Delivered, Self::Failed]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+            .ok_or_else(|| StoreError::Corrupt(format!("unknown outbox status {raw:?}")))
+    }
 }
 
 /// One delivery attempt of an outgoing webhook.
@@ -165,21 +199,21 @@ impl Store {
                 room_id: r.try_get("room_id")?,
                 event: r.try_get("event")?,
                 payload: r.try_get("payload")?,
-                status: r.try_get("status")?,
+                status: OutboxStatus::parse(&r.try_get::<String, _>("status")?)?,
                 created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
             })
         })
         .transpose()
     }
 
-    pub async fn set_outbox_status(&self, event_id: &str, status: &str) -> Result<()> {
+    pub async fn set_outbox_status(&self, event_id: &str, status: OutboxStatus) -> Result<()> {
         // 'delivered' and 'failed' are final.
         sqlx::query(
             "UPDATE webhook_outbox SET status = $2 \
              WHERE event_id = $1 AND status NOT IN ('delivered', 'failed')",
         )
         .bind(event_id)
-        .bind(status)
+        .bind(status.as_str())
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -248,7 +282,7 @@ pub(crate) async fn queue_outgoing_on(
     .bind(&event.room_id)
     .bind(&event.event)
     .bind(&event.payload)
-    .bind(&event.status)
+    .bind(event.status.as_str())
     .bind(ts(event.created_at))
     .execute(&mut *conn)
     .await?

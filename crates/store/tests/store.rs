@@ -4,36 +4,12 @@
 
 use chrono::{Duration, TimeZone, Utc};
 use reflector_core::{Meeting, PlatformName, RecordingTrigger, RecordingType, Room, RoomMode};
-use reflector_store::testing::TestDatabase;
 use reflector_store::{
     ConsentVote, InboxEvent, JobCounts, NewJob, SessionChange, Store, StoreError,
 };
+use reflector_testing::on_both_stores;
 
-/// Runs a case on a fresh SQLite database and, when `TEST_DATABASE_URL` is set, on a fresh
-/// PostgreSQL database.
-macro_rules! on_both_databases {
-    ($($case:ident),+ $(,)?) => {$(
-        mod $case {
-            #[tokio::test]
-            async fn sqlite() {
-                let db = reflector_store::testing::TestDatabase::sqlite().await;
-                super::$case(super::open(&db).await).await;
-            }
-
-            #[tokio::test]
-            async fn postgres() {
-                let Some(db) = reflector_store::testing::TestDatabase::postgres().await else {
-                    eprintln!("TEST_DATABASE_URL is not set: PostgreSQL case not run");
-                    return;
-                };
-                super::$case(super::open(&db).await).await;
-                db.drop_database().await;
-            }
-        }
-    )+};
-}
-
-on_both_databases!(
+on_both_stores!(
     rooms_round_trip_and_names_stay_unique,
     room_listing_shows_own_and_shared_rooms,
     open_meetings_and_deactivation,
@@ -49,12 +25,6 @@ on_both_databases!(
     a_redelivered_webhook_is_stored_and_queued_once,
     sessions_survive_duplicated_and_reordered_events,
 );
-
-async fn open(db: &TestDatabase) -> Store {
-    let store = Store::connect(&db.url).await.expect("connect");
-    store.migrate().await.expect("migrate");
-    store
-}
 
 fn room(name: &str, user: &str, minute: u32) -> Room {
     Room {

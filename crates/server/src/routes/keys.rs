@@ -8,8 +8,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::{Caller, hash_api_key, new_api_key};
-use crate::error::{ApiError, ApiJson, ApiResult};
-use crate::state::AppState;
+use reflector_app::AppError;
+
+use crate::error::{ApiJson, ApiResult};
+use crate::state::HttpState;
 use crate::views::Status;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -48,25 +50,23 @@ impl From<ApiKey> for ApiKeyView {
 #[utoipa::path(post, path = "/v1/user/api-keys", operation_id = "create_api_key", tag = "auth", request_body = CreateApiKey,
     responses((status = 200, body = CreatedApiKey), (status = 401)))]
 pub async fn create(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     caller: Caller,
     ApiJson(req): ApiJson<CreateApiKey>,
 ) -> ApiResult<Json<CreatedApiKey>> {
     let user_id = caller.require()?;
     if req.name.chars().count() > 100 {
-        return Err(ApiError::unprocessable(
-            "name",
-            "must be at most 100 characters",
-        ));
+        return Err(AppError::invalid("name", "must be at most 100 characters").into());
     }
     let key = new_api_key();
     let record = ApiKey {
         id: uuid::Uuid::new_v4().to_string(),
         user_id: user_id.to_owned(),
         name: req.name,
-        created_at: state.clock.now(),
+        created_at: state.app.clock.now(),
     };
     state
+        .app
         .store
         .insert_api_key(&record, &hash_api_key(&key))
         .await?;
@@ -81,25 +81,25 @@ pub async fn create(
 #[utoipa::path(get, path = "/v1/user/api-keys", operation_id = "list_api_keys", tag = "auth",
     responses((status = 200, body = Vec<ApiKeyView>), (status = 401)))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     caller: Caller,
 ) -> ApiResult<Json<Vec<ApiKeyView>>> {
     let user_id = caller.require()?;
-    let keys = state.store.api_keys(user_id).await?;
+    let keys = state.app.store.api_keys(user_id).await?;
     Ok(Json(keys.into_iter().map(Into::into).collect()))
 }
 
 #[utoipa::path(delete, path = "/v1/user/api-keys/{key_id}", operation_id = "delete_api_key", tag = "auth", params(("key_id" = String, Path)),
     responses((status = 200, body = Status), (status = 401), (status = 404)))]
 pub async fn delete(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     caller: Caller,
     Path(key_id): Path<String>,
 ) -> ApiResult<Json<Status>> {
     let user_id = caller.require()?;
-    if state.store.delete_api_key(user_id, &key_id).await? {
+    if state.app.store.delete_api_key(user_id, &key_id).await? {
         Ok(Json(Status { status: "ok" }))
     } else {
-        Err(ApiError::not_found("API key"))
+        Err(AppError::NotFound("API key").into())
     }
 }

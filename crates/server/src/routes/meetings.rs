@@ -5,41 +5,43 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use governor::{DefaultKeyedRateLimiter, Quota};
+use reflector_app::{AppError, AppResult, meetings};
 use reflector_core::Meeting;
-use reflector_platforms::{JoinRequest, RecordingStarted, StartRecording};
+use reflector_platforms::{RecordingStarted, StartRecording};
 use reflector_store::ConsentVote;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiJson, ApiResult};
+use crate::error::{ApiJson, ApiResult};
 use crate::routes::rooms::load_room_by_name;
-use crate::state::AppState;
+use crate::state::HttpState;
 use crate::views::MeetingView;
 
-async fn load_meeting(state: &AppState, id: &str) -> ApiResult<Meeting> {
+async fn load_meeting(state: &HttpState, id: &str) -> AppResult<Meeting> {
     state
+        .app
         .store
         .meeting(id)
         .await?
-        .ok_or_else(|| ApiError::not_found("Meeting"))
+        .ok_or_else(|| AppError::NotFound("Meeting"))
 }
 
 /// The room's active meetings that have not ended, latest end first.
 #[utoipa::path(get, path = "/v1/rooms/{room_name}/meetings/active", tag = "meetings", params(("room_name" = String, Path)),
     responses((status = 200, body = Vec<MeetingView>), (status = 404)))]
 pub async fn active(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     caller: Caller,
     Path(room_name): Path<String>,
 ) -> ApiResult<Json<Vec<MeetingView>>> {
     let room = load_room_by_name(&state, &room_name).await?;
-    let owner = caller.is(&room.user_id);
+    let owner = caller.owns(&room);
     let meetings = state
+        .app
         .store
-        .open_meetings(&room.id, state.clock.now())
+        .open_meetings(&room.id, state.app.clock.now())
         .await?;
     Ok(Json(
         meetings
@@ -52,16 +54,13 @@ pub async fn active(
 #[utoipa::path(get, path = "/v1/rooms/{room_name}/meetings/{meeting_id}", operation_id = "get_meeting", tag = "meetings", params(("room_name" = String, Path), ("meeting_id" = String, Path)),
     responses((status = 200, body = MeetingView), (status = 404)))]
 pub async fn get(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     caller: Caller,
     Path((room_name, meeting_id)): Path<(String, String)>,
 ) -> ApiResult<Json<MeetingView>> {
     let room = load_room_by_name(&state, &room_name).await?;
-    let meeting = load_meeting(&state, &meeting_id).await?;
-    if meeting.room_id != room.id {
-        return Err(ApiError::not_found("Meeting"));
-    }
-    Ok(Json(MeetingView::new(meeting, caller.is(&room.user_id))))
+    let meeting = meetings::room_meeting(&state.app, &room, &meeting_id).await?;
+    Ok(Json(MeetingView::new(meeting, caller.owns(&room))))
 }
 
 /// The meeting with a `room_url` this caller can join with (a provider token where the provider
@@ -69,36 +68,13 @@ pub async fn get(
 #[utoipa::path(post, path = "/v1/rooms/{room_name}/meetings/{meeting_id}/join", tag = "meetings", params(("room_name" = String, Path), ("meeting_id" = String, Path)),
     responses((status = 200, body = MeetingView), (status = 400, description = "Meeting is not active / Meeting has ended"), (status = 404)))]
 pub async fn join(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     caller: Caller,
     Path((room_name, meeting_id)): Path<(String, String)>,
 ) -> ApiResult<Json<MeetingView>> {
     let room = load_room_by_name(&state, &room_name).await?;
-    let mut meeting = load_meeting(&state, &meeting_id).await?;
-    if meeting.room_id != room.id {
-        return Err(ApiError::not_found("Meeting"));
-    }
-    if !meeting.is_active {
-        return Err(ApiError::bad_request("Meeting is not active"));
-    }
-    if meeting.end_date <= state.clock.now() {
-        return Err(ApiError::bad_request("Meeting has ended"));
-    }
-    let owner = caller.is(&room.user_id);
-    let platform = state.platforms.get(meeting.platform.as_str())?;
-    let url = platform
-        .join_url(
-            &(&meeting).into(),
-            &JoinRequest {
-                user_id: caller.user_id.as_deref(),
-                is_owner: owner,
-                recording_type: meeting.recording_type,
-                skip_consent: room.skip_consent,
-            },
-        )
-        .await?;
-    meeting.room_url = url;
-    Ok(Json(MeetingView::new(meeting, owner)))
+    let meeting = meetings::join(&state.app, &caller, &room, &meeting_id).await?;
+    Ok(Json(MeetingView::new(meeting, caller.owns(&room))))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -119,7 +95,7 @@ pub struct ConsentResponse {
 #[utoipa::path(post, path = "/v1/meetings/{meeting_id}/consent", tag = "meetings", params(("meeting_id" = String, Path)),
     request_body = ConsentRequest, responses((status = 200, body = ConsentResponse), (status = 404), (status = 422)))]
 pub async fn consent(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     caller: Caller,
     Path(meeting_id): Path<String>,
     ApiJson(req): ApiJson<ConsentRequest>,
@@ -127,19 +103,19 @@ pub async fn consent(
     let meeting = load_meeting(&state, &meeting_id).await?;
     let token = req.participant_token.filter(|t| !t.trim().is_empty());
     if token.as_ref().is_some_and(|t| t.len() > 128) {
-        return Err(ApiError::unprocessable(
-            "participant_token",
-            "must be at most 128 characters",
-        ));
+        return Err(
+            AppError::invalid("participant_token", "must be at most 128 characters").into(),
+        );
     }
     let consent_id = state
+        .app
         .store
         .record_consent(&ConsentVote {
             meeting_id: &meeting.id,
             user_id: caller.user_id.as_deref(),
             participant_token: token.as_deref(),
             consent_given: req.consent_given,
-            at: state.clock.now(),
+            at: state.app.clock.now(),
         })
         .await?;
     Ok(Json(ConsentResponse {
@@ -158,32 +134,12 @@ pub struct MeetingStatus {
 #[utoipa::path(patch, path = "/v1/meetings/{meeting_id}/deactivate", tag = "meetings", params(("meeting_id" = String, Path)),
     responses((status = 200, body = MeetingStatus), (status = 401), (status = 403), (status = 404)))]
 pub async fn deactivate(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     caller: Caller,
     Path(meeting_id): Path<String>,
 ) -> ApiResult<Json<MeetingStatus>> {
-    caller.require()?;
-    let meeting = load_meeting(&state, &meeting_id).await?;
-    let room = state
-        .store
-        .room(&meeting.room_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("Room"))?;
-    if !caller.is(&room.user_id) {
-        return Err(ApiError::forbidden(
-            "Only the room's owner may end its meetings",
-        ));
-    }
     // Ends it for us, expires the provider room where possible, and tells the room's webhook.
-    reflector_jobs::end_meeting(&state.jobs, &meeting, "ended by its owner")
-        .await
-        .map_err(|e| {
-            tracing::error!(meeting = %meeting.id, error = %e, "could not end a meeting");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Could not end the meeting; try again shortly.",
-            )
-        })?;
+    let meeting = meetings::deactivate(&state.app, &caller, &meeting_id).await?;
     Ok(Json(MeetingStatus {
         status: "success",
         meeting_id: meeting.id,
@@ -201,16 +157,15 @@ impl RecordingStartLimiter {
         Self(Arc::new(DefaultKeyedRateLimiter::keyed(quota)))
     }
 
-    fn check(&self, meeting_id: &str) -> ApiResult<()> {
+    fn check(&self, meeting_id: &str) -> Result<(), AppError> {
         self.0.retain_recent();
-        self.0.check_key(&meeting_id.to_owned()).map_err(|_| {
-            let mut e = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many recording start requests for this meeting; try again in a second",
-            );
-            e.retry_after = Some(1);
-            e
-        })
+        self.0
+            .check_key(&meeting_id.to_owned())
+            .map_err(|_| AppError::RateLimited {
+                detail: "Too many recording start requests for this meeting; try again in a second"
+                    .into(),
+                retry_after: 1,
+            })
     }
 }
 
@@ -242,35 +197,32 @@ pub struct StartRecordingResponse {
     request_body = StartRecordingRequest,
     responses((status = 200, body = StartRecordingResponse), (status = 400), (status = 403), (status = 404), (status = 429)))]
 pub async fn start_recording(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     caller: Caller,
     Path(meeting_id): Path<String>,
     ApiJson(req): ApiJson<StartRecordingRequest>,
 ) -> ApiResult<Json<StartRecordingResponse>> {
     let meeting = load_meeting(&state, &meeting_id).await?;
-    if !meeting.is_open(state.clock.now()) {
-        return Err(ApiError::bad_request("Meeting is not active"));
+    if !meeting.is_open(state.app.clock.now()) {
+        return Err(AppError::refused("Meeting is not active").into());
     }
     if meeting.recording_type != reflector_core::RecordingType::Cloud {
-        return Err(ApiError::bad_request(
-            "This meeting is not recorded to the cloud",
-        ));
+        return Err(AppError::refused("This meeting is not recorded to the cloud").into());
     }
     if meeting.is_locked {
         let room = state
+            .app
             .store
             .room(&meeting.room_id)
             .await?
-            .ok_or_else(|| ApiError::not_found("Room"))?;
-        caller.require()?;
-        if !caller.is(&room.user_id) {
-            return Err(ApiError::forbidden(
-                "Only the room's owner may start recording in a locked room",
-            ));
-        }
+            .ok_or_else(|| AppError::NotFound("Room"))?;
+        caller.require_owner(
+            &room,
+            "Only the room's owner may start recording in a locked room",
+        )?;
     }
     state.recording_starts.check(&meeting.id)?;
-    let platform = state.platforms.get(meeting.platform.as_str())?;
+    let platform = state.app.platforms.get(meeting.platform.as_str())?;
     let started = platform
         .start_recording(
             &(&meeting).into(),

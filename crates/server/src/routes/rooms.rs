@@ -7,10 +7,12 @@ use reflector_core::{PlatformName, RecordingTrigger, RecordingType, Room, RoomMo
 use serde::{Deserialize, Deserializer};
 use utoipa::{IntoParams, ToSchema};
 
+use reflector_app::access::OWNER_ONLY;
+use reflector_app::{AppError, AppResult, meetings};
+
 use crate::auth::{Caller, new_webhook_secret};
-use crate::error::{ApiError, ApiJson, ApiResult, query_rejection};
-use crate::meetings::get_or_create;
-use crate::state::AppState;
+use crate::error::{ApiJson, ApiResult, query_rejection};
+use crate::state::HttpState;
 use crate::views::{MeetingView, RoomDetails, RoomPage};
 
 const MAX_TEXT: usize = 256;
@@ -105,9 +107,9 @@ pub struct CreateMeetingRequest {
     pub allow_duplicated: bool,
 }
 
-fn text(field: &str, value: String) -> ApiResult<String> {
+fn text(field: &str, value: String) -> AppResult<String> {
     if value.chars().count() > MAX_TEXT {
-        return Err(ApiError::unprocessable(
+        return Err(AppError::invalid(
             field,
             format!("must be at most {MAX_TEXT} characters"),
         ));
@@ -116,36 +118,33 @@ fn text(field: &str, value: String) -> ApiResult<String> {
 }
 
 /// An optional http(s) URL; empty counts as none.
-fn optional_url(field: &str, value: Option<String>) -> ApiResult<Option<String>> {
+fn optional_url(field: &str, value: Option<String>) -> AppResult<Option<String>> {
     let Some(raw) = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
     if raw.len() > MAX_URL {
-        return Err(ApiError::unprocessable(
+        return Err(AppError::invalid(
             field,
             format!("must be at most {MAX_URL} characters"),
         ));
     }
     match url::Url::parse(&raw) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(Some(raw)),
-        _ => Err(ApiError::unprocessable(
-            field,
-            "must be an absolute http(s) URL",
-        )),
+        _ => Err(AppError::invalid(field, "must be an absolute http(s) URL")),
     }
 }
 
-fn room_name(raw: &str) -> ApiResult<String> {
+fn room_name(raw: &str) -> AppResult<String> {
     RoomName::parse(raw)
         .map(|n| n.as_str().to_owned())
-        .map_err(|e| ApiError::unprocessable("name", e))
+        .map_err(|e| AppError::invalid("name", e))
 }
 
-fn ics_interval(value: i64) -> ApiResult<i64> {
+fn ics_interval(value: i64) -> AppResult<i64> {
     if ICS_INTERVAL_RANGE.contains(&value) {
         Ok(value)
     } else {
-        Err(ApiError::unprocessable(
+        Err(AppError::invalid(
             "ics_fetch_interval",
             format!(
                 "must be between {} and {} seconds",
@@ -157,20 +156,21 @@ fn ics_interval(value: i64) -> ApiResult<i64> {
 }
 
 /// A platform a room may be set to: known (else 422) and configured (else 400 naming the setting).
-fn platform(state: &AppState, raw: &str) -> ApiResult<PlatformName> {
-    if !state.platforms.is_known(raw) {
-        return Err(ApiError::unprocessable(
+fn platform(state: &HttpState, raw: &str) -> AppResult<PlatformName> {
+    if !state.app.platforms.is_known(raw) {
+        return Err(AppError::invalid(
             "platform",
             format!(
                 "unknown value {raw:?}; expected one of: {}",
-                state.platforms.known().join(", ")
+                state.app.platforms.known().join(", ")
             ),
         ));
     }
     state
+        .app
         .platforms
         .get(raw)
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        .map_err(|e| AppError::refused(e.to_string()))?;
     Ok(PlatformName::new(raw))
 }
 
@@ -179,13 +179,13 @@ fn webhook_secret(
     url: &Option<String>,
     given: Option<String>,
     kept: Option<String>,
-) -> ApiResult<Option<String>> {
+) -> AppResult<Option<String>> {
     if url.is_none() {
         return Ok(None);
     }
     let given = given.filter(|s| !s.trim().is_empty());
     if given.as_ref().is_some_and(|s| s.len() > MAX_TEXT) {
-        return Err(ApiError::unprocessable(
+        return Err(AppError::invalid(
             "webhook_secret",
             format!("must be at most {MAX_TEXT} characters"),
         ));
@@ -197,52 +197,46 @@ fn webhook_secret(
     ))
 }
 
-async fn load_room(state: &AppState, id: &str) -> ApiResult<Room> {
+async fn load_room(state: &HttpState, id: &str) -> AppResult<Room> {
     state
+        .app
         .store
         .room(id)
         .await?
-        .ok_or_else(|| ApiError::not_found("Room"))
+        .ok_or_else(|| AppError::NotFound("Room"))
 }
 
-pub async fn load_room_by_name(state: &AppState, name: &str) -> ApiResult<Room> {
+pub async fn load_room_by_name(state: &HttpState, name: &str) -> AppResult<Room> {
     state
+        .app
         .store
         .room_by_name(name)
         .await?
-        .ok_or_else(|| ApiError::not_found("Room"))
-}
-
-fn require_owner(caller: &Caller, room: &Room) -> ApiResult<()> {
-    caller.require()?;
-    if caller.is(&room.user_id) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden("Only the room's owner may do this"))
-    }
+        .ok_or_else(|| AppError::NotFound("Room"))
 }
 
 /// Own and shared rooms, newest first.
 #[utoipa::path(get, path = "/v1/rooms", operation_id = "list_rooms", tag = "rooms", params(Pagination),
     responses((status = 200, body = RoomPage), (status = 401, description = "Not signed in (unless PUBLIC_MODE)")))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     caller: Caller,
     query: Result<Query<Pagination>, QueryRejection>,
 ) -> ApiResult<Json<RoomPage>> {
     let Query(p) = query.map_err(query_rejection)?;
     if caller.user_id.is_none() && !state.settings.public_mode {
-        return Err(ApiError::unauthenticated());
+        return Err(AppError::Unauthenticated.into());
     }
     let page = p.page.unwrap_or(1);
     let size = p.size.unwrap_or(50);
     if page < 1 {
-        return Err(ApiError::unprocessable("page", "must be at least 1"));
+        return Err(AppError::invalid("page", "must be at least 1").into());
     }
     if !(1..=100).contains(&size) {
-        return Err(ApiError::unprocessable("size", "must be between 1 and 100"));
+        return Err(AppError::invalid("size", "must be between 1 and 100").into());
     }
     let found = state
+        .app
         .store
         .list_rooms(caller.user_id.as_deref(), size, (page - 1) * size)
         .await?;
@@ -250,7 +244,7 @@ pub async fn list(
         .items
         .into_iter()
         .map(|r| {
-            let owner = caller.is(&r.user_id);
+            let owner = caller.owns(&r);
             RoomDetails::new(r, owner)
         })
         .collect();
@@ -266,14 +260,14 @@ pub async fn list(
 #[utoipa::path(get, path = "/v1/rooms/{room_id}", operation_id = "get_room", tag = "rooms", params(("room_id" = String, Path)),
     responses((status = 200, body = RoomDetails), (status = 403), (status = 404)))]
 pub async fn get(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     caller: Caller,
     Path(room_id): Path<String>,
 ) -> ApiResult<Json<RoomDetails>> {
     let room = load_room(&state, &room_id).await?;
-    let owner = caller.is(&room.user_id);
+    let owner = caller.owns(&room);
     if !owner && !room.is_shared {
-        return Err(ApiError::forbidden("This room is not shared with you"));
+        return Err(AppError::forbidden("This room is not shared with you").into());
     }
     Ok(Json(RoomDetails::new(room, owner)))
 }
@@ -281,19 +275,19 @@ pub async fn get(
 #[utoipa::path(get, path = "/v1/rooms/name/{room_name}", tag = "rooms", params(("room_name" = String, Path)),
     responses((status = 200, body = RoomDetails), (status = 404)))]
 pub async fn get_by_name(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     caller: Caller,
     Path(room_name): Path<String>,
 ) -> ApiResult<Json<RoomDetails>> {
     let room = load_room_by_name(&state, &room_name).await?;
-    let owner = caller.is(&room.user_id);
+    let owner = caller.owns(&room);
     Ok(Json(RoomDetails::new(room, owner)))
 }
 
 #[utoipa::path(post, path = "/v1/rooms", operation_id = "create_room", tag = "rooms", request_body = CreateRoom,
     responses((status = 200, body = RoomDetails), (status = 400, description = "Room name is not unique"), (status = 422)))]
 pub async fn create(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     caller: Caller,
     ApiJson(req): ApiJson<CreateRoom>,
 ) -> ApiResult<Json<RoomDetails>> {
@@ -303,7 +297,7 @@ pub async fn create(
         id: uuid::Uuid::new_v4().to_string(),
         name: room_name(&req.name)?,
         user_id,
-        created_at: state.clock.now(),
+        created_at: state.app.clock.now(),
         zulip_auto_post: req.zulip_auto_post,
         zulip_stream: text("zulip_stream", req.zulip_stream)?,
         zulip_topic: text("zulip_topic", req.zulip_topic)?,
@@ -321,24 +315,24 @@ pub async fn create(
         ics_last_etag: None,
         platform: match req.platform.as_deref() {
             Some(raw) => platform(&state, raw)?,
-            None => state.platforms.default_platform().clone(),
+            None => state.app.platforms.default_platform().clone(),
         },
         skip_consent: req.skip_consent,
     };
-    state.store.insert_room(&room).await?;
+    state.app.store.insert_room(&room).await?;
     Ok(Json(RoomDetails::new(room, true)))
 }
 
 #[utoipa::path(patch, path = "/v1/rooms/{room_id}", operation_id = "update_room", tag = "rooms", params(("room_id" = String, Path)), request_body = UpdateRoom,
     responses((status = 200, body = RoomDetails), (status = 403), (status = 404), (status = 422)))]
 pub async fn update(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     caller: Caller,
     Path(room_id): Path<String>,
     ApiJson(req): ApiJson<UpdateRoom>,
 ) -> ApiResult<Json<RoomDetails>> {
     let mut room = load_room(&state, &room_id).await?;
-    require_owner(&caller, &room)?;
+    caller.require_owner(&room, OWNER_ONLY)?;
     if let Some(name) = req.name {
         room.name = room_name(&name)?;
     }
@@ -389,20 +383,20 @@ pub async fn update(
     if let Some(v) = req.skip_consent {
         room.skip_consent = v;
     }
-    state.store.update_room(&room).await?;
+    state.app.store.update_room(&room).await?;
     Ok(Json(RoomDetails::new(room, true)))
 }
 
 #[utoipa::path(delete, path = "/v1/rooms/{room_id}", operation_id = "delete_room", tag = "rooms", params(("room_id" = String, Path)),
     responses((status = 200, body = crate::views::Status), (status = 403), (status = 404)))]
 pub async fn delete(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     caller: Caller,
     Path(room_id): Path<String>,
 ) -> ApiResult<Json<crate::views::Status>> {
     let room = load_room(&state, &room_id).await?;
-    require_owner(&caller, &room)?;
-    state.store.delete_room(&room.id).await?;
+    caller.require_owner(&room, OWNER_ONLY)?;
+    state.app.store.delete_room(&room.id).await?;
     Ok(Json(crate::views::Status { status: "ok" }))
 }
 
@@ -412,13 +406,13 @@ pub async fn delete(
     responses((status = 200, body = MeetingView), (status = 404), (status = 502, description = "The provider failed"),
         (status = 503, description = "The platform is not configured or unavailable")))]
 pub async fn meeting(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     caller: Caller,
     Path(room_name): Path<String>,
     body: Option<ApiJson<CreateMeetingRequest>>,
 ) -> ApiResult<Json<MeetingView>> {
     let room = load_room_by_name(&state, &room_name).await?;
     let req = body.map(|ApiJson(b)| b).unwrap_or_default();
-    let meeting = get_or_create(&state, &room, req.allow_duplicated).await?;
-    Ok(Json(MeetingView::new(meeting, caller.is(&room.user_id))))
+    let meeting = meetings::get_or_create(&state.app, &room, req.allow_duplicated).await?;
+    Ok(Json(MeetingView::new(meeting, caller.owns(&room))))
 }

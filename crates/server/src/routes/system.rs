@@ -8,14 +8,14 @@ use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::config::AuthSettings;
-use crate::state::AppState;
+use crate::state::HttpState;
 use crate::views::Status;
 
 /// `{"status": "healthy"}` while the database answers, else 503 `unhealthy`.
 #[utoipa::path(get, path = "/health", tag = "system",
     responses((status = 200, body = Status), (status = 503, body = Status)))]
-pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Status>) {
-    match state.store.ping().await {
+pub async fn health(State(state): State<HttpState>) -> (StatusCode, Json<Status>) {
+    match state.app.store.ping().await {
         Ok(()) => (StatusCode::OK, Json(Status { status: "healthy" })),
         Err(e) => {
             tracing::error!(error = %e, "health check: database unavailable");
@@ -50,9 +50,9 @@ pub struct OidcInfo {
 }
 
 #[utoipa::path(get, path = "/v1/me", tag = "auth", responses((status = 200, body = Me)))]
-pub async fn me(State(state): State<AppState>, caller: Caller) -> Json<Me> {
+pub async fn me(State(state): State<HttpState>, caller: Caller) -> Json<Me> {
     Json(Me {
-        sub: caller.user_id,
+        sub: caller.0.user_id,
         auth_backend: match state.settings.auth {
             AuthSettings::None => "none",
             AuthSettings::Jwt(_) => "jwt",
@@ -79,9 +79,10 @@ pub struct PlatformInfo {
 /// Every video platform this server knows, and whether it can be used.
 #[utoipa::path(get, path = "/v1/platforms", tag = "system",
     responses((status = 200, body = Vec<PlatformInfo>)))]
-pub async fn platforms(State(state): State<AppState>) -> Json<Vec<PlatformInfo>> {
+pub async fn platforms(State(state): State<HttpState>) -> Json<Vec<PlatformInfo>> {
     Json(
         state
+            .app
             .platforms
             .statuses()
             .into_iter()

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::routing::post;
 use chrono::{DateTime, Utc};
 use reflector_platforms::{VideoPlatform, WebhookOutcome, WebhookRejection};
@@ -14,19 +14,22 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiResult};
-use crate::state::AppState;
+use reflector_app::AppError;
+use reflector_app::access::OWNER_ONLY;
+
+use crate::error::ApiResult;
+use crate::state::HttpState;
 use crate::views::Status;
 
 /// `POST /v1{path}` for every configured provider that sends webhooks.
-pub fn receivers(state: &AppState) -> axum::Router<AppState> {
-    state.platforms.webhook_receivers().into_iter().fold(
+pub fn receivers(state: &HttpState) -> axum::Router<HttpState> {
+    state.app.platforms.webhook_receivers().into_iter().fold(
         axum::Router::new(),
         |router, (path, platform)| {
             router.route(
                 &format!("/v1{path}"),
                 post(
-                    move |State(state): State<AppState>, headers: HeaderMap, body: Bytes| {
+                    move |State(state): State<HttpState>, headers: HeaderMap, body: Bytes| {
                         receive(state, platform.clone(), headers, body)
                     },
                 ),
@@ -39,34 +42,28 @@ pub fn receivers(state: &AppState) -> axum::Router<AppState> {
 /// and unknown meetings are accepted (200): refusing them would only make providers retry and,
 /// at Daily, disable the webhook.
 async fn receive(
-    state: AppState,
+    state: HttpState,
     platform: Arc<dyn VideoPlatform>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Status>> {
-    let event = match platform.verify_webhook(&headers, &body, state.clock.now()) {
+    let event = match platform.verify_webhook(&headers, &body, state.app.clock.now()) {
         Ok(WebhookOutcome::Probe) => return Ok(Json(Status { status: "ok" })),
         Ok(WebhookOutcome::Event(event)) => event,
         Err(WebhookRejection::Malformed(why)) => {
-            return Err(ApiError::bad_request(format!("Malformed webhook: {why}")));
+            return Err(AppError::refused(format!("Malformed webhook: {why}")).into());
         }
         Err(rejection) => {
             tracing::warn!(provider = platform.name(), %rejection, "webhook rejected");
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                rejection.to_string(),
-            ));
+            return Err(AppError::BadCredentials(rejection.to_string()).into());
         }
     };
-    let new = reflector_jobs::ingest_event(&state.jobs, platform.name(), &event)
+    let new = reflector_app::ingest::ingest_event(&state.app, platform.name(), &event)
         .await
         .map_err(|e| {
             tracing::error!(provider = platform.name(), error = %e, "could not store a webhook");
             // 503 makes the provider deliver it again later.
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Could not store the webhook; deliver it again later.",
-            )
+            AppError::Unavailable("Could not store the webhook; deliver it again later.".into())
         })?;
     Ok(Json(Status {
         status: if new { "ok" } else { "duplicate" },
@@ -91,19 +88,18 @@ pub struct Delivery {
 }
 
 async fn owned_room(
-    state: &AppState,
+    state: &HttpState,
     caller: &Caller,
     room_id: &str,
 ) -> ApiResult<reflector_core::Room> {
     caller.require()?;
     let room = state
+        .app
         .store
         .room(room_id)
         .await?
-        .ok_or_else(|| ApiError::not_found("Room"))?;
-    if !caller.is(&room.user_id) {
-        return Err(ApiError::forbidden("Only the room's owner may do this"));
-    }
+        .ok_or(AppError::NotFound("Room"))?;
+    caller.require_owner(&room, OWNER_ONLY)?;
     Ok(room)
 }
 
@@ -111,12 +107,12 @@ async fn owned_room(
 #[utoipa::path(get, path = "/v1/rooms/{room_id}/webhook/deliveries", tag = "webhooks", params(("room_id" = String, Path)),
     responses((status = 200, body = Vec<Delivery>), (status = 403), (status = 404)))]
 pub async fn deliveries(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     caller: Caller,
     Path(room_id): Path<String>,
 ) -> ApiResult<Json<Vec<Delivery>>> {
     let room = owned_room(&state, &caller, &room_id).await?;
-    let attempts = state.store.deliveries(&room.id, 100).await?;
+    let attempts = state.app.store.deliveries(&room.id, 100).await?;
     Ok(Json(
         attempts
             .into_iter()
@@ -152,20 +148,12 @@ pub struct WebhookTestResult {
 #[utoipa::path(post, path = "/v1/rooms/{room_id}/webhook/test", tag = "webhooks", params(("room_id" = String, Path)),
     responses((status = 200, body = WebhookTestResult), (status = 403), (status = 404)))]
 pub async fn test(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     caller: Caller,
     Path(room_id): Path<String>,
 ) -> ApiResult<Json<WebhookTestResult>> {
     let room = owned_room(&state, &caller, &room_id).await?;
-    let result = reflector_jobs::notify::send_test(&state.jobs, &room)
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "could not record a test webhook");
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Could not record the test; try again shortly.",
-            )
-        })?;
+    let result = reflector_app::notify::send_test(&state.app, &room).await?;
     Ok(Json(WebhookTestResult {
         success: result.success,
         status_code: result.status_code,

@@ -8,29 +8,32 @@ use reflector_core::lifecycle::{Decision, SessionSpan, decide};
 use reflector_platforms::{EventKind, PlatformError};
 use reflector_store::SessionChange;
 
-use crate::context::JobContext;
-use crate::ingest::{find_meeting, meeting_key};
-use crate::job::Job;
-use crate::notify;
-use crate::runner::{JobError, Outcome};
+use reflector_queue::Outcome;
+use reflector_store::OutboxStatus;
 
-pub(crate) async fn run(ctx: &JobContext, job: Job) -> Result<Outcome, JobError> {
+use crate::ingest::{find_meeting, meeting_key};
+use crate::jobs::Job;
+use crate::meetings::end_meeting;
+use crate::notify;
+use crate::{App, AppResult};
+
+pub(crate) async fn run(ctx: &App, job: &Job) -> AppResult<Outcome> {
     match job {
         Job::ProcessWebhook {
             inbox_id,
             provider,
             event,
         } => {
-            let note = apply_event(ctx, &provider, &event).await?;
+            let note = apply_event(ctx, provider, event).await?;
             ctx.store
-                .mark_inbox_processed(&inbox_id, ctx.clock.now(), note.as_deref())
+                .mark_inbox_processed(inbox_id, ctx.clock.now(), note.as_deref())
                 .await?;
             Ok(Outcome::Done)
         }
-        Job::ReconcilePresence { meeting_id } => reconcile_presence(ctx, &meeting_id).await,
-        Job::CheckMeeting { meeting_id } => check_meeting(ctx, &meeting_id).await,
-        Job::ExpireRoom { meeting_id } => expire_room(ctx, &meeting_id).await,
-        Job::DeliverWebhook { event_id } => notify::deliver(ctx, &event_id).await,
+        Job::ReconcilePresence { meeting_id } => reconcile_presence(ctx, meeting_id).await,
+        Job::CheckMeeting { meeting_id } => check_meeting(ctx, meeting_id).await,
+        Job::ExpireRoom { meeting_id } => expire_room(ctx, meeting_id).await,
+        Job::DeliverWebhook { event_id } => notify::deliver(ctx, event_id).await,
         Job::LifecycleSweep => sweep(ctx, |meeting_id| Job::CheckMeeting { meeting_id }).await,
         Job::PresenceSweep => sweep(ctx, |meeting_id| Job::ReconcilePresence { meeting_id }).await,
         Job::PruneJobs => {
@@ -50,33 +53,15 @@ pub(crate) async fn run(ctx: &JobContext, job: Job) -> Result<Outcome, JobError>
     }
 }
 
-async fn enqueue(ctx: &JobContext, job: Job) -> Result<(), JobError> {
-    enqueue_in(ctx, job, chrono::Duration::zero()).await
-}
-
-/// Enqueues `job` to run `delay` from now; a worker is woken when it is due at once.
-async fn enqueue_in(ctx: &JobContext, job: Job, delay: chrono::Duration) -> Result<(), JobError> {
-    let now = ctx.clock.now();
-    if ctx.store.enqueue(&job.to_new(now + delay), now).await? && delay <= chrono::Duration::zero()
-    {
-        ctx.wake.notify_one();
-    }
-    Ok(())
-}
-
-async fn sweep(ctx: &JobContext, job: impl Fn(String) -> Job) -> Result<Outcome, JobError> {
+async fn sweep(ctx: &App, job: impl Fn(String) -> Job) -> AppResult<Outcome> {
     for meeting_id in ctx.store.active_meeting_ids().await? {
-        enqueue(ctx, job(meeting_id)).await?;
+        ctx.enqueue(job(meeting_id)).await?;
     }
     Ok(Outcome::Done)
 }
 
 /// Applies a provider event; the returned note (e.g. "unknown meeting") is kept in the inbox.
-async fn apply_event(
-    ctx: &JobContext,
-    provider: &str,
-    event: &EventKind,
-) -> Result<Option<String>, JobError> {
+async fn apply_event(ctx: &App, provider: &str, event: &EventKind) -> AppResult<Option<String>> {
     let Some(key) = meeting_key(event) else {
         return Ok(Some("no action for this event type".into()));
     };
@@ -105,7 +90,7 @@ async fn apply_event(
             let check = Job::ReconcilePresence {
                 meeting_id: meeting.id.clone(),
             };
-            enqueue_in(ctx, check, PRESENCE_CHECK_DELAY).await?;
+            ctx.enqueue_in(check, PRESENCE_CHECK_DELAY).await?;
             Ok(None)
         }
         EventKind::MeetingStarted { .. } => {
@@ -114,12 +99,9 @@ async fn apply_event(
         }
         EventKind::MeetingEnded { .. } => {
             // The provider's room emptied; whether our meeting is over is the lifecycle's call.
-            enqueue(
-                ctx,
-                Job::CheckMeeting {
-                    meeting_id: meeting.id.clone(),
-                },
-            )
+            ctx.enqueue(Job::CheckMeeting {
+                meeting_id: meeting.id.clone(),
+            })
             .await?;
             Ok(None)
         }
@@ -135,7 +117,7 @@ const PRESENCE_LAG: chrono::Duration = chrono::Duration::seconds(30);
 const PRESENCE_CHECK_DELAY: chrono::Duration = chrono::Duration::seconds(5);
 
 /// Corrects the meeting's participant sessions to what the provider says is present now.
-async fn reconcile_presence(ctx: &JobContext, meeting_id: &str) -> Result<Outcome, JobError> {
+async fn reconcile_presence(ctx: &App, meeting_id: &str) -> AppResult<Outcome> {
     let Some(meeting) = active_meeting(ctx, meeting_id).await? else {
         return Ok(Outcome::Done);
     };
@@ -183,7 +165,7 @@ async fn reconcile_presence(ctx: &JobContext, meeting_id: &str) -> Result<Outcom
 }
 
 /// Ends, extends or keeps one meeting by the rules of SPEC §6.
-async fn check_meeting(ctx: &JobContext, meeting_id: &str) -> Result<Outcome, JobError> {
+async fn check_meeting(ctx: &App, meeting_id: &str) -> AppResult<Outcome> {
     let Some(meeting) = active_meeting(ctx, meeting_id).await? else {
         return Ok(Outcome::Done);
     };
@@ -219,47 +201,8 @@ async fn check_meeting(ctx: &JobContext, meeting_id: &str) -> Result<Outcome, Jo
     Ok(Outcome::Done)
 }
 
-/// Ends a meeting: in one transaction it is deactivated, its `meeting.ended` webhook queued and
-/// its provider room's expiry queued as a job, so no interruption can lose either. Returns
-/// whether this call ended it (`false` if it had already ended).
-pub async fn end_meeting(
-    ctx: &JobContext,
-    meeting: &Meeting,
-    reason: &str,
-) -> Result<bool, JobError> {
-    let now = ctx.clock.now();
-    let room = ctx.store.room(&meeting.room_id).await?;
-    let webhook = room
-        .as_ref()
-        .and_then(|room| notify::meeting_outbox(ctx, meeting, room, "meeting.ended"))
-        .map(|event| {
-            let delivery = Job::DeliverWebhook {
-                event_id: event.event_id.clone(),
-            };
-            (event, delivery.to_new(now))
-        });
-    let expire = Job::ExpireRoom {
-        meeting_id: meeting.id.clone(),
-    }
-    .to_new(now);
-    let ended = ctx
-        .store
-        .end_meeting(
-            &meeting.id,
-            webhook.as_ref().map(|(event, job)| (event, job)),
-            &[expire],
-            now,
-        )
-        .await?;
-    if ended {
-        tracing::info!(meeting = %meeting.id, reason, "meeting ended");
-        ctx.wake.notify_one();
-    }
-    Ok(ended)
-}
-
 /// Deletes an ended meeting's provider room; "already gone" is success at every provider.
-async fn expire_room(ctx: &JobContext, meeting_id: &str) -> Result<Outcome, JobError> {
+async fn expire_room(ctx: &App, meeting_id: &str) -> AppResult<Outcome> {
     let Some(meeting) = ctx.store.meeting(meeting_id).await? else {
         return Ok(Outcome::Done);
     };
@@ -279,7 +222,7 @@ async fn expire_room(ctx: &JobContext, meeting_id: &str) -> Result<Outcome, JobE
 
 /// When a job gives up for good, what it was about is marked failed where people look:
 /// the inbox event, or the outgoing webhook.
-pub(crate) async fn gave_up(ctx: &JobContext, job: &Job, error: &str) -> Result<(), JobError> {
+pub(crate) async fn gave_up(ctx: &App, job: &Job, error: &str) -> AppResult<()> {
     match job {
         Job::ProcessWebhook { inbox_id, .. } => {
             ctx.store
@@ -291,13 +234,15 @@ pub(crate) async fn gave_up(ctx: &JobContext, job: &Job, error: &str) -> Result<
                 .await?;
         }
         Job::DeliverWebhook { event_id } => {
-            ctx.store.set_outbox_status(event_id, "failed").await?;
+            ctx.store
+                .set_outbox_status(event_id, OutboxStatus::Failed)
+                .await?;
         }
         _ => {}
     }
     Ok(())
 }
 
-async fn active_meeting(ctx: &JobContext, meeting_id: &str) -> Result<Option<Meeting>, JobError> {
+async fn active_meeting(ctx: &App, meeting_id: &str) -> AppResult<Option<Meeting>> {
     Ok(ctx.store.meeting(meeting_id).await?.filter(|m| m.is_active))
 }

@@ -2,64 +2,69 @@
 //! active scheduler, and each period of each task is claimed by compare-and-set, so even two
 //! schedulers at once could not enqueue a period twice.
 
-use std::sync::Arc;
 use std::time::Duration;
 
+use reflector_store::NewJob;
 use tokio::sync::watch;
 
-use crate::context::JobContext;
-use crate::job::Job;
+use crate::Queue;
 
 const LEADER_LEASE: &str = "scheduler";
 const TICK: Duration = Duration::from_secs(1);
 
+/// A job the scheduler enqueues every `every`.
+#[derive(Debug, Clone)]
+pub struct PeriodicTask {
+    /// Unique among the tasks; each period of it is claimed once under this name.
+    pub name: &'static str,
+    pub every: Duration,
+    /// Enqueued as given, with `run_at` set to the period's start. Give it a dedupe key, so a
+    /// period that is still queued is not queued twice.
+    pub job: NewJob,
+}
+
 pub struct Scheduler {
-    ctx: Arc<JobContext>,
+    queue: Queue,
+    tasks: Vec<PeriodicTask>,
     holder: String,
 }
 
 impl Scheduler {
-    pub fn new(ctx: Arc<JobContext>) -> Self {
+    pub fn new(queue: Queue, tasks: Vec<PeriodicTask>) -> Self {
         Self {
-            ctx,
+            queue,
+            tasks,
             holder: format!("scheduler-{}", uuid::Uuid::new_v4().simple()),
         }
-    }
-
-    fn tasks(&self) -> [(&'static str, Duration, Job); 3] {
-        let s = &self.ctx.settings;
-        [
-            ("lifecycle", s.lifecycle_interval, Job::LifecycleSweep),
-            ("presence", s.presence_interval, Job::PresenceSweep),
-            ("prune_jobs", Duration::from_secs(3600), Job::PruneJobs),
-        ]
     }
 
     /// One round: take or keep the leadership, then enqueue the tasks that are due. Returns how
     /// many were enqueued; none when another scheduler leads.
     pub async fn tick(&self) -> reflector_store::Result<usize> {
-        let now = self.ctx.clock.now();
+        let store = &self.queue.store;
+        let now = self.queue.clock.now();
         let lease = now + chrono::Duration::seconds(15);
-        if !self
-            .ctx
-            .store
+        if !store
             .try_lease(LEADER_LEASE, &self.holder, now, lease)
             .await?
         {
             return Ok(0);
         }
         let mut enqueued = 0;
-        for (name, every, job) in self.tasks() {
-            let next =
-                now + chrono::Duration::from_std(every).unwrap_or(chrono::Duration::seconds(60));
-            if self.ctx.store.claim_periodic(name, now, next).await?
-                && self.ctx.store.enqueue(&job.to_new(now), now).await?
+        for task in &self.tasks {
+            let next = now
+                + chrono::Duration::from_std(task.every).unwrap_or(chrono::Duration::seconds(60));
+            let job = NewJob {
+                run_at: now,
+                ..task.job.clone()
+            };
+            if store.claim_periodic(task.name, now, next).await? && store.enqueue(&job, now).await?
             {
                 enqueued += 1;
             }
         }
         if enqueued > 0 {
-            self.ctx.wake.notify_one();
+            self.queue.wake();
         }
         Ok(enqueued)
     }
@@ -75,7 +80,7 @@ impl Scheduler {
             }
         }
         let _ = self
-            .ctx
+            .queue
             .store
             .release_lease(LEADER_LEASE, &self.holder)
             .await;

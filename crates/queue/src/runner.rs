@@ -9,46 +9,7 @@ use chrono::{DateTime, Utc};
 use reflector_store::ClaimedJob;
 use tokio::sync::{Semaphore, watch};
 
-use crate::context::JobContext;
-use crate::handlers;
-use crate::job::Job;
-
-/// How a job ended.
-#[derive(Debug)]
-pub enum Outcome {
-    Done,
-    /// Planned follow-up at a later time (not a failure), e.g. a webhook's next attempt.
-    RunAgainAt(DateTime<Utc>),
-}
-
-/// Why a job failed.
-#[derive(Debug, thiserror::Error)]
-pub enum JobError {
-    /// Worth trying again later (a provider or the database was unavailable).
-    #[error("{0}")]
-    Retry(String),
-    /// Will not succeed however often it runs.
-    #[error("{0}")]
-    Permanent(String),
-}
-
-impl From<reflector_store::StoreError> for JobError {
-    fn from(e: reflector_store::StoreError) -> Self {
-        JobError::Retry(e.to_string())
-    }
-}
-
-impl From<reflector_platforms::PlatformError> for JobError {
-    fn from(e: reflector_platforms::PlatformError) -> Self {
-        use reflector_platforms::PlatformError as P;
-        match e {
-            P::NotConfigured { .. } | P::Unsupported { .. } | P::InvalidRequest { .. } => {
-                JobError::Permanent(e.to_string())
-            }
-            other => JobError::Retry(other.to_string()),
-        }
-    }
-}
+use crate::{Handler, JobError, Outcome, Queue};
 
 /// Waits before the next attempt of a failed job: 5 s doubling, at most 5 min.
 fn retry_delay(attempts: i64) -> chrono::Duration {
@@ -56,30 +17,32 @@ fn retry_delay(attempts: i64) -> chrono::Duration {
     chrono::Duration::seconds(5 * 2_i64.pow(exponent)).min(chrono::Duration::minutes(5))
 }
 
-pub struct Runner {
-    ctx: Arc<JobContext>,
+pub struct Runner<H: Handler> {
+    queue: Queue,
+    handler: Arc<H>,
     worker_id: String,
 }
 
-impl Runner {
-    pub fn new(ctx: Arc<JobContext>) -> Self {
+impl<H: Handler> Runner<H> {
+    pub fn new(queue: Queue, handler: Arc<H>) -> Self {
         Self {
-            ctx,
+            queue,
+            handler,
             worker_id: format!("worker-{}", uuid::Uuid::new_v4().simple()),
         }
     }
 
     fn lease_until(&self) -> DateTime<Utc> {
-        self.ctx.clock.now()
-            + chrono::Duration::from_std(self.ctx.settings.lease)
+        self.queue.clock.now()
+            + chrono::Duration::from_std(self.queue.settings.lease)
                 .unwrap_or(chrono::Duration::seconds(30))
     }
 
     /// Claims and runs jobs until `shutdown` turns true, then lets running jobs finish.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let this = Arc::new(self);
-        let slots = Arc::new(Semaphore::new(this.ctx.settings.concurrency));
-        tracing::info!(worker = %this.worker_id, concurrency = this.ctx.settings.concurrency, "job runner started");
+        let slots = Arc::new(Semaphore::new(this.queue.settings.concurrency));
+        tracing::info!(worker = %this.worker_id, concurrency = this.queue.settings.concurrency, "job runner started");
         loop {
             // Waiting for a free slot also ends at shutdown, and no job is claimed after it.
             let slot = tokio::select! {
@@ -96,9 +59,9 @@ impl Runner {
                 break;
             }
             let claimed = match this
-                .ctx
+                .queue
                 .store
-                .claim_job(&this.worker_id, this.ctx.clock.now(), this.lease_until())
+                .claim_job(&this.worker_id, this.queue.clock.now(), this.lease_until())
                 .await
             {
                 Ok(claimed) => claimed,
@@ -118,8 +81,8 @@ impl Runner {
                 None => {
                     drop(slot);
                     tokio::select! {
-                        () = this.ctx.wake.notified() => {}
-                        () = tokio::time::sleep(this.ctx.settings.poll) => {}
+                        () = this.queue.woken() => {}
+                        () = tokio::time::sleep(this.queue.settings.poll) => {}
                         changed = shutdown.changed() => {
                             if changed.is_err() {
                                 break;
@@ -130,7 +93,7 @@ impl Runner {
             }
         }
         // Graceful shutdown: wait for the jobs in flight.
-        let all = u32::try_from(this.ctx.settings.concurrency).unwrap_or(u32::MAX);
+        let all = u32::try_from(this.queue.settings.concurrency).unwrap_or(u32::MAX);
         let _ = slots.acquire_many(all).await;
         tracing::info!(worker = %this.worker_id, "job runner stopped");
     }
@@ -140,9 +103,9 @@ impl Runner {
     pub async fn run_until_idle(&self) -> usize {
         let mut ran = 0;
         while let Ok(Some(job)) = self
-            .ctx
+            .queue
             .store
-            .claim_job(&self.worker_id, self.ctx.clock.now(), self.lease_until())
+            .claim_job(&self.worker_id, self.queue.clock.now(), self.lease_until())
             .await
         {
             self.execute(job).await;
@@ -153,7 +116,7 @@ impl Runner {
 
     /// Runs one claimed job, keeping its lease alive, and records the result.
     async fn execute(&self, job: ClaimedJob) {
-        let parsed: Result<Job, _> = serde_json::from_str(&job.payload);
+        let parsed = self.handler.decode(&job.payload);
         let work = parsed.as_ref().ok();
         let result = match &parsed {
             Err(e) => Err(JobError::Permanent(format!("unreadable job payload: {e}"))),
@@ -163,18 +126,18 @@ impl Runner {
             ))),
             Ok(work) => {
                 tokio::select! {
-                    result = handlers::run(&self.ctx, work.clone()) => result,
+                    result = self.handler.run(work) => result,
                     lost = self.heartbeat(&job) => Err(lost),
                 }
             }
         };
-        let now = self.ctx.clock.now();
+        let now = self.queue.clock.now();
         let recorded = match result {
-            Ok(Outcome::Done) => self.ctx.store.complete_job(&job, now).await,
-            Ok(Outcome::RunAgainAt(at)) => self.ctx.store.reschedule_job(&job, at).await,
+            Ok(Outcome::Done) => self.queue.store.complete_job(&job, now).await,
+            Ok(Outcome::RunAgainAt(at)) => self.queue.store.reschedule_job(&job, at).await,
             Err(JobError::Retry(error)) if job.attempts < job.max_attempts => {
                 tracing::warn!(job = %job.kind, attempt = job.attempts, %error, "job failed; will retry");
-                self.ctx
+                self.queue
                     .store
                     .fail_job(&job, &error, now, Some(now + retry_delay(job.attempts)))
                     .await
@@ -183,14 +146,14 @@ impl Runner {
             Err(e) => {
                 tracing::error!(job = %job.kind, attempt = job.attempts, error = %e, "job failed for good");
                 let failed = self
-                    .ctx
+                    .queue
                     .store
                     .fail_job(&job, &e.to_string(), now, None)
                     .await;
                 // Only the claim that failed the job marks what it was about: a job taken over
                 // by another worker is that worker's to finish.
                 if let (Ok(true), Some(work)) = (&failed, work)
-                    && let Err(mark) = handlers::gave_up(&self.ctx, work, &e.to_string()).await
+                    && let Err(mark) = self.handler.gave_up(work, &e.to_string()).await
                 {
                     tracing::warn!(job = %job.kind, error = %mark, "could not mark what a failed job was about");
                 }
@@ -203,17 +166,22 @@ impl Runner {
         }
         if job.lock_key.is_some() {
             // Another job may have been waiting for this job's key.
-            self.ctx.wake.notify_one();
+            self.queue.wake();
         }
     }
 
     /// Renews the job's lease until it is lost; completes only when it is (then the job must
     /// stop: another worker may take it over).
     async fn heartbeat(&self, job: &ClaimedJob) -> JobError {
-        let every = (self.ctx.settings.lease / 3).max(Duration::from_millis(100));
+        let every = (self.queue.settings.lease / 3).max(Duration::from_millis(100));
         loop {
             tokio::time::sleep(every).await;
-            match self.ctx.store.heartbeat_job(job, self.lease_until()).await {
+            match self
+                .queue
+                .store
+                .heartbeat_job(job, self.lease_until())
+                .await
+            {
                 Ok(true) => {}
                 Ok(false) => return JobError::Retry("lost the job's lease".into()),
                 Err(e) => tracing::warn!(error = %e, "could not renew a job's lease"),

@@ -7,11 +7,9 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use hmac::{Hmac, Mac};
-use reflector_jobs::outgoing::{
-    AttemptOutcome, NonPublic, OutgoingRequest, PREVIEW_CHARS, UrlRefused, WebhookSender, check_url,
-};
-use sha2::Sha256;
+use reflector_app::outgoing::{AttemptOutcome, OutgoingRequest, PREVIEW_CHARS, WebhookSender};
+use reflector_app::url_guard::{NonPublic, UrlRefused, check_url};
+use reflector_testing::fakes::verify_signature;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use wiremock::matchers::{header, method, path};
@@ -26,26 +24,11 @@ struct ValidSignature(&'static str);
 
 impl Match for ValidSignature {
     fn matches(&self, request: &Request) -> bool {
-        let Some(value) = request
+        request
             .headers
             .get("x-webhook-signature")
             .and_then(|v| v.to_str().ok())
-        else {
-            return false;
-        };
-        let Some((t, v1)) = value
-            .strip_prefix("t=")
-            .and_then(|rest| rest.split_once(",v1="))
-        else {
-            return false;
-        };
-        let mut mac = Hmac::<Sha256>::new_from_slice(self.0.as_bytes()).unwrap();
-        mac.update(format!("{t}.").as_bytes());
-        mac.update(&request.body);
-        let Ok(given) = hex::decode(v1) else {
-            return false;
-        };
-        mac.verify_slice(&given).is_ok()
+            .is_some_and(|value| verify_signature(self.0, value, &request.body))
     }
 }
 

@@ -6,12 +6,12 @@ use reflector_platforms::{EventKind, MeetingKey, ProviderEvent};
 use reflector_store::{InboxEvent, Store};
 use tokio::sync::mpsc;
 
-use crate::context::JobContext;
-use crate::job::Job;
+use crate::App;
+use crate::jobs::Job;
 
 /// Stores `event` from `provider`; `false` when it was a redelivery of a stored event.
 pub async fn ingest_event(
-    ctx: &JobContext,
+    ctx: &App,
     provider: &str,
     event: &ProviderEvent,
 ) -> reflector_store::Result<bool> {
@@ -42,14 +42,14 @@ pub async fn ingest_event(
         })
         .await?;
     if new {
-        ctx.wake.notify_one();
+        ctx.queue.wake();
     }
     Ok(new)
 }
 
 /// Feeds events from providers that run inside Reflector (the mock) into [`ingest_event`].
 pub async fn consume_provider_events(
-    ctx: std::sync::Arc<JobContext>,
+    ctx: std::sync::Arc<App>,
     mut events: mpsc::Receiver<(&'static str, ProviderEvent)>,
 ) {
     while let Some((provider, event)) = events.recv().await {

@@ -3,13 +3,13 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use reflector_core::{Meeting, Room};
-use reflector_store::{DeliveryAttempt, OutboxEvent};
+use reflector_queue::Outcome;
+use reflector_store::{DeliveryAttempt, OutboxEvent, OutboxStatus};
 use serde_json::{Value, json};
 
-use crate::context::JobContext;
-use crate::job::Job;
+use crate::jobs::Job;
 use crate::outgoing::{OutgoingRequest, next_attempt_at};
-use crate::runner::{JobError, Outcome};
+use crate::{App, AppResult};
 
 /// Delivery timeout of a queued event.
 const DELIVERY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -32,7 +32,7 @@ fn room_json(room: &Room, ui_base_url: &str) -> Value {
 /// The outgoing `meeting.started` or `meeting.ended` event of a meeting, or `None` when its room
 /// has no webhook. Its id derives from the meeting, so it is stored (and sent) once per meeting.
 pub(crate) fn meeting_outbox(
-    ctx: &JobContext,
+    ctx: &App,
     meeting: &Meeting,
     room: &Room,
     event: &str,
@@ -63,13 +63,13 @@ pub(crate) fn meeting_outbox(
         room_id: room.id.clone(),
         event: event.to_owned(),
         payload: body.to_string(),
-        status: "pending".into(),
+        status: OutboxStatus::Pending,
         created_at: now,
     })
 }
 
 /// Queues `meeting.started` for the meeting's room.
-pub(crate) async fn meeting_started(ctx: &JobContext, meeting: &Meeting) -> Result<(), JobError> {
+pub(crate) async fn meeting_started(ctx: &App, meeting: &Meeting) -> AppResult<()> {
     let Some(room) = ctx.store.room(&meeting.room_id).await? else {
         return Ok(());
     };
@@ -80,24 +80,24 @@ pub(crate) async fn meeting_started(ctx: &JobContext, meeting: &Meeting) -> Resu
 }
 
 /// Stores an outgoing event and queues its delivery (once per event id).
-async fn queue(ctx: &JobContext, event: OutboxEvent) -> Result<(), JobError> {
+async fn queue(ctx: &App, event: OutboxEvent) -> AppResult<()> {
     let job = Job::DeliverWebhook {
         event_id: event.event_id.clone(),
     }
     .to_new(event.created_at);
     if ctx.store.queue_outgoing_webhook(&event, &job).await? {
-        ctx.wake.notify_one();
+        ctx.queue.wake();
     }
     Ok(())
 }
 
 /// One delivery attempt of a queued event; a failure worth retrying runs again on the schedule
 /// of SPEC §8 (1 min doubling, at most 1 h apart, for up to 24 h).
-pub(crate) async fn deliver(ctx: &JobContext, event_id: &str) -> Result<Outcome, JobError> {
+pub(crate) async fn deliver(ctx: &App, event_id: &str) -> AppResult<Outcome> {
     let Some(outbox) = ctx.store.outbox_event(event_id).await? else {
         return Ok(Outcome::Done);
     };
-    if matches!(outbox.status.as_str(), "delivered" | "failed") {
+    if outbox.status.is_final() {
         return Ok(Outcome::Done);
     }
     // A deleted room took its outbox with it; a removed URL means nobody wants it any more.
@@ -119,7 +119,9 @@ pub(crate) async fn deliver(ctx: &JobContext, event_id: &str) -> Result<Outcome,
             None,
         )
         .await?;
-        ctx.store.set_outbox_status(event_id, "failed").await?;
+        ctx.store
+            .set_outbox_status(event_id, OutboxStatus::Failed)
+            .await?;
         return Ok(Outcome::Done);
     };
     let result = ctx
@@ -152,16 +154,22 @@ pub(crate) async fn deliver(ctx: &JobContext, event_id: &str) -> Result<Outcome,
     )
     .await?;
     if result.delivered {
-        ctx.store.set_outbox_status(event_id, "delivered").await?;
+        ctx.store
+            .set_outbox_status(event_id, OutboxStatus::Delivered)
+            .await?;
         return Ok(Outcome::Done);
     }
     match next {
         Some(at) => {
-            ctx.store.set_outbox_status(event_id, "retrying").await?;
+            ctx.store
+                .set_outbox_status(event_id, OutboxStatus::Retrying)
+                .await?;
             Ok(Outcome::RunAgainAt(at))
         }
         None => {
-            ctx.store.set_outbox_status(event_id, "failed").await?;
+            ctx.store
+                .set_outbox_status(event_id, OutboxStatus::Failed)
+                .await?;
             Ok(Outcome::Done)
         }
     }
@@ -169,7 +177,7 @@ pub(crate) async fn deliver(ctx: &JobContext, event_id: &str) -> Result<Outcome,
 
 #[allow(clippy::too_many_arguments)]
 async fn record(
-    ctx: &JobContext,
+    ctx: &App,
     outbox: &OutboxEvent,
     url: &str,
     attempt: i64,
@@ -178,7 +186,7 @@ async fn record(
     error: Option<String>,
     next_attempt_at: Option<DateTime<Utc>>,
     delivered_at: Option<DateTime<Utc>>,
-) -> Result<(), JobError> {
+) -> AppResult<()> {
     ctx.store
         .record_delivery(&DeliveryAttempt {
             id: uuid::Uuid::new_v4().to_string(),
@@ -208,7 +216,7 @@ pub struct TestResult {
 }
 
 /// Sends a `test` event to the room's webhook now (10 s timeout) and records the attempt.
-pub async fn send_test(ctx: &JobContext, room: &Room) -> Result<TestResult, JobError> {
+pub async fn send_test(ctx: &App, room: &Room) -> AppResult<TestResult> {
     let Some(url) = room.webhook_url.clone() else {
         return Ok(TestResult {
             success: false,
@@ -246,11 +254,10 @@ pub async fn send_test(ctx: &JobContext, room: &Room) -> Result<TestResult, JobE
         event: "test".into(),
         payload: body,
         status: if result.delivered {
-            "delivered"
+            OutboxStatus::Delivered
         } else {
-            "failed"
-        }
-        .into(),
+            OutboxStatus::Failed
+        },
         created_at: now,
     };
     record(

@@ -1,0 +1,46 @@
+//! Who may do what: the one owner check every service and route uses.
+
+use reflector_core::Room;
+
+use crate::{AppError, AppResult};
+
+/// Who is asking: a user id, or nobody (an anonymous visitor).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub user_id: Option<String>,
+}
+
+impl Actor {
+    pub fn anonymous() -> Self {
+        Self { user_id: None }
+    }
+
+    pub fn user(id: impl Into<String>) -> Self {
+        Self {
+            user_id: Some(id.into()),
+        }
+    }
+
+    /// The user id, or `Unauthenticated` for anonymous callers.
+    pub fn require(&self) -> AppResult<&str> {
+        self.user_id.as_deref().ok_or(AppError::Unauthenticated)
+    }
+
+    /// Whether this actor owns `room`.
+    pub fn owns(&self, room: &Room) -> bool {
+        self.user_id.as_deref() == Some(room.user_id.as_str())
+    }
+
+    /// Signed in and the owner of `room`; otherwise `Unauthenticated` or `Forbidden` with `why`.
+    pub fn require_owner(&self, room: &Room, why: &str) -> AppResult<()> {
+        self.require()?;
+        if self.owns(room) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden(why.to_owned()))
+        }
+    }
+}
+
+/// The refusal of an owner-only room action.
+pub const OWNER_ONLY: &str = "Only the room's owner may do this";

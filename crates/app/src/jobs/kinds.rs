@@ -1,0 +1,259 @@
+//! The kinds of background work, as stored in the queue.
+//!
+//! A queued job outlives the process that queued it (a deploy happens while jobs wait), so its
+//! stored form is a contract: `{"v": 1, "kind": "…", …fields}`. The test below pins that form for
+//! every kind, including the provider-neutral event a webhook job carries; a change that would
+//! make queued jobs unreadable fails it. A new incompatible form gets a new `v`, and
+//! [`Job::decode`] keeps reading the old one.
+
+use chrono::{DateTime, Utc};
+use reflector_platforms::EventKind;
+use reflector_store::NewJob;
+use serde::{Deserialize, Serialize};
+
+/// The version of the stored form written by [`Job::to_new`]. Payloads without `v` were written
+/// before it existed, in the same form as version 1.
+pub const PAYLOAD_VERSION: u64 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Job {
+    /// Apply a verified provider webhook (stored in the inbox) to our meetings.
+    ProcessWebhook {
+        inbox_id: String,
+        provider: String,
+        event: EventKind,
+    },
+    /// Compare a meeting's participant sessions with the provider's presence API.
+    ReconcilePresence { meeting_id: String },
+    /// End, extend or keep one meeting.
+    CheckMeeting { meeting_id: String },
+    /// Delete or expire an ended meeting's provider room.
+    ExpireRoom { meeting_id: String },
+    /// Deliver (one attempt of) an outgoing room webhook.
+    DeliverWebhook { event_id: String },
+    /// Periodic: enqueue `CheckMeeting` for every active meeting.
+    LifecycleSweep,
+    /// Periodic: enqueue `ReconcilePresence` for every active meeting.
+    PresenceSweep,
+    /// Periodic: delete finished jobs older than a week.
+    PruneJobs,
+}
+
+impl Job {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Job::ProcessWebhook { .. } => "process_webhook",
+            Job::ReconcilePresence { .. } => "reconcile_presence",
+            Job::CheckMeeting { .. } => "check_meeting",
+            Job::ExpireRoom { .. } => "expire_room",
+            Job::DeliverWebhook { .. } => "deliver_webhook",
+            Job::LifecycleSweep => "lifecycle_sweep",
+            Job::PresenceSweep => "presence_sweep",
+            Job::PruneJobs => "prune_jobs",
+        }
+    }
+
+    /// Jobs about one meeting share its key, so they never run at the same time.
+    fn lock_key(&self) -> Option<String> {
+        match self {
+            Job::ReconcilePresence { meeting_id }
+            | Job::CheckMeeting { meeting_id }
+            | Job::ExpireRoom { meeting_id } => Some(meeting_key(meeting_id)),
+            _ => None,
+        }
+    }
+
+    /// Work that is already queued need not be queued again.
+    fn dedupe_key(&self) -> Option<String> {
+        match self {
+            Job::ReconcilePresence { meeting_id } => Some(format!("presence:{meeting_id}")),
+            Job::CheckMeeting { meeting_id } => Some(format!("check:{meeting_id}")),
+            Job::ExpireRoom { meeting_id } => Some(format!("expire:{meeting_id}")),
+            Job::LifecycleSweep | Job::PresenceSweep | Job::PruneJobs => {
+                Some(self.kind().to_owned())
+            }
+            Job::ProcessWebhook { .. } | Job::DeliverWebhook { .. } => None,
+        }
+    }
+
+    fn max_attempts(&self) -> i64 {
+        match self {
+            // A webhook that cannot be applied after this is recorded as failed in the inbox.
+            Job::ProcessWebhook { .. } | Job::DeliverWebhook { .. } => 10,
+            _ => 5,
+        }
+    }
+
+    /// The stored form of this job (see the module's documentation).
+    pub fn encode(&self) -> String {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let Some(fields) = value.as_object_mut() {
+            fields.insert("v".into(), PAYLOAD_VERSION.into());
+        }
+        value.to_string()
+    }
+
+    /// The job behind a stored payload, of this or an earlier version.
+    pub fn decode(payload: &str) -> Result<Job, String> {
+        let value: serde_json::Value = serde_json::from_str(payload).map_err(|e| e.to_string())?;
+        match value.get("v").map(serde_json::Value::as_u64) {
+            None | Some(Some(PAYLOAD_VERSION)) => {
+                serde_json::from_value(value).map_err(|e| e.to_string())
+            }
+            Some(v) => Err(format!(
+                "payload version {} is not one this Reflector reads (it reads {PAYLOAD_VERSION})",
+                v.map_or_else(|| "(not a number)".to_owned(), |v| v.to_string())
+            )),
+        }
+    }
+
+    /// The queue row for this job, runnable from `run_at`.
+    pub fn to_new(&self, run_at: DateTime<Utc>) -> NewJob {
+        NewJob {
+            kind: self.kind().to_owned(),
+            payload: self.encode(),
+            lock_key: self.lock_key(),
+            dedupe_key: self.dedupe_key(),
+            run_at,
+            max_attempts: self.max_attempts(),
+        }
+    }
+
+    /// As [`Job::to_new`], serialised with the job for `meeting_id` (a webhook whose meeting
+    /// was known when it arrived).
+    pub fn to_new_for_meeting(&self, run_at: DateTime<Utc>, meeting_id: Option<&str>) -> NewJob {
+        let mut job = self.to_new(run_at);
+        if job.lock_key.is_none() {
+            job.lock_key = meeting_id.map(meeting_key);
+        }
+        job
+    }
+}
+
+fn meeting_key(meeting_id: &str) -> String {
+    format!("meeting:{meeting_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reflector_platforms::{MeetingKey, Participant};
+    use serde_json::json;
+
+    /// The stored form of every kind, as version 1 wrote it. If this fails, queued jobs written
+    /// by the previous release would no longer be read: add a new version instead.
+    #[test]
+    fn stored_forms_stay_readable() {
+        let at = "2026-01-02T03:04:05Z".parse::<DateTime<Utc>>().unwrap();
+        let participant = Participant {
+            meeting: MeetingKey::RoomName("r-1".into()),
+            session_id: "s".into(),
+            user_id: Some("u".into()),
+            user_name: None,
+            at,
+            num_clients: Some(2),
+        };
+        let cases = [
+            (
+                Job::ProcessWebhook {
+                    inbox_id: "i".into(),
+                    provider: "daily".into(),
+                    event: EventKind::ParticipantJoined(participant),
+                },
+                json!({"v": 1, "kind": "process_webhook", "inbox_id": "i", "provider": "daily",
+                    "event": {"ParticipantJoined": {"meeting": {"RoomName": "r-1"}, "session_id": "s",
+                    "user_id": "u", "user_name": null, "at": "2026-01-02T03:04:05Z", "num_clients": 2}}}),
+            ),
+            (
+                Job::ProcessWebhook {
+                    inbox_id: "i".into(),
+                    provider: "whereby".into(),
+                    event: EventKind::MeetingEnded {
+                        meeting: MeetingKey::PlatformMeetingId("m".into()),
+                        at,
+                    },
+                },
+                json!({"v": 1, "kind": "process_webhook", "inbox_id": "i", "provider": "whereby",
+                    "event": {"MeetingEnded": {"meeting": {"PlatformMeetingId": "m"}, "at": "2026-01-02T03:04:05Z"}}}),
+            ),
+            (
+                Job::ReconcilePresence {
+                    meeting_id: "m".into(),
+                },
+                json!({"v": 1, "kind": "reconcile_presence", "meeting_id": "m"}),
+            ),
+            (
+                Job::CheckMeeting {
+                    meeting_id: "m".into(),
+                },
+                json!({"v": 1, "kind": "check_meeting", "meeting_id": "m"}),
+            ),
+            (
+                Job::ExpireRoom {
+                    meeting_id: "m".into(),
+                },
+                json!({"v": 1, "kind": "expire_room", "meeting_id": "m"}),
+            ),
+            (
+                Job::DeliverWebhook {
+                    event_id: "e".into(),
+                },
+                json!({"v": 1, "kind": "deliver_webhook", "event_id": "e"}),
+            ),
+            (
+                Job::LifecycleSweep,
+                json!({"v": 1, "kind": "lifecycle_sweep"}),
+            ),
+            (
+                Job::PresenceSweep,
+                json!({"v": 1, "kind": "presence_sweep"}),
+            ),
+            (Job::PruneJobs, json!({"v": 1, "kind": "prune_jobs"})),
+        ];
+        for (job, stored) in cases {
+            let written: serde_json::Value = serde_json::from_str(&job.encode()).unwrap();
+            assert_eq!(written, stored, "{job:?}");
+            assert_eq!(Job::decode(&stored.to_string()).unwrap(), job);
+        }
+    }
+
+    #[test]
+    fn payloads_from_before_versions_and_from_newer_versions() {
+        let old = r#"{"kind":"check_meeting","meeting_id":"m"}"#;
+        assert_eq!(
+            Job::decode(old).unwrap(),
+            Job::CheckMeeting {
+                meeting_id: "m".into()
+            }
+        );
+        let newer = r#"{"v":2,"kind":"check_meeting","meeting":"m"}"#;
+        let err = Job::decode(newer).unwrap_err();
+        assert!(err.contains("payload version 2"), "{err}");
+    }
+
+    #[test]
+    fn jobs_round_trip_through_their_stored_form() {
+        let job = Job::CheckMeeting {
+            meeting_id: "m1".into(),
+        };
+        let stored = job.to_new(Utc::now());
+        assert_eq!(stored.kind, "check_meeting");
+        assert_eq!(stored.lock_key.as_deref(), Some("meeting:m1"));
+        assert_eq!(stored.dedupe_key.as_deref(), Some("check:m1"));
+        let back = Job::decode(&stored.payload).unwrap();
+        assert_eq!(back, job);
+        let webhook = Job::ProcessWebhook {
+            inbox_id: "i".into(),
+            provider: "daily".into(),
+            event: EventKind::Other,
+        };
+        assert_eq!(
+            webhook
+                .to_new_for_meeting(Utc::now(), Some("m2"))
+                .lock_key
+                .as_deref(),
+            Some("meeting:m2")
+        );
+    }
+}

@@ -1,0 +1,116 @@
+//! The one typed configuration (SPEC §1), read once from the environment: the process-wide
+//! values parsed here (listen address, public URLs, database), and each layer's own settings
+//! parsed by that layer. Invalid values stop start-up with one line naming the variable.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use reflector_app::AppSettings;
+use reflector_core::{ConfigError, Env};
+use reflector_platforms::RetryPolicy;
+use reflector_queue::QueueSettings;
+use reflector_server::HttpSettings;
+use reflector_store::{Backend, DATABASE_URL_FORMS};
+
+#[derive(Clone)]
+pub struct Config {
+    /// `DATA_DIR`: the SQLite file, local object storage, temp files.
+    pub data_dir: PathBuf,
+    /// `DATABASE_URL`, default `sqlite://$DATA_DIR/reflector.db`.
+    pub database_url: String,
+    /// `HOST` / `PORT`.
+    pub listen: SocketAddr,
+    /// Public URL of the API (`BASE_URL`), without a trailing slash.
+    pub base_url: String,
+    /// Public URL of the web UI (`UI_BASE_URL`, default `BASE_URL`).
+    pub ui_base_url: String,
+    pub http: HttpSettings,
+    pub app: AppSettings,
+    pub queue: QueueSettings,
+    /// How provider API calls are retried.
+    pub provider_retries: RetryPolicy,
+    /// Each provider module reads its own settings (`DAILY_API_KEY`, …) from this, so that no
+    /// code outside a provider's module knows them.
+    pub provider_env: Env,
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let data_dir = PathBuf::from(env.string_or("DATA_DIR", "./data"));
+        let database_url = env
+            .get("DATABASE_URL")
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("sqlite://{}/reflector.db", data_dir.display()));
+        if Backend::of_url(&database_url).is_none() {
+            return Err(ConfigError::new("DATABASE_URL", DATABASE_URL_FORMS));
+        }
+        let base_url = env.url_or("BASE_URL", "http://localhost:1250")?;
+        let ui_base_url = env.url_or("UI_BASE_URL", &base_url)?;
+        let host: IpAddr = env.parse_or("HOST", IpAddr::from([127, 0, 0, 1]))?;
+        let port: u16 = env.parse_or("PORT", 1250)?;
+        Ok(Self {
+            data_dir,
+            database_url,
+            listen: SocketAddr::new(host, port),
+            http: HttpSettings::from_env(env)?,
+            app: AppSettings::from_env(env, &ui_base_url)?,
+            queue: QueueSettings::from_env(env)?,
+            provider_retries: RetryPolicy::default(),
+            provider_env: env.clone(),
+            base_url,
+            ui_base_url,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_env(&Env::from_pairs(pairs.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_run_on_a_laptop() {
+        let Ok(c) = config(&[]) else {
+            panic!("defaults must be valid")
+        };
+        assert_eq!(c.database_url, "sqlite://./data/reflector.db");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:1250");
+        assert_eq!(c.base_url, "http://localhost:1250");
+        assert_eq!(c.ui_base_url, "http://localhost:1250");
+        assert_eq!(c.app.ui_base_url, c.ui_base_url);
+        let Ok(c) = config(&[
+            ("DATA_DIR", "/tmp/x"),
+            ("BASE_URL", "https://r.example.org/"),
+        ]) else {
+            panic!("valid")
+        };
+        assert_eq!(c.database_url, "sqlite:///tmp/x/reflector.db");
+        assert_eq!(c.ui_base_url, "https://r.example.org");
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (var, value) in [
+            ("PORT", "http"),
+            ("HOST", "localhost:80"),
+            ("AUTH_BACKEND", "ldap"),
+            ("PUBLIC_MODE", "sometimes"),
+            ("BASE_URL", "localhost"),
+            ("UI_BASE_URL", "ftp://x"),
+            ("DATABASE_URL", "mysql://x"),
+            ("WORKER_CONCURRENCY", "0"),
+            ("MEETING_LIFECYCLE_INTERVAL_SECONDS", "0"),
+        ] {
+            match config(&[(var, value)]) {
+                Err(err) => assert_eq!(err.variable, var, "{err}"),
+                Ok(_) => panic!("{var}={value} must be refused"),
+            }
+        }
+        for url in ["postgres://h/db", "postgresql://h/db", "sqlite::memory:"] {
+            assert!(config(&[("DATABASE_URL", url)]).is_ok(), "{url}");
+        }
+    }
+}
