@@ -1,6 +1,8 @@
 //! The `mock` provider: needs no account. Its calls are pages served by this server at
-//! `/mock-video/{room_name}` where people join and leave under a name, and its "cloud" is this
-//! process's memory: it resets on restart, as a real provider's room is gone once it expires.
+//! `/mock-video/{room_name}` where people join and leave under a name, and its "cloud" is this process's memory: it resets on restart, as a
+//! real provider's room is gone once it expires. Joining and leaving go straight into the event
+//! sink rather than through webhooks, and it cannot record: webhooks and recordings are the
+//! trait's `Unsupported` defaults.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -13,8 +15,7 @@ use crate::registry::EventSink;
 use crate::registry::{Configured, Provider, ProviderSetup};
 use crate::{
     CreateMeeting, EventKind, JoinRequest, MeetingHandle, PlatformError, PresentParticipant,
-    ProviderEvent, ProviderMeeting, ProviderSession, RecordingMedia, RecordingStarted,
-    StartRecording, VideoPlatform, WebhookOutcome, WebhookRejection,
+    ProviderEvent, ProviderMeeting, ProviderSession, VideoPlatform,
 };
 
 pub const NAME: &str = "mock";
@@ -137,12 +138,9 @@ impl VideoPlatform for MockPlatform {
         meeting: &MeetingHandle<'_>,
     ) -> Result<Vec<PresentParticipant>, PlatformError> {
         let rooms = self.rooms();
-        let room = rooms
-            .get(meeting.room_name)
-            .ok_or(PlatformError::Unsupported {
-                platform: NAME,
-                capability: "presence for calls served by another process",
-            })?;
+        let room = rooms.get(meeting.room_name).ok_or_else(|| {
+            PlatformError::unsupported(NAME, "presence for calls served by another process")
+        })?;
         Ok(room
             .sessions
             .iter()
@@ -178,39 +176,6 @@ impl VideoPlatform for MockPlatform {
         _join: &JoinRequest<'_>,
     ) -> Result<String, PlatformError> {
         Ok(meeting.room_url.to_owned())
-    }
-
-    fn verify_webhook(
-        &self,
-        _headers: &::http::HeaderMap,
-        _body: &[u8],
-        _now: DateTime<Utc>,
-    ) -> Result<WebhookOutcome, WebhookRejection> {
-        Err(WebhookRejection::Malformed(
-            "the mock provider does not send webhooks".into(),
-        ))
-    }
-
-    fn webhook_path(&self) -> Option<&'static str> {
-        None
-    }
-
-    async fn recording_media(&self, _recording_id: &str) -> Result<RecordingMedia, PlatformError> {
-        Err(PlatformError::Unsupported {
-            platform: NAME,
-            capability: "cloud recordings",
-        })
-    }
-
-    async fn start_recording(
-        &self,
-        _meeting: &MeetingHandle<'_>,
-        _start: &StartRecording<'_>,
-    ) -> Result<RecordingStarted, PlatformError> {
-        Err(PlatformError::Unsupported {
-            platform: NAME,
-            capability: "starting recordings through an API",
-        })
     }
 
     fn pages(&self) -> Option<axum::Router> {
@@ -428,4 +393,51 @@ mod pages {
     }
 
     const PAGE: &str = include_str!("mock_page.html");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{StartRecording, WebhookRejection};
+
+    #[tokio::test]
+    async fn the_mock_cannot_record_and_sends_no_webhooks() {
+        let mock = MockPlatform::new("http://localhost:1250/", None);
+        let meeting = MeetingHandle {
+            meeting_id: "m1",
+            platform_meeting_id: "p1",
+            room_name: "team-1",
+            room_url: "http://localhost:1250/mock-video/team-1",
+            end_date: Utc::now(),
+        };
+        let start = StartRecording {
+            kind: "cloud",
+            instance_id: "m1",
+        };
+        assert_eq!(
+            mock.start_recording(&meeting, &start)
+                .await
+                .unwrap_err()
+                .to_string(),
+            "mock does not support starting recordings through an API"
+        );
+        assert!(matches!(
+            mock.recording_media("r1").await,
+            Err(PlatformError::Unsupported { platform: NAME, .. })
+        ));
+        assert_eq!(mock.webhook_path(), None);
+        let rejection = mock
+            .verify_webhook(&::http::HeaderMap::new(), b"{}", Utc::now())
+            .unwrap_err();
+        assert!(
+            matches!(rejection, WebhookRejection::Unsupported(_)),
+            "{rejection:?}"
+        );
+        assert_eq!(rejection.to_string(), "mock does not support webhooks");
+        // Presence of a room this process does not serve is unknown, not empty.
+        assert!(matches!(
+            mock.presence(&meeting).await,
+            Err(PlatformError::Unsupported { platform: NAME, .. })
+        ));
+    }
 }

@@ -5,9 +5,11 @@
 //!
 //! Whereby has no API to fetch or start cloud recordings: it writes them into the operator's S3
 //! bucket (configured per meeting at creation) and announces them through `recording.finished`
-//! and the bucket's S3 notifications, which the recording ingestion reads. So
-//! [`VideoPlatform::recording_media`] and [`VideoPlatform::start_recording`] answer
-//! `Unsupported`, as does extending a meeting (Whereby cannot move a meeting's `endDate`).
+//! and the bucket's S3 notifications, which the recording ingestion reads. So this provider
+//! leaves [`VideoPlatform::recording_media`] and [`VideoPlatform::start_recording`] to the
+//! trait's `Unsupported` defaults, as it does [`VideoPlatform::extend_meeting`] (Whereby cannot
+//! move a meeting's `endDate`) and [`VideoPlatform::presence`] (it has no presence API; its
+//! webhooks and sessions API are the truth).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,8 +30,7 @@ use crate::wire::{
 };
 use crate::{
     CreateMeeting, EventKind, JoinRequest, MeetingHandle, MeetingKey, Participant, PlatformError,
-    PresentParticipant, ProviderEvent, ProviderMeeting, ProviderSession, RecordingMedia,
-    RecordingReady, RecordingStarted, StartRecording, VideoPlatform, WebhookOutcome,
+    ProviderEvent, ProviderMeeting, ProviderSession, RecordingReady, VideoPlatform, WebhookOutcome,
     WebhookRejection,
 };
 
@@ -303,34 +304,12 @@ impl VideoPlatform for WherebyPlatform {
         .await
     }
 
-    /// Whereby has no presence API; participants are followed through its webhooks.
-    async fn presence(
-        &self,
-        _meeting: &MeetingHandle<'_>,
-    ) -> Result<Vec<PresentParticipant>, PlatformError> {
-        Err(PlatformError::Unsupported {
-            platform: NAME,
-            capability: "a presence API",
-        })
-    }
-
     async fn delete_meeting(&self, meeting: &MeetingHandle<'_>) -> Result<(), PlatformError> {
         let path = format!("/meetings/{}", path_segment(meeting.platform_meeting_id));
         match self.api.send(Method::DELETE, &path, &[], None::<&()>).await {
             Ok(_) | Err(PlatformError::NotFound { .. }) => Ok(()),
             Err(e) => Err(e),
         }
-    }
-
-    async fn extend_meeting(
-        &self,
-        _meeting: &MeetingHandle<'_>,
-        _new_end: DateTime<Utc>,
-    ) -> Result<(), PlatformError> {
-        Err(PlatformError::Unsupported {
-            platform: NAME,
-            capability: "extending a meeting",
-        })
     }
 
     async fn join_url(
@@ -370,24 +349,6 @@ impl VideoPlatform for WherebyPlatform {
 
     fn webhook_path(&self) -> Option<&'static str> {
         Some("/whereby")
-    }
-
-    async fn recording_media(&self, _recording_id: &str) -> Result<RecordingMedia, PlatformError> {
-        Err(PlatformError::Unsupported {
-            platform: NAME,
-            capability: "fetching recordings through its API (they arrive in the bucket)",
-        })
-    }
-
-    async fn start_recording(
-        &self,
-        _meeting: &MeetingHandle<'_>,
-        _start: &StartRecording<'_>,
-    ) -> Result<RecordingStarted, PlatformError> {
-        Err(PlatformError::Unsupported {
-            platform: NAME,
-            capability: "starting recordings through an API",
-        })
     }
 }
 

@@ -585,6 +585,7 @@ async fn join_url_is_the_room_url_and_unsupported_capabilities_say_so() {
         "https://acme.whereby.com/team-standup-8b1c"
     );
     for err in [
+        platform.presence(&handle()).await.unwrap_err(),
         platform
             .extend_meeting(&handle(), at(9, 0, 0))
             .await
