@@ -11,9 +11,9 @@
 //! downloaded through an access link). `cloud` rooms with the customer bucket get
 //! `"raw-tracks"` plus `recordings_bucket`: Daily only writes raw tracks into a customer bucket,
 //! the room-level value is the type the room allows by default, and the browser starts the
-//! recordings through [`VideoPlatform::start_recording`] with an explicit `type` (raw tracks, and
-//! a composed `cloud` recording alongside), both written into the bucket. `none` rooms get no
-//! `enable_recording`, so nobody can record.
+//! recordings through [`VideoPlatform::start_recording`] with an explicit layout (tracks, sent as
+//! Daily's `raw-tracks`, and a composed one alongside, sent as `cloud`), both written into the
+//! bucket. `none` rooms get no `enable_recording`, so nobody can record.
 //!
 //! Daily limits request rates (about 20/s in general, 2/s for recording reads and room deletion,
 //! 1/s for starting recordings); this module waits on in-process limiters before each call so a
@@ -42,9 +42,9 @@ use crate::wire::{
 };
 use crate::{
     CreateMeeting, EventKind, JoinRequest, MeetingHandle, MeetingKey, Participant, PlatformError,
-    PresentParticipant, ProviderEvent, ProviderMeeting, ProviderSession, RecordingMedia,
-    RecordingReady, RecordingStarted, StartRecording, VideoPlatform, WebhookOutcome,
-    WebhookRejection,
+    PresentParticipant, ProviderEvent, ProviderMeeting, ProviderSession, RecordingLayout,
+    RecordingMedia, RecordingReady, RecordingStarted, StartRecording, VideoPlatform,
+    WebhookOutcome, WebhookRejection,
 };
 
 pub const NAME: &str = "daily";
@@ -247,9 +247,9 @@ struct TokenProperties<'a> {
 }
 
 #[derive(Serialize)]
-struct StartRecordingBody<'a> {
+struct StartRecordingBody {
     #[serde(rename = "type")]
-    kind: &'a str,
+    kind: &'static str,
     #[serde(rename = "instanceId")]
     instance_id: String,
 }
@@ -628,9 +628,10 @@ impl VideoPlatform for DailyPlatform {
             platform: NAME,
             detail,
         };
-        let expected = match start.kind {
-            "cloud" => meeting.meeting_id.to_owned(),
-            "raw-tracks" => {
+        let kind = recording_kind(start.layout);
+        let expected = match start.layout {
+            RecordingLayout::Composed => meeting.meeting_id.to_owned(),
+            RecordingLayout::Tracks => {
                 if self.bucket.is_none() {
                     return Err(PlatformError::NotConfigured {
                         platform: NAME,
@@ -639,18 +640,13 @@ impl VideoPlatform for DailyPlatform {
                 }
                 raw_tracks_instance_id(meeting.meeting_id).to_string()
             }
-            other => {
-                return Err(invalid(format!(
-                    "unknown recording type {other:?}; expected cloud or raw-tracks"
-                )));
-            }
         };
         // The instance id is what keeps two browsers from starting two recordings of one kind,
         // so only the one derived from the meeting is accepted.
         if !same_id(start.instance_id, &expected) {
             return Err(invalid(format!(
-                "instanceId {:?} does not belong to this meeting's {} recording",
-                start.instance_id, start.kind
+                "instanceId {:?} does not belong to this meeting's {kind} recording",
+                start.instance_id
             )));
         }
         let path = format!(
@@ -658,7 +654,7 @@ impl VideoPlatform for DailyPlatform {
             path_segment(meeting.room_name)
         );
         let body = StartRecordingBody {
-            kind: start.kind,
+            kind,
             instance_id: expected,
         };
         self.wait(Limit::RecordingStart).await;
@@ -723,6 +719,14 @@ fn audio_track_keys(tracks: &[TrackWire]) -> Vec<String> {
         .filter(|key| key.contains(AUDIO_TRACK_MARK))
         .map(str::to_owned)
         .collect()
+}
+
+/// Daily's `type` for a recording of this layout: a composed `cloud` recording, or `raw-tracks`.
+fn recording_kind(layout: RecordingLayout) -> &'static str {
+    match layout {
+        RecordingLayout::Composed => "cloud",
+        RecordingLayout::Tracks => "raw-tracks",
+    }
 }
 
 /// Daily answers a second start of a running instance with this phrase in its error.

@@ -398,7 +398,7 @@ mod pages {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{StartRecording, WebhookRejection};
+    use crate::{RecordingLayout, StartRecording, WebhookRejection};
 
     #[tokio::test]
     async fn the_mock_cannot_record_and_sends_no_webhooks() {
@@ -411,7 +411,7 @@ mod tests {
             end_date: Utc::now(),
         };
         let start = StartRecording {
-            kind: "cloud",
+            layout: RecordingLayout::Composed,
             instance_id: "m1",
         };
         assert_eq!(

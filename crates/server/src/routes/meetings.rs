@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use governor::{DefaultKeyedRateLimiter, Quota};
 use reflector_core::Meeting;
-use reflector_platforms::{JoinRequest, RecordingStarted, StartRecording};
+use reflector_platforms::{JoinRequest, RecordingLayout, RecordingStarted, StartRecording};
 use reflector_store::ConsentVote;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -247,6 +247,16 @@ pub async fn start_recording(
     Path(meeting_id): Path<String>,
     ApiJson(req): ApiJson<StartRecordingRequest>,
 ) -> ApiResult<Json<StartRecordingResponse>> {
+    let layout = match req.kind.as_str() {
+        "cloud" => RecordingLayout::Composed,
+        "raw-tracks" => RecordingLayout::Tracks,
+        other => {
+            return Err(ApiError::unprocessable(
+                "type",
+                format!("unknown recording type {other:?}; expected cloud or raw-tracks"),
+            ));
+        }
+    };
     let meeting = load_meeting(&state, &meeting_id).await?;
     if !meeting.is_open(state.clock.now()) {
         return Err(ApiError::bad_request("Meeting is not active"));
@@ -275,7 +285,7 @@ pub async fn start_recording(
         .start_recording(
             &(&meeting).into(),
             &StartRecording {
-                kind: &req.kind,
+                layout,
                 instance_id: &req.instance_id,
             },
         )
