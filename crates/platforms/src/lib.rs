@@ -40,7 +40,7 @@ use chrono::{DateTime, Utc};
 /// | [`recording_media`](Self::recording_media) | [`PlatformError::Unsupported`] |
 /// | [`start_recording`](Self::start_recording) | [`PlatformError::Unsupported`] |
 /// | [`webhook_path`](Self::webhook_path) with [`verify_webhook`](Self::verify_webhook) | no webhooks; [`WebhookRejection::Unsupported`] |
-/// | [`pages`](Self::pages) | no pages |
+/// | [`page_prefix`](Self::page_prefix) with [`pages`](Self::pages) | no pages |
 ///
 /// A capability a provider lacks answers `Unsupported` (built by [`PlatformError::unsupported`]),
 /// never a silent success, so callers decide what lacking it means (the jobs skip presence
@@ -132,9 +132,16 @@ pub trait VideoPlatform: Send + Sync + 'static {
         )))
     }
 
-    /// Optional: pages this provider serves from our own server. Only a provider that runs
-    /// inside Reflector (the `mock`, whose calls are our pages) has any; real providers host their
-    /// calls themselves.
+    /// Optional: the first path segment of the pages this provider serves from our own server
+    /// (the `mock`'s `mock-video`). Only a provider that runs inside Reflector has one; real
+    /// providers host their calls themselves. Paths under it are never the web app's, and it must
+    /// be a reserved room name (a room's page is `/{room name}`).
+    fn page_prefix(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// The pages under [`page_prefix`](Self::page_prefix), with routes relative to it
+    /// (`/{room_name}` for `/mock-video/{room_name}`): the registry mounts them there.
     fn pages(&self) -> Option<axum::Router> {
         None
     }

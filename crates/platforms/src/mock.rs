@@ -1,5 +1,6 @@
 //! The `mock` provider: needs no account. Its calls are pages served by this server at
-//! `/mock-video/{room_name}` where people join and leave under a name, and its "cloud" is this process's memory: it resets on restart, as a
+//! `/mock-video/{room_name}` (it declares [`PAGE_PREFIX`] as its page prefix) where people join
+//! and leave under a name, and its "cloud" is this process's memory: it resets on restart, as a
 //! real provider's room is gone once it expires. Joining and leaving go straight into the event
 //! sink rather than through webhooks, and it cannot record: webhooks and recordings are the
 //! trait's `Unsupported` defaults.
@@ -19,6 +20,9 @@ use crate::{
 };
 
 pub const NAME: &str = "mock";
+
+/// The first path segment of the call pages (`/mock-video/{room_name}`).
+pub const PAGE_PREFIX: &str = "mock-video";
 
 pub const PROVIDER: Provider = Provider { name: NAME, setup };
 
@@ -104,7 +108,7 @@ impl VideoPlatform for MockPlatform {
     ) -> Result<ProviderMeeting, PlatformError> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let room_name = format!("{}-{}", request.room_name, &id[..8]);
-        let room_url = format!("{}/mock-video/{room_name}", self.base_url);
+        let room_url = format!("{}/{PAGE_PREFIX}/{room_name}", self.base_url);
         self.rooms().insert(
             room_name.clone(),
             MockRoom {
@@ -178,12 +182,17 @@ impl VideoPlatform for MockPlatform {
         Ok(meeting.room_url.to_owned())
     }
 
+    fn page_prefix(&self) -> Option<&'static str> {
+        Some(PAGE_PREFIX)
+    }
+
     fn pages(&self) -> Option<axum::Router> {
         Some(pages::router(self.cloud.clone()))
     }
 }
 
-/// The mock's call page and the little API it uses to join and leave.
+/// The mock's call page and the little API it uses to join and leave, relative to
+/// [`PAGE_PREFIX`] (the registry mounts them there).
 mod pages {
     use std::sync::Arc;
 
@@ -200,15 +209,9 @@ mod pages {
 
     pub(super) fn router(cloud: Arc<MockCloud>) -> axum::Router {
         axum::Router::new()
-            .route("/mock-video/{room_name}", get(page))
-            .route(
-                "/mock-video/{room_name}/sessions",
-                get(list_sessions).post(join),
-            )
-            .route(
-                "/mock-video/{room_name}/sessions/{session_id}",
-                delete(leave),
-            )
+            .route("/{room_name}", get(page))
+            .route("/{room_name}/sessions", get(list_sessions).post(join))
+            .route("/{room_name}/sessions/{session_id}", delete(leave))
             .with_state(cloud)
     }
 
@@ -368,6 +371,7 @@ mod pages {
         };
         let name = html_escape(&room_name);
         let body = PAGE
+            .replace("{{PREFIX}}", super::PAGE_PREFIX)
             .replace("{{ROOM}}", &name)
             .replace("{{EXISTS}}", if exists { "true" } else { "false" });
         (status, Html(body)).into_response()

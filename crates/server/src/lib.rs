@@ -77,7 +77,10 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(system::health))
         .route("/openapi.json", get(openapi::document))
         .merge(webhooks::receivers(&state))
-        .fallback_service(web::router(state.settings.web_dist_dir.clone()))
+        .fallback_service(web::router(
+            state.settings.web_dist_dir.clone(),
+            state.platforms.page_prefixes(),
+        ))
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone());
 
