@@ -1,7 +1,16 @@
 //! The video-platform layer: one async trait ([`VideoPlatform`]) that every provider implements,
 //! a [`Registry`] that builds the configured providers from the environment, and one module per
-//! provider. Provider wire formats (endpoints, JSON fields, signature schemes) live only in their
-//! provider's module; everything else sees provider-neutral types.
+//! provider. Provider wire formats (endpoints, JSON fields, signature schemes, recording type
+//! names) live only in their provider's module; everything else sees provider-neutral types
+//! ([`StartRecording`] says [`RecordingLayout::Composed`] or [`RecordingLayout::Tracks`], not a
+//! provider's word for them).
+//!
+//! A capability a provider lacks comes from the trait's default (`Unsupported`, or no webhooks
+//! and no pages), never from a copy in the provider's module. What the providers' modules share
+//! (paging through list endpoints, lenient decoding of ids, numbers and times, JSON re-serialised
+//! in the order sent) is in `wire`, and the HTTP client in [`client`].
+//! A provider that serves pages of its own (the mock) declares their path prefix
+//! ([`VideoPlatform::page_prefix`]), so the server knows those paths without naming them.
 //!
 //! Adding a provider means adding a module with a `PROVIDER` registration and one line in
 //! [`registry::PROVIDERS`].
