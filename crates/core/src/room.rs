@@ -79,16 +79,10 @@ string_enum!(
     } default AutomaticSecondParticipant
 );
 
-/// First path segments the server answers itself (the API, service endpoints, provider pages):
-/// never pages of the web app. Each is also a reserved room name.
-pub const SERVER_PATHS: &[&str] = &[
-    "api",
-    "v1",
-    "health",
-    "mock-video",
-    "metrics",
-    "openapi.json",
-];
+/// First path segments the server answers itself (the API and service endpoints): never pages
+/// of the web app. Each is also a reserved room name. Providers that serve pages of their own
+/// declare their prefixes themselves (the platforms registry's `page_prefixes`).
+pub const SERVER_PATHS: &[&str] = &["api", "v1", "health", "metrics", "openapi.json"];
 
 /// Paths of the web UI and API that a room name must not shadow (a room's URL is `/{name}`).
 pub const RESERVED_ROOM_NAMES: &[&str] = &[

@@ -11,9 +11,9 @@
 //! downloaded through an access link). `cloud` rooms with the customer bucket get
 //! `"raw-tracks"` plus `recordings_bucket`: Daily only writes raw tracks into a customer bucket,
 //! the room-level value is the type the room allows by default, and the browser starts the
-//! recordings through [`VideoPlatform::start_recording`] with an explicit `type` (raw tracks, and
-//! a composed `cloud` recording alongside), both written into the bucket. `none` rooms get no
-//! `enable_recording`, so nobody can record.
+//! recordings through [`VideoPlatform::start_recording`] with an explicit layout (tracks, sent as
+//! Daily's `raw-tracks`, and a composed one alongside, sent as `cloud`), both written into the
+//! bucket. `none` rooms get no `enable_recording`, so nobody can record.
 //!
 //! Daily limits request rates (about 20/s in general, 2/s for recording reads and room deletion,
 //! 1/s for starting recordings); this module waits on in-process limiters before each call so a
@@ -30,18 +30,21 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use hmac::{Hmac, Mac};
 use reflector_core::{ConfigError, RecordingType};
 use reqwest::Method;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::client::ApiClient;
 use crate::registry::{Configured, Provider, ProviderSetup};
-use crate::wire::{call_url, lenient_string, path_segment};
+use crate::wire::{
+    Page, call_url, collect_pages, lenient_f64, lenient_string, lenient_vec, path_segment,
+    rfc3339_time, unix_time,
+};
 use crate::{
     CreateMeeting, EventKind, JoinRequest, MeetingHandle, MeetingKey, Participant, PlatformError,
-    PresentParticipant, ProviderEvent, ProviderMeeting, ProviderSession, RecordingMedia,
-    RecordingReady, RecordingStarted, StartRecording, VideoPlatform, WebhookOutcome,
-    WebhookRejection,
+    PresentParticipant, ProviderEvent, ProviderMeeting, ProviderSession, RecordingLayout,
+    RecordingMedia, RecordingReady, RecordingStarted, StartRecording, VideoPlatform,
+    WebhookOutcome, WebhookRejection,
 };
 
 pub const NAME: &str = "daily";
@@ -244,9 +247,9 @@ struct TokenProperties<'a> {
 }
 
 #[derive(Serialize)]
-struct StartRecordingBody<'a> {
+struct StartRecordingBody {
     #[serde(rename = "type")]
-    kind: &'a str,
+    kind: &'static str,
     #[serde(rename = "instanceId")]
     instance_id: String,
 }
@@ -291,7 +294,7 @@ struct RecordingWire {
     status: Option<String>,
     #[serde(default, deserialize_with = "lenient_string")]
     s3key: Option<String>,
-    #[serde(default, deserialize_with = "lenient_tracks")]
+    #[serde(default, deserialize_with = "lenient_vec")]
     tracks: Vec<TrackWire>,
 }
 
@@ -354,7 +357,7 @@ struct EventPayload {
     recording_id: Option<String>,
     #[serde(deserialize_with = "lenient_string")]
     s3_key: Option<String>,
-    #[serde(deserialize_with = "lenient_tracks")]
+    #[serde(deserialize_with = "lenient_vec")]
     tracks: Vec<TrackWire>,
     #[serde(deserialize_with = "lenient_string")]
     error_msg: Option<String>,
@@ -426,36 +429,25 @@ impl VideoPlatform for DailyPlatform {
         meeting: &MeetingHandle<'_>,
     ) -> Result<Vec<ProviderSession>, PlatformError> {
         let limit = PAGE_LIMIT.to_string();
-        let mut sessions = Vec::new();
-        let mut after: Option<String> = None;
-        for _ in 0..MAX_SESSION_PAGES {
-            let mut query = vec![("room", meeting.room_name), ("limit", limit.as_str())];
+        let limit = limit.as_str();
+        // A full page may have more after it: the next starts after its last meeting.
+        collect_pages(NAME, "meetings", MAX_SESSION_PAGES, |after| async move {
+            let mut query = vec![("room", meeting.room_name), ("limit", limit)];
             if let Some(after) = &after {
                 query.push(("starting_after", after.as_str()));
             }
             self.wait(Limit::General).await;
             let page: MeetingsPage = self.api.get_json("/meetings", &query).await?;
-            let full = page.data.len() >= PAGE_LIMIT;
-            let last = page.data.last().and_then(|m| m.id.clone());
-            sessions.extend(page.data.into_iter().filter_map(session));
-            match last {
-                Some(last) if full => {
-                    if after.as_deref() == Some(last.as_str()) {
-                        return Err(PlatformError::BadResponse {
-                            platform: NAME,
-                            detail: "meetings: the page did not advance".into(),
-                        });
-                    }
-                    after = Some(last);
-                }
-                _ => return Ok(sessions),
-            }
-        }
-        // A partial list could make a live meeting look finished, so this is an error.
-        Err(PlatformError::BadResponse {
-            platform: NAME,
-            detail: format!("meetings: more than {MAX_SESSION_PAGES} pages"),
+            let next = match page.data.last() {
+                Some(last) if page.data.len() >= PAGE_LIMIT => last.id.clone(),
+                _ => None,
+            };
+            Ok(Page {
+                next,
+                items: page.data.into_iter().filter_map(session).collect(),
+            })
         })
+        .await
     }
 
     /// `GET /rooms/{name}/presence`: the participants in the room now.
@@ -474,11 +466,7 @@ impl VideoPlatform for DailyPlatform {
                     session_id: p.id?,
                     user_id: p.user_id,
                     user_name: p.user_name,
-                    joined_at: p
-                        .join_time
-                        .as_deref()
-                        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                        .map(|t| t.with_timezone(&Utc))?,
+                    joined_at: p.join_time.as_deref().and_then(rfc3339_time)?,
                 })
             })
             .collect())
@@ -640,9 +628,10 @@ impl VideoPlatform for DailyPlatform {
             platform: NAME,
             detail,
         };
-        let expected = match start.kind {
-            "cloud" => meeting.meeting_id.to_owned(),
-            "raw-tracks" => {
+        let kind = recording_kind(start.layout);
+        let expected = match start.layout {
+            RecordingLayout::Composed => meeting.meeting_id.to_owned(),
+            RecordingLayout::Tracks => {
                 if self.bucket.is_none() {
                     return Err(PlatformError::NotConfigured {
                         platform: NAME,
@@ -651,18 +640,13 @@ impl VideoPlatform for DailyPlatform {
                 }
                 raw_tracks_instance_id(meeting.meeting_id).to_string()
             }
-            other => {
-                return Err(invalid(format!(
-                    "unknown recording type {other:?}; expected cloud or raw-tracks"
-                )));
-            }
         };
         // The instance id is what keeps two browsers from starting two recordings of one kind,
         // so only the one derived from the meeting is accepted.
         if !same_id(start.instance_id, &expected) {
             return Err(invalid(format!(
-                "instanceId {:?} does not belong to this meeting's {} recording",
-                start.instance_id, start.kind
+                "instanceId {:?} does not belong to this meeting's {kind} recording",
+                start.instance_id
             )));
         }
         let path = format!(
@@ -670,7 +654,7 @@ impl VideoPlatform for DailyPlatform {
             path_segment(meeting.room_name)
         );
         let body = StartRecordingBody {
-            kind: start.kind,
+            kind,
             instance_id: expected,
         };
         self.wait(Limit::RecordingStart).await;
@@ -735,6 +719,14 @@ fn audio_track_keys(tracks: &[TrackWire]) -> Vec<String> {
         .filter(|key| key.contains(AUDIO_TRACK_MARK))
         .map(str::to_owned)
         .collect()
+}
+
+/// Daily's `type` for a recording of this layout: a composed `cloud` recording, or `raw-tracks`.
+fn recording_kind(layout: RecordingLayout) -> &'static str {
+    match layout {
+        RecordingLayout::Composed => "cloud",
+        RecordingLayout::Tracks => "raw-tracks",
+    }
 }
 
 /// Daily answers a second start of a running instance with this phrase in its error.
@@ -903,36 +895,6 @@ fn event_kind(
     })
 }
 
-/// Unix seconds (Daily sends integers or floats) as a time.
-fn unix_time(seconds: f64) -> Option<DateTime<Utc>> {
-    if !seconds.is_finite() {
-        return None;
-    }
-    let whole = seconds.floor();
-    let nanos = ((seconds - whole) * 1e9).round().min(999_999_999.0) as u32;
-    DateTime::from_timestamp(whole as i64, nanos)
-}
-
-/// A number, also from a numeric string; anything else (null included) counts as absent.
-fn lenient_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-    Ok(match serde_json::Value::deserialize(d)? {
-        serde_json::Value::Number(n) => n.as_f64(),
-        serde_json::Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    })
-}
-
-/// A list of tracks; a missing or non-list value is no tracks, and unreadable entries are skipped.
-fn lenient_tracks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<TrackWire>, D::Error> {
-    Ok(match serde_json::Value::deserialize(d)? {
-        serde_json::Value::Array(items) => items
-            .into_iter()
-            .filter_map(|item| serde_json::from_value(item).ok())
-            .collect(),
-        _ => Vec::new(),
-    })
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
@@ -949,13 +911,5 @@ mod tests {
         assert_eq!(long.len(), ROOM_NAME_MAX);
         assert!(long.ends_with("-20260101080000-0001"));
         assert_eq!(daily_room_name("a b", start, 2), "a-b-20260101080000-0002");
-    }
-
-    #[test]
-    fn fractional_unix_times() {
-        let t = unix_time(1_700_000_000.25).unwrap();
-        assert_eq!(t.timestamp(), 1_700_000_000);
-        assert_eq!(t.timestamp_subsec_millis(), 250);
-        assert!(unix_time(f64::NAN).is_none());
     }
 }

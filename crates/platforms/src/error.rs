@@ -54,6 +54,17 @@ pub enum PlatformError {
     },
 }
 
+impl PlatformError {
+    /// The answer for a capability `platform` lacks. The trait's default methods are the only
+    /// callers besides a provider that lacks a capability only sometimes (the mock's presence).
+    pub fn unsupported(platform: &'static str, capability: &'static str) -> Self {
+        Self::Unsupported {
+            platform,
+            capability,
+        }
+    }
+}
+
 /// Why a webhook delivery was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WebhookRejection {
@@ -67,4 +78,9 @@ pub enum WebhookRejection {
     Stale,
     #[error("malformed webhook: {0}")]
     Malformed(String),
+    /// The provider sends no webhooks: the trait's default for
+    /// [`crate::VideoPlatform::verify_webhook`]. No route reaches it, because only providers with
+    /// a [`crate::VideoPlatform::webhook_path`] get a receiver.
+    #[error(transparent)]
+    Unsupported(PlatformError),
 }

@@ -1,7 +1,16 @@
 //! The video-platform layer: one async trait ([`VideoPlatform`]) that every provider implements,
 //! a [`Registry`] that builds the configured providers from the environment, and one module per
-//! provider. Provider wire formats (endpoints, JSON fields, signature schemes) live only in their
-//! provider's module; everything else sees provider-neutral types.
+//! provider. Provider wire formats (endpoints, JSON fields, signature schemes, recording type
+//! names) live only in their provider's module; everything else sees provider-neutral types
+//! ([`StartRecording`] says [`RecordingLayout::Composed`] or [`RecordingLayout::Tracks`], not a
+//! provider's word for them).
+//!
+//! A capability a provider lacks comes from the trait's default (`Unsupported`, or no webhooks
+//! and no pages), never from a copy in the provider's module. What the providers' modules share
+//! (paging through list endpoints, lenient decoding of ids, numbers and times, JSON re-serialised
+//! in the order sent) is in `wire`, and the HTTP client in [`client`].
+//! A provider that serves pages of its own (the mock) declares their path prefix
+//! ([`VideoPlatform::page_prefix`]), so the server knows those paths without naming them.
 //!
 //! Adding a provider means adding a module with a `PROVIDER` registration and one line in
 //! [`registry::PROVIDERS`].
@@ -25,8 +34,26 @@ pub use types::*;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-/// What every video provider offers. Capabilities a provider lacks answer
-/// [`PlatformError::Unsupported`], never a silent success.
+/// What every video provider offers.
+///
+/// **Required** (no default): [`name`](Self::name), [`create_meeting`](Self::create_meeting),
+/// [`list_sessions`](Self::list_sessions), [`delete_meeting`](Self::delete_meeting) and
+/// [`join_url`](Self::join_url).
+///
+/// **Optional capabilities**, which a provider overrides only if it has them:
+///
+/// | capability | default |
+/// |---|---|
+/// | [`presence`](Self::presence) | [`PlatformError::Unsupported`] |
+/// | [`extend_meeting`](Self::extend_meeting) | [`PlatformError::Unsupported`] |
+/// | [`recording_media`](Self::recording_media) | [`PlatformError::Unsupported`] |
+/// | [`start_recording`](Self::start_recording) | [`PlatformError::Unsupported`] |
+/// | [`webhook_path`](Self::webhook_path) with [`verify_webhook`](Self::verify_webhook) | no webhooks; [`WebhookRejection::Unsupported`] |
+/// | [`page_prefix`](Self::page_prefix) with [`pages`](Self::pages) | no pages |
+///
+/// A capability a provider lacks answers `Unsupported` (built by [`PlatformError::unsupported`]),
+/// never a silent success, so callers decide what lacking it means (the jobs skip presence
+/// checks and extensions, the API answers 400).
 #[async_trait]
 pub trait VideoPlatform: Send + Sync + 'static {
     /// The registry key, also stored on rooms and meetings (`whereby`, `daily`, `mock`).
@@ -44,21 +71,8 @@ pub trait VideoPlatform: Send + Sync + 'static {
         meeting: &MeetingHandle<'_>,
     ) -> Result<Vec<ProviderSession>, PlatformError>;
 
-    /// Who is in the meeting's room right now, for providers with a presence API.
-    async fn presence(
-        &self,
-        meeting: &MeetingHandle<'_>,
-    ) -> Result<Vec<PresentParticipant>, PlatformError>;
-
     /// Deletes or expires the provider room. "Already gone" is success.
     async fn delete_meeting(&self, meeting: &MeetingHandle<'_>) -> Result<(), PlatformError>;
-
-    /// Moves the provider room's expiry to `new_end`.
-    async fn extend_meeting(
-        &self,
-        meeting: &MeetingHandle<'_>,
-        new_end: DateTime<Utc>,
-    ) -> Result<(), PlatformError>;
 
     /// The URL this user should open to join (with a token where the provider uses them).
     async fn join_url(
@@ -67,29 +81,76 @@ pub trait VideoPlatform: Send + Sync + 'static {
         join: &JoinRequest<'_>,
     ) -> Result<String, PlatformError>;
 
+    /// Optional: who is in the meeting's room right now, for providers with a presence API.
+    async fn presence(
+        &self,
+        _meeting: &MeetingHandle<'_>,
+    ) -> Result<Vec<PresentParticipant>, PlatformError> {
+        Err(PlatformError::unsupported(self.name(), "a presence API"))
+    }
+
+    /// Optional: moves the provider room's expiry to `new_end`.
+    async fn extend_meeting(
+        &self,
+        _meeting: &MeetingHandle<'_>,
+        _new_end: DateTime<Utc>,
+    ) -> Result<(), PlatformError> {
+        Err(PlatformError::unsupported(
+            self.name(),
+            "extending a meeting",
+        ))
+    }
+
+    /// Optional: where a finished recording's media can be read, for providers with an API for it.
+    async fn recording_media(&self, _recording_id: &str) -> Result<RecordingMedia, PlatformError> {
+        Err(PlatformError::unsupported(
+            self.name(),
+            "fetching recordings through its API",
+        ))
+    }
+
+    /// Optional: starts a recording through the provider's API, for providers that need a REST
+    /// call for it.
+    async fn start_recording(
+        &self,
+        _meeting: &MeetingHandle<'_>,
+        _start: &StartRecording<'_>,
+    ) -> Result<RecordingStarted, PlatformError> {
+        Err(PlatformError::unsupported(
+            self.name(),
+            "starting recordings through an API",
+        ))
+    }
+
+    /// Optional: the path (under `/v1`) where this provider delivers webhooks. A provider that
+    /// returns one also implements [`verify_webhook`](Self::verify_webhook).
+    fn webhook_path(&self) -> Option<&'static str> {
+        None
+    }
+
     /// Verifies a webhook delivery (raw body and headers) and parses it into a neutral event.
     fn verify_webhook(
         &self,
-        headers: &::http::HeaderMap,
-        body: &[u8],
-        now: DateTime<Utc>,
-    ) -> Result<WebhookOutcome, WebhookRejection>;
+        _headers: &::http::HeaderMap,
+        _body: &[u8],
+        _now: DateTime<Utc>,
+    ) -> Result<WebhookOutcome, WebhookRejection> {
+        Err(WebhookRejection::Unsupported(PlatformError::unsupported(
+            self.name(),
+            "webhooks",
+        )))
+    }
 
-    /// The path (under `/v1`) where this provider delivers webhooks, if it sends any.
-    fn webhook_path(&self) -> Option<&'static str>;
+    /// Optional: the first path segment of the pages this provider serves from our own server
+    /// (the `mock`'s `mock-video`). Only a provider that runs inside Reflector has one; real
+    /// providers host their calls themselves. Paths under it are never the web app's, and it must
+    /// be a reserved room name (a room's page is `/{room name}`).
+    fn page_prefix(&self) -> Option<&'static str> {
+        None
+    }
 
-    /// Where a finished recording's media can be read.
-    async fn recording_media(&self, recording_id: &str) -> Result<RecordingMedia, PlatformError>;
-
-    /// Starts a recording through the provider's API, for providers that need a REST call.
-    async fn start_recording(
-        &self,
-        meeting: &MeetingHandle<'_>,
-        start: &StartRecording<'_>,
-    ) -> Result<RecordingStarted, PlatformError>;
-
-    /// Pages this provider serves from our own server. Only a provider that runs inside Reflector
-    /// (the `mock`, whose calls are our pages) has any; real providers host their calls themselves.
+    /// The pages under [`page_prefix`](Self::page_prefix), with routes relative to it
+    /// (`/{room_name}` for `/mock-video/{room_name}`): the registry mounts them there.
     fn pages(&self) -> Option<axum::Router> {
         None
     }

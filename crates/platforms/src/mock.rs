@@ -1,6 +1,9 @@
 //! The `mock` provider: needs no account. Its calls are pages served by this server at
-//! `/mock-video/{room_name}` where people join and leave under a name, and its "cloud" is this
-//! process's memory: it resets on restart, as a real provider's room is gone once it expires.
+//! `/mock-video/{room_name}` (it declares [`PAGE_PREFIX`] as its page prefix) where people join
+//! and leave under a name, and its "cloud" is this process's memory: it resets on restart, as a
+//! real provider's room is gone once it expires. Joining and leaving go straight into the event
+//! sink rather than through webhooks, and it cannot record: webhooks and recordings are the
+//! trait's `Unsupported` defaults.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -13,11 +16,13 @@ use crate::registry::EventSink;
 use crate::registry::{Configured, Provider, ProviderSetup};
 use crate::{
     CreateMeeting, EventKind, JoinRequest, MeetingHandle, PlatformError, PresentParticipant,
-    ProviderEvent, ProviderMeeting, ProviderSession, RecordingMedia, RecordingStarted,
-    StartRecording, VideoPlatform, WebhookOutcome, WebhookRejection,
+    ProviderEvent, ProviderMeeting, ProviderSession, VideoPlatform,
 };
 
 pub const NAME: &str = "mock";
+
+/// The first path segment of the call pages (`/mock-video/{room_name}`).
+pub const PAGE_PREFIX: &str = "mock-video";
 
 pub const PROVIDER: Provider = Provider { name: NAME, setup };
 
@@ -103,7 +108,7 @@ impl VideoPlatform for MockPlatform {
     ) -> Result<ProviderMeeting, PlatformError> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let room_name = format!("{}-{}", request.room_name, &id[..8]);
-        let room_url = format!("{}/mock-video/{room_name}", self.base_url);
+        let room_url = format!("{}/{PAGE_PREFIX}/{room_name}", self.base_url);
         self.rooms().insert(
             room_name.clone(),
             MockRoom {
@@ -137,12 +142,9 @@ impl VideoPlatform for MockPlatform {
         meeting: &MeetingHandle<'_>,
     ) -> Result<Vec<PresentParticipant>, PlatformError> {
         let rooms = self.rooms();
-        let room = rooms
-            .get(meeting.room_name)
-            .ok_or(PlatformError::Unsupported {
-                platform: NAME,
-                capability: "presence for calls served by another process",
-            })?;
+        let room = rooms.get(meeting.room_name).ok_or_else(|| {
+            PlatformError::unsupported(NAME, "presence for calls served by another process")
+        })?;
         Ok(room
             .sessions
             .iter()
@@ -180,37 +182,8 @@ impl VideoPlatform for MockPlatform {
         Ok(meeting.room_url.to_owned())
     }
 
-    fn verify_webhook(
-        &self,
-        _headers: &::http::HeaderMap,
-        _body: &[u8],
-        _now: DateTime<Utc>,
-    ) -> Result<WebhookOutcome, WebhookRejection> {
-        Err(WebhookRejection::Malformed(
-            "the mock provider does not send webhooks".into(),
-        ))
-    }
-
-    fn webhook_path(&self) -> Option<&'static str> {
-        None
-    }
-
-    async fn recording_media(&self, _recording_id: &str) -> Result<RecordingMedia, PlatformError> {
-        Err(PlatformError::Unsupported {
-            platform: NAME,
-            capability: "cloud recordings",
-        })
-    }
-
-    async fn start_recording(
-        &self,
-        _meeting: &MeetingHandle<'_>,
-        _start: &StartRecording<'_>,
-    ) -> Result<RecordingStarted, PlatformError> {
-        Err(PlatformError::Unsupported {
-            platform: NAME,
-            capability: "starting recordings through an API",
-        })
+    fn page_prefix(&self) -> Option<&'static str> {
+        Some(PAGE_PREFIX)
     }
 
     fn pages(&self) -> Option<axum::Router> {
@@ -218,7 +191,8 @@ impl VideoPlatform for MockPlatform {
     }
 }
 
-/// The mock's call page and the little API it uses to join and leave.
+/// The mock's call page and the little API it uses to join and leave, relative to
+/// [`PAGE_PREFIX`] (the registry mounts them there).
 mod pages {
     use std::sync::Arc;
 
@@ -235,15 +209,9 @@ mod pages {
 
     pub(super) fn router(cloud: Arc<MockCloud>) -> axum::Router {
         axum::Router::new()
-            .route("/mock-video/{room_name}", get(page))
-            .route(
-                "/mock-video/{room_name}/sessions",
-                get(list_sessions).post(join),
-            )
-            .route(
-                "/mock-video/{room_name}/sessions/{session_id}",
-                delete(leave),
-            )
+            .route("/{room_name}", get(page))
+            .route("/{room_name}/sessions", get(list_sessions).post(join))
+            .route("/{room_name}/sessions/{session_id}", delete(leave))
             .with_state(cloud)
     }
 
@@ -403,6 +371,7 @@ mod pages {
         };
         let name = html_escape(&room_name);
         let body = PAGE
+            .replace("{{PREFIX}}", super::PAGE_PREFIX)
             .replace("{{ROOM}}", &name)
             .replace("{{EXISTS}}", if exists { "true" } else { "false" });
         (status, Html(body)).into_response()
@@ -428,4 +397,51 @@ mod pages {
     }
 
     const PAGE: &str = include_str!("mock_page.html");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{RecordingLayout, StartRecording, WebhookRejection};
+
+    #[tokio::test]
+    async fn the_mock_cannot_record_and_sends_no_webhooks() {
+        let mock = MockPlatform::new("http://localhost:1250/", None);
+        let meeting = MeetingHandle {
+            meeting_id: "m1",
+            platform_meeting_id: "p1",
+            room_name: "team-1",
+            room_url: "http://localhost:1250/mock-video/team-1",
+            end_date: Utc::now(),
+        };
+        let start = StartRecording {
+            layout: RecordingLayout::Composed,
+            instance_id: "m1",
+        };
+        assert_eq!(
+            mock.start_recording(&meeting, &start)
+                .await
+                .unwrap_err()
+                .to_string(),
+            "mock does not support starting recordings through an API"
+        );
+        assert!(matches!(
+            mock.recording_media("r1").await,
+            Err(PlatformError::Unsupported { platform: NAME, .. })
+        ));
+        assert_eq!(mock.webhook_path(), None);
+        let rejection = mock
+            .verify_webhook(&::http::HeaderMap::new(), b"{}", Utc::now())
+            .unwrap_err();
+        assert!(
+            matches!(rejection, WebhookRejection::Unsupported(_)),
+            "{rejection:?}"
+        );
+        assert_eq!(rejection.to_string(), "mock does not support webhooks");
+        // Presence of a room this process does not serve is unknown, not empty.
+        assert!(matches!(
+            mock.presence(&meeting).await,
+            Err(PlatformError::Unsupported { platform: NAME, .. })
+        ));
+    }
 }

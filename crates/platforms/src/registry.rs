@@ -175,12 +175,23 @@ impl Registry {
             .collect()
     }
 
-    /// The pages of every configured provider that serves some (see [`VideoPlatform::pages`]).
+    /// The pages of every configured provider that serves some, each under its
+    /// [`VideoPlatform::page_prefix`].
     pub fn pages(&self) -> axum::Router {
         self.ready
             .values()
-            .filter_map(|p| p.pages())
-            .fold(axum::Router::new(), axum::Router::merge)
+            .filter_map(|p| Some((p.page_prefix()?, p.pages()?)))
+            .fold(axum::Router::new(), |all, (prefix, pages)| {
+                all.nest(&format!("/{prefix}"), pages)
+            })
+    }
+
+    /// The first path segments of the configured providers' pages (see [`Self::pages`]).
+    pub fn page_prefixes(&self) -> Vec<&'static str> {
+        self.ready
+            .values()
+            .filter_map(|p| p.page_prefix())
+            .collect()
     }
 
     /// Every configured provider that sends webhooks, with the path (under `/v1`) it sends to.
@@ -239,6 +250,35 @@ mod tests {
         assert!(err.message.contains("unknown video platform"), "{err}");
         let r = registry(&[("DEFAULT_VIDEO_PLATFORM", "mock"), ("DAILY_API_KEY", "d")]).unwrap();
         assert_eq!(r.default_platform().as_str(), "mock");
+    }
+
+    /// A room's page is `/{room name}`, so a room named like a provider's page prefix would be
+    /// shadowed by the provider's pages.
+    #[test]
+    fn every_page_prefix_is_a_reserved_room_name() {
+        let all = registry(&[("DAILY_API_KEY", "d"), ("WHEREBY_API_KEY", "w")]).unwrap();
+        assert_eq!(
+            all.statuses().iter().filter(|s| s.configured).count(),
+            PROVIDERS.len()
+        );
+        let prefixes = all.page_prefixes();
+        assert_eq!(prefixes, [mock::PAGE_PREFIX]);
+        for prefix in prefixes {
+            assert_eq!(
+                reflector_core::RoomName::parse(prefix),
+                Err(reflector_core::RoomNameError::Reserved(prefix.to_owned())),
+                "add {prefix:?} to reflector_core::room::RESERVED_ROOM_NAMES"
+            );
+        }
+        // Pages without a prefix would never be mounted.
+        for name in all.known() {
+            let platform = all.get(name).unwrap();
+            assert_eq!(
+                platform.pages().is_some(),
+                platform.page_prefix().is_some(),
+                "{name}"
+            );
+        }
     }
 
     #[test]

@@ -76,11 +76,22 @@ pub struct JoinRequest<'a> {
     pub skip_consent: bool,
 }
 
-/// A request from the browser to start recording (`kind` such as `cloud` or `raw-tracks`).
+/// A request from the browser to start a recording of a meeting.
 #[derive(Debug, Clone)]
 pub struct StartRecording<'a> {
-    pub kind: &'a str,
+    pub layout: RecordingLayout,
+    /// The id the browser's call client started the recording instance with; the provider checks
+    /// it belongs to this meeting, so two browsers cannot start two recordings of one layout.
     pub instance_id: &'a str,
+}
+
+/// What a recording captures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordingLayout {
+    /// One file of the whole call, composed by the provider.
+    Composed,
+    /// One file per participant track.
+    Tracks,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

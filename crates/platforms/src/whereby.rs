@@ -5,9 +5,11 @@
 //!
 //! Whereby has no API to fetch or start cloud recordings: it writes them into the operator's S3
 //! bucket (configured per meeting at creation) and announces them through `recording.finished`
-//! and the bucket's S3 notifications, which the recording ingestion reads. So
-//! [`VideoPlatform::recording_media`] and [`VideoPlatform::start_recording`] answer
-//! `Unsupported`, as does extending a meeting (Whereby cannot move a meeting's `endDate`).
+//! and the bucket's S3 notifications, which the recording ingestion reads. So this provider
+//! leaves [`VideoPlatform::recording_media`] and [`VideoPlatform::start_recording`] to the
+//! trait's `Unsupported` defaults, as it does [`VideoPlatform::extend_meeting`] (Whereby cannot
+//! move a meeting's `endDate`) and [`VideoPlatform::presence`] (it has no presence API; its
+//! webhooks and sessions API are the truth).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,17 +19,18 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use hmac::{Hmac, Mac};
 use reflector_core::{ConfigError, RecordingType};
 use reqwest::Method;
-use serde::de::{MapAccess, SeqAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::client::{ApiClient, MultipartFile};
 use crate::registry::{Configured, Provider, ProviderSetup};
-use crate::wire::{call_url, lenient_string, path_segment};
+use crate::wire::{
+    Page, call_url, collect_pages, compact_json, lenient_i64, lenient_string, path_segment,
+    rfc3339_time,
+};
 use crate::{
     CreateMeeting, EventKind, JoinRequest, MeetingHandle, MeetingKey, Participant, PlatformError,
-    PresentParticipant, ProviderEvent, ProviderMeeting, ProviderSession, RecordingMedia,
-    RecordingReady, RecordingStarted, StartRecording, VideoPlatform, WebhookOutcome,
+    ProviderEvent, ProviderMeeting, ProviderSession, RecordingReady, VideoPlatform, WebhookOutcome,
     WebhookRejection,
 };
 
@@ -280,45 +283,25 @@ impl VideoPlatform for WherebyPlatform {
         &self,
         meeting: &MeetingHandle<'_>,
     ) -> Result<Vec<ProviderSession>, PlatformError> {
-        let mut sessions = Vec::new();
-        let mut cursor: Option<String> = None;
-        for _ in 0..MAX_SESSION_PAGES {
-            let mut query = vec![("roomName", meeting.room_name)];
-            if let Some(cursor) = &cursor {
-                query.push(("cursor", cursor.as_str()));
-            }
-            let page: SessionsPage = self.api.get_json("/insights/room-sessions", &query).await?;
-            let empty = page.results.is_empty();
-            sessions.extend(page.results.into_iter().filter_map(session));
-            match page.cursor {
-                Some(next) if !empty => {
-                    if cursor.as_deref() == Some(next.as_str()) {
-                        return Err(PlatformError::BadResponse {
-                            platform: NAME,
-                            detail: "room sessions: the cursor did not advance".into(),
-                        });
-                    }
-                    cursor = Some(next);
+        // An empty page ends the list whatever its cursor says.
+        collect_pages(
+            NAME,
+            "room sessions",
+            MAX_SESSION_PAGES,
+            |cursor| async move {
+                let mut query = vec![("roomName", meeting.room_name)];
+                if let Some(cursor) = &cursor {
+                    query.push(("cursor", cursor.as_str()));
                 }
-                _ => return Ok(sessions),
-            }
-        }
-        // A partial list could make a live meeting look finished, so this is an error.
-        Err(PlatformError::BadResponse {
-            platform: NAME,
-            detail: format!("room sessions: more than {MAX_SESSION_PAGES} pages"),
-        })
-    }
-
-    /// Whereby has no presence API; participants are followed through its webhooks.
-    async fn presence(
-        &self,
-        _meeting: &MeetingHandle<'_>,
-    ) -> Result<Vec<PresentParticipant>, PlatformError> {
-        Err(PlatformError::Unsupported {
-            platform: NAME,
-            capability: "a presence API",
-        })
+                let page: SessionsPage =
+                    self.api.get_json("/insights/room-sessions", &query).await?;
+                Ok(Page {
+                    next: page.cursor.filter(|_| !page.results.is_empty()),
+                    items: page.results.into_iter().filter_map(session).collect(),
+                })
+            },
+        )
+        .await
     }
 
     async fn delete_meeting(&self, meeting: &MeetingHandle<'_>) -> Result<(), PlatformError> {
@@ -327,17 +310,6 @@ impl VideoPlatform for WherebyPlatform {
             Ok(_) | Err(PlatformError::NotFound { .. }) => Ok(()),
             Err(e) => Err(e),
         }
-    }
-
-    async fn extend_meeting(
-        &self,
-        _meeting: &MeetingHandle<'_>,
-        _new_end: DateTime<Utc>,
-    ) -> Result<(), PlatformError> {
-        Err(PlatformError::Unsupported {
-            platform: NAME,
-            capability: "extending a meeting",
-        })
     }
 
     async fn join_url(
@@ -377,24 +349,6 @@ impl VideoPlatform for WherebyPlatform {
 
     fn webhook_path(&self) -> Option<&'static str> {
         Some("/whereby")
-    }
-
-    async fn recording_media(&self, _recording_id: &str) -> Result<RecordingMedia, PlatformError> {
-        Err(PlatformError::Unsupported {
-            platform: NAME,
-            capability: "fetching recordings through its API (they arrive in the bucket)",
-        })
-    }
-
-    async fn start_recording(
-        &self,
-        _meeting: &MeetingHandle<'_>,
-        _start: &StartRecording<'_>,
-    ) -> Result<RecordingStarted, PlatformError> {
-        Err(PlatformError::Unsupported {
-            platform: NAME,
-            capability: "starting recordings through an API",
-        })
     }
 }
 
@@ -454,7 +408,7 @@ fn session(wire: SessionWire) -> Option<ProviderSession> {
         tracing::warn!("whereby room session without id or startedAt; ignored");
         return None;
     };
-    let Some(started_at) = parse_time(&started) else {
+    let Some(started_at) = rfc3339_time(&started) else {
         tracing::warn!(
             session_id,
             started,
@@ -465,14 +419,8 @@ fn session(wire: SessionWire) -> Option<ProviderSession> {
     Some(ProviderSession {
         session_id,
         started_at,
-        ended_at: wire.ended_at.as_deref().and_then(parse_time),
+        ended_at: wire.ended_at.as_deref().and_then(rfc3339_time),
     })
-}
-
-fn parse_time(raw: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(raw)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
 }
 
 /// Checks `t=<unix>,v1=<hex>` against the body and returns the signed timestamp.
@@ -517,10 +465,7 @@ fn verify_signature(secret: &[u8], header: &str, body: &[u8]) -> Result<i64, Web
     if matches(body) {
         return Ok(parsed_timestamp);
     }
-    let compact = serde_json::from_slice::<OrderedJson>(body)
-        .ok()
-        .and_then(|json| serde_json::to_vec(&json).ok());
-    match compact {
+    match compact_json(body) {
         Some(compact) if compact != body && matches(&compact) => Ok(parsed_timestamp),
         _ => Err(WebhookRejection::BadSignature),
     }
@@ -547,7 +492,7 @@ fn parse_event(body: &[u8], sent_at: DateTime<Utc>) -> Result<ProviderEvent, Web
     let at = envelope
         .created_at
         .as_deref()
-        .and_then(parse_time)
+        .and_then(rfc3339_time)
         .unwrap_or(sent_at);
     let kind = event_kind(&event_type, envelope.data, at).unwrap_or_else(|missing| {
         tracing::warn!(
@@ -620,122 +565,10 @@ fn event_kind(
     }
 }
 
-/// An integer, also from a float or a numeric string; anything else counts as absent.
-fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    Ok(match serde_json::Value::deserialize(d)? {
-        serde_json::Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
-        serde_json::Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    })
-}
-
-/// A JSON value that keeps object keys in the order they were sent, so that it re-serialises
-/// the way `JSON.stringify` does. `serde_json::Value` sorts keys unless the `preserve_order`
-/// feature is on, and turning that on here would change key order for every crate in the
-/// workspace (features are unified), so this module keeps its own small ordered form.
-enum OrderedJson {
-    Null,
-    Bool(bool),
-    Number(serde_json::Number),
-    String(String),
-    Array(Vec<OrderedJson>),
-    Object(Vec<(String, OrderedJson)>),
-}
-
-impl<'de> Deserialize<'de> for OrderedJson {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct OrderedVisitor;
-
-        impl<'de> Visitor<'de> for OrderedVisitor {
-            type Value = OrderedJson;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("any JSON value")
-            }
-            fn visit_unit<E>(self) -> Result<OrderedJson, E> {
-                Ok(OrderedJson::Null)
-            }
-            fn visit_none<E>(self) -> Result<OrderedJson, E> {
-                Ok(OrderedJson::Null)
-            }
-            fn visit_bool<E>(self, v: bool) -> Result<OrderedJson, E> {
-                Ok(OrderedJson::Bool(v))
-            }
-            fn visit_i64<E>(self, v: i64) -> Result<OrderedJson, E> {
-                Ok(OrderedJson::Number(v.into()))
-            }
-            fn visit_u64<E>(self, v: u64) -> Result<OrderedJson, E> {
-                Ok(OrderedJson::Number(v.into()))
-            }
-            fn visit_f64<E>(self, v: f64) -> Result<OrderedJson, E> {
-                Ok(serde_json::Number::from_f64(v).map_or(OrderedJson::Null, OrderedJson::Number))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<OrderedJson, E> {
-                Ok(OrderedJson::String(v.to_owned()))
-            }
-            fn visit_string<E>(self, v: String) -> Result<OrderedJson, E> {
-                Ok(OrderedJson::String(v))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<OrderedJson, A::Error> {
-                let mut items = Vec::new();
-                while let Some(item) = seq.next_element()? {
-                    items.push(item);
-                }
-                Ok(OrderedJson::Array(items))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OrderedJson, A::Error> {
-                let mut entries = Vec::new();
-                while let Some(entry) = map.next_entry()? {
-                    entries.push(entry);
-                }
-                Ok(OrderedJson::Object(entries))
-            }
-        }
-
-        deserializer.deserialize_any(OrderedVisitor)
-    }
-}
-
-impl Serialize for OrderedJson {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::{SerializeMap, SerializeSeq};
-        match self {
-            OrderedJson::Null => serializer.serialize_unit(),
-            OrderedJson::Bool(b) => serializer.serialize_bool(*b),
-            OrderedJson::Number(n) => n.serialize(serializer),
-            OrderedJson::String(s) => serializer.serialize_str(s),
-            OrderedJson::Array(items) => {
-                let mut seq = serializer.serialize_seq(Some(items.len()))?;
-                for item in items {
-                    seq.serialize_element(item)?;
-                }
-                seq.end()
-            }
-            OrderedJson::Object(entries) => {
-                let mut map = serializer.serialize_map(Some(entries.len()))?;
-                for (key, value) in entries {
-                    map.serialize_entry(key, value)?;
-                }
-                map.end()
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
-
-    #[test]
-    fn compact_form_keeps_key_order_and_drops_whitespace() {
-        let body = br#"{ "b" : 1, "a" : [ true, null, 2.5, "x y" ], "c": {"z":{}, "y": []} }"#;
-        let json: OrderedJson = serde_json::from_slice(body).unwrap();
-        assert_eq!(
-            String::from_utf8(serde_json::to_vec(&json).unwrap()).unwrap(),
-            r#"{"b":1,"a":[true,null,2.5,"x y"],"c":{"z":{},"y":[]}}"#
-        );
-    }
 
     #[test]
     fn prefix_fits_whereby_limit() {
@@ -744,11 +577,5 @@ mod tests {
         let prefix = room_name_prefix(&long);
         assert_eq!(prefix.len(), ROOM_NAME_PREFIX_MAX);
         assert!(prefix.ends_with('-'));
-    }
-
-    #[test]
-    fn path_segments_are_encoded() {
-        assert_eq!(path_segment("abc-1_2.x~"), "abc-1_2.x~");
-        assert_eq!(path_segment("a/b c"), "a%2Fb%20c");
     }
 }

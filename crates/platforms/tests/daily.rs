@@ -14,8 +14,8 @@ use reflector_core::{ConfigError, Env, RecordingTrigger, RecordingType, RoomMode
 use reflector_platforms::{
     Configured, CreateMeeting, EventKind, JoinRequest, MeetingHandle, MeetingKey, Participant,
     PlatformError, PresentParticipant, ProviderEvent, ProviderSession, ProviderSetup,
-    RecordingMedia, RecordingReady, RecordingStarted, RetryPolicy, StartRecording, VideoPlatform,
-    WebhookOutcome, WebhookRejection, daily,
+    RecordingLayout, RecordingMedia, RecordingReady, RecordingStarted, RetryPolicy, StartRecording,
+    VideoPlatform, WebhookOutcome, WebhookRejection, daily,
 };
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -839,7 +839,7 @@ async fn start_recording_sends_type_and_instance_id() {
         .start_recording(
             &handle(),
             &StartRecording {
-                kind: "cloud",
+                layout: RecordingLayout::Composed,
                 instance_id: MEETING_ID,
             },
         )
@@ -850,7 +850,7 @@ async fn start_recording_sends_type_and_instance_id() {
         .start_recording(
             &handle(),
             &StartRecording {
-                kind: "raw-tracks",
+                layout: RecordingLayout::Tracks,
                 instance_id: RAW_TRACKS_ID,
             },
         )
@@ -885,7 +885,7 @@ async fn an_active_stream_means_already_started() {
         .start_recording(
             &handle(),
             &StartRecording {
-                kind: "cloud",
+                layout: RecordingLayout::Composed,
                 instance_id: MEETING_ID,
             },
         )
@@ -900,10 +900,13 @@ async fn invalid_start_requests_never_reach_daily() {
     mount_start(&server, ResponseTemplate::new(200)).await;
     let with_bucket = daily_at(&server, BUCKET);
     let without_bucket = daily_at(&server, &[]);
-    let start = |kind, instance_id| StartRecording { kind, instance_id };
+    let start = |layout, instance_id| StartRecording {
+        layout,
+        instance_id,
+    };
 
     let err = with_bucket
-        .start_recording(&handle(), &start("local", MEETING_ID))
+        .start_recording(&handle(), &start(RecordingLayout::Composed, RAW_TRACKS_ID))
         .await
         .unwrap_err();
     assert!(
@@ -912,16 +915,7 @@ async fn invalid_start_requests_never_reach_daily() {
     );
 
     let err = with_bucket
-        .start_recording(&handle(), &start("cloud", RAW_TRACKS_ID))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(err, PlatformError::InvalidRequest { .. }),
-        "{err:?}"
-    );
-
-    let err = with_bucket
-        .start_recording(&handle(), &start("raw-tracks", MEETING_ID))
+        .start_recording(&handle(), &start(RecordingLayout::Tracks, MEETING_ID))
         .await
         .unwrap_err();
     assert!(
@@ -930,7 +924,7 @@ async fn invalid_start_requests_never_reach_daily() {
     );
 
     let err = without_bucket
-        .start_recording(&handle(), &start("raw-tracks", RAW_TRACKS_ID))
+        .start_recording(&handle(), &start(RecordingLayout::Tracks, RAW_TRACKS_ID))
         .await
         .unwrap_err();
     assert_eq!(

@@ -11,8 +11,9 @@ use http::{HeaderMap, HeaderValue};
 use reflector_core::{ConfigError, Env, RecordingTrigger, RecordingType, RoomMode};
 use reflector_platforms::{
     Configured, CreateMeeting, EventKind, JoinRequest, MeetingHandle, MeetingKey, Participant,
-    PlatformError, ProviderEvent, ProviderMeeting, ProviderSession, ProviderSetup, RecordingReady,
-    RetryPolicy, StartRecording, VideoPlatform, WebhookOutcome, WebhookRejection, whereby,
+    PlatformError, ProviderEvent, ProviderMeeting, ProviderSession, ProviderSetup, RecordingLayout,
+    RecordingReady, RetryPolicy, StartRecording, VideoPlatform, WebhookOutcome, WebhookRejection,
+    whereby,
 };
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -585,6 +586,7 @@ async fn join_url_is_the_room_url_and_unsupported_capabilities_say_so() {
         "https://acme.whereby.com/team-standup-8b1c"
     );
     for err in [
+        platform.presence(&handle()).await.unwrap_err(),
         platform
             .extend_meeting(&handle(), at(9, 0, 0))
             .await
@@ -594,7 +596,7 @@ async fn join_url_is_the_room_url_and_unsupported_capabilities_say_so() {
             .start_recording(
                 &handle(),
                 &StartRecording {
-                    kind: "cloud",
+                    layout: RecordingLayout::Composed,
                     instance_id: "x",
                 },
             )

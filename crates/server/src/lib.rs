@@ -76,7 +76,10 @@ pub fn router(state: HttpState) -> Router {
             }),
         )
         .merge(webhooks::receivers(&state))
-        .fallback_service(web::router(state.settings.web_dist_dir.clone()))
+        .fallback_service(web::router(
+            state.settings.web_dist_dir.clone(),
+            state.app.platforms.page_prefixes(),
+        ))
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone());
 

@@ -26,15 +26,27 @@ use crate::error::ApiError;
 /// Vite puts content-hashed files here: they never change under the same name.
 const HASHED_ASSETS: &str = "assets";
 
-/// The fallback service of the API router.
-pub fn router(dist_dir: PathBuf) -> Router {
-    Router::new().fallback(serve).with_state(Arc::new(dist_dir))
+struct Web {
+    dist: PathBuf,
+    /// First path segments that are never the app's: [`SERVER_PATHS`] and the providers' pages.
+    server_paths: Vec<&'static str>,
 }
 
-async fn serve(State(dist): State<Arc<PathBuf>>, req: Request) -> Response {
+/// The fallback service of the API router. `page_prefixes` are the first path segments of the
+/// providers' own pages (`Registry::page_prefixes`), which keep their JSON 404 like the API's.
+pub fn router(dist_dir: PathBuf, page_prefixes: Vec<&'static str>) -> Router {
+    let server_paths = SERVER_PATHS.iter().copied().chain(page_prefixes).collect();
+    Router::new().fallback(serve).with_state(Arc::new(Web {
+        dist: dist_dir,
+        server_paths,
+    }))
+}
+
+async fn serve(State(web): State<Arc<Web>>, req: Request) -> Response {
+    let dist = &web.dist;
     let path = req.uri().path().to_owned();
     let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
-    if SERVER_PATHS.contains(&first) {
+    if web.server_paths.contains(&first) {
         return ApiError::not_found().into_response();
     }
     if !matches!(*req.method(), Method::GET | Method::HEAD) {
@@ -47,7 +59,7 @@ async fn serve(State(dist): State<Arc<PathBuf>>, req: Request) -> Response {
     } else {
         let index = dist.join("index.html");
         if !tokio::fs::metadata(&index).await.is_ok_and(|m| m.is_file()) {
-            return not_built(&dist);
+            return not_built(dist);
         }
         ServeFile::new(index).oneshot(req).await
     };

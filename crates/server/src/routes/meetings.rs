@@ -8,7 +8,7 @@ use axum::extract::{Path, State};
 use governor::{DefaultKeyedRateLimiter, Quota};
 use reflector_app::{AppError, AppResult, meetings};
 use reflector_core::Meeting;
-use reflector_platforms::{RecordingStarted, StartRecording};
+use reflector_platforms::{RecordingLayout, RecordingStarted, StartRecording};
 use reflector_store::ConsentVote;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -202,6 +202,17 @@ pub async fn start_recording(
     Path(meeting_id): Path<String>,
     ApiJson(req): ApiJson<StartRecordingRequest>,
 ) -> ApiResult<Json<StartRecordingResponse>> {
+    let layout = match req.kind.as_str() {
+        "cloud" => RecordingLayout::Composed,
+        "raw-tracks" => RecordingLayout::Tracks,
+        other => {
+            return Err(AppError::invalid(
+                "type",
+                format!("unknown recording type {other:?}; expected cloud or raw-tracks"),
+            )
+            .into());
+        }
+    };
     let meeting = load_meeting(&state, &meeting_id).await?;
     if !meeting.is_open(state.app.clock.now()) {
         return Err(AppError::refused("Meeting is not active").into());
@@ -215,7 +226,7 @@ pub async fn start_recording(
             .store
             .room(&meeting.room_id)
             .await?
-            .ok_or_else(|| AppError::NotFound("Room"))?;
+            .ok_or(AppError::NotFound("Room"))?;
         caller.require_owner(
             &room,
             "Only the room's owner may start recording in a locked room",
@@ -227,7 +238,7 @@ pub async fn start_recording(
         .start_recording(
             &(&meeting).into(),
             &StartRecording {
-                kind: &req.kind,
+                layout,
                 instance_id: &req.instance_id,
             },
         )
