@@ -450,6 +450,17 @@ async fn recordings_start_only_where_allowed_and_not_too_often(db: Db) {
     assert_eq!(status, 404);
     let (status, body) = app.post(&path, json!({"type": "cloud"})).await;
     assert_eq!(status, 422, "{body}");
+    let (status, body) = app
+        .post(&path, json!({"type": "local", "instanceId": mid}))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("type: unknown recording type"),
+        "{body}"
+    );
 
     // Every attempt counts against the limit, so a wrong instance id is tried on another meeting.
     let other = meeting(&app, "team", json!({"allow_duplicated": true})).await;

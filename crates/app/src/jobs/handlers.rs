@@ -213,11 +213,8 @@ async fn expire_room(ctx: &App, meeting_id: &str) -> AppResult<Outcome> {
             return Ok(Outcome::Done);
         }
     };
-    match platform.delete_meeting(&(&meeting).into()).await {
-        Ok(()) => Ok(Outcome::Done),
-        Err(PlatformError::Unsupported { .. }) => Ok(Outcome::Done),
-        Err(e) => Err(e.into()),
-    }
+    platform.delete_meeting(&(&meeting).into()).await?;
+    Ok(Outcome::Done)
 }
 
 /// When a job gives up for good, what it was about is marked failed where people look:
