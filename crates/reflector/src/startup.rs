@@ -55,6 +55,8 @@ impl Application {
         clock: Arc<dyn Clock>,
         role: Role,
     ) -> Result<Self, StartError> {
+        // Installed first, so that everything this process does is counted.
+        metrics_recorder();
         let store = connect(&config.database_url).await?;
         let (events, provider_events) = match role {
             Role::Server => {

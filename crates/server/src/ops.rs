@@ -122,6 +122,71 @@ async fn metrics(State(state): State<HttpState>, headers: HeaderMap) -> Response
         .into_response()
 }
 
+/// How many requests are being answered.
+#[derive(Default)]
+struct InFlight {
+    count: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+struct Entered(Arc<InFlight>);
+
+impl InFlight {
+    fn enter(self: &Arc<Self>) -> Entered {
+        self.count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Entered(self.clone())
+    }
+
+    async fn none(&self) {
+        loop {
+            let idle = self.idle.notified();
+            if self.count.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+}
+
+/// A response body that counts as in flight until it is sent (or dropped).
+struct CountedBody {
+    body: axum::body::Body,
+    _entered: Entered,
+}
+
+impl http_body::Body for CountedBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        if self
+            .0
+            .count
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst)
+            == 1
+        {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
     a.len() == b.len() && bool::from(a.ct_eq(b))
@@ -142,6 +207,25 @@ pub async fn serve_with_limits(
         shutdown.await;
         let _ = stop.send(true);
     });
+    // Requests being answered; at shutdown, once none is, connections left open (idle, or a
+    // request that never finished its headers) are closed without waiting for them.
+    let in_flight = Arc::new(InFlight::default());
+    let counted = in_flight.clone();
+    let router = router.layer(axum::middleware::from_fn(
+        move |request: Request, next: Next| {
+            let counted = counted.clone();
+            async move {
+                let entered = counted.enter();
+                // Counted until its body is sent, not only until the handler returns.
+                next.run(request).await.map(|body| {
+                    axum::body::Body::new(CountedBody {
+                        body,
+                        _entered: entered,
+                    })
+                })
+            }
+        },
+    ));
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -185,6 +269,9 @@ pub async fn serve_with_limits(
     let started = Instant::now();
     tokio::select! {
         () = graceful.shutdown() => {
+            tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "connections closed");
+        }
+        () = in_flight.none() => {
             tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "in-flight requests finished");
         }
         () = tokio::time::sleep(limits.shutdown_grace) => {

@@ -292,7 +292,10 @@ async fn a_request_over_the_time_limit_gets_503_and_the_meeting_is_still_made_wh
     daily.server.reset().await;
     Mock::given(method("POST"))
         .and(path("/rooms"))
-        .respond_with(reflector_testing::fakes::daily_room(ROOM).set_delay(Duration::from_secs(5)))
+        .respond_with(
+            // Longer than the request may take, shorter than the provider call's timeout.
+            reflector_testing::fakes::daily_room(ROOM).set_delay(Duration::from_millis(1500)),
+        )
         .mount(&daily)
         .await;
     let app = daily_app(&daily, Db::Sqlite, &[("REQUEST_TIMEOUT_SECONDS", "1")]).await;

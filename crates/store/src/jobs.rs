@@ -48,6 +48,15 @@ pub struct JobCounts {
     pub failed: i64,
 }
 
+/// A job's state and lease, as [`Store::job_leases`] lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobLease {
+    pub id: String,
+    pub status: String,
+    pub attempts: i64,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
 /// The live jobs of one kind, for the metrics page.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KindBacklog {
@@ -329,6 +338,25 @@ impl Store {
             }
         }
         Ok(counts)
+    }
+
+    /// Every job's id, status, attempts and lease end, oldest first (diagnostics and tests).
+    pub async fn job_leases(&self) -> Result<Vec<JobLease>> {
+        let rows = sqlx::query(
+            "SELECT id, status, attempts, locked_until FROM job ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(JobLease {
+                    id: row.try_get("id")?,
+                    status: row.try_get("status")?,
+                    attempts: row.try_get("attempts")?,
+                    locked_until: crate::time::parse_opt_ts(row.try_get("locked_until")?)?,
+                })
+            })
+            .collect()
     }
 
     /// The last error of a job, for diagnostics and tests.
