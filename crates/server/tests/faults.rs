@@ -18,7 +18,7 @@ use reflector_store::Store;
 use reflector_testing::fakes::{DAILY_SECRET, daily_signature, fake_daily_echoing_rooms};
 use reflector_testing::process::wait_until;
 use reflector_testing::{Db, TestApp, on_both_databases};
-use serde_json::{Value, json};
+use serde_json::json;
 use wiremock::MockServer;
 
 on_both_databases!(a_burst_of_webhooks_with_duplicates_is_applied_exactly_once);
