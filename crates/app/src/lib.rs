@@ -10,6 +10,7 @@ mod error;
 pub mod ingest;
 pub mod jobs;
 pub mod meetings;
+pub mod metrics;
 pub mod notify;
 pub mod outgoing;
 pub mod url_guard;

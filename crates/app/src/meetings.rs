@@ -47,6 +47,25 @@ impl MeetingCreator {
 
 /// The meeting a visitor of `room` should use: the open meeting whose settings match the room's
 /// current ones, else a new one on the provider. `allow_duplicated` always creates.
+/// [`get_or_create`] run to its end even when the caller stops waiting (a request over its time
+/// limit, or a client that hung up): a provider room is then never created without its meeting
+/// being stored, and the room's creation lease is released rather than left to expire.
+pub async fn get_or_create_to_completion(
+    app: &std::sync::Arc<App>,
+    room: Room,
+    allow_duplicated: bool,
+) -> AppResult<Meeting> {
+    let app = app.clone();
+    tokio::spawn(async move { get_or_create(&app, &room, allow_duplicated).await })
+        .await
+        .unwrap_or_else(|e| {
+            tracing::error!(error = %e, "get-or-create stopped unexpectedly");
+            Err(AppError::Unavailable(
+                "Could not get or create the meeting; try again.".into(),
+            ))
+        })
+}
+
 pub async fn get_or_create(app: &App, room: &Room, allow_duplicated: bool) -> AppResult<Meeting> {
     let platform_name = meeting_platform(room, app.platforms.rollouts());
     let wanted = MeetingSettings::for_room(room, platform_name);

@@ -141,6 +141,14 @@ pub(crate) async fn deliver(ctx: &App, event_id: &str) -> AppResult<Outcome> {
     } else {
         None
     };
+    count_delivery(
+        &outbox.event,
+        match (result.delivered, next) {
+            (true, _) => "delivered",
+            (false, Some(_)) => "retrying",
+            (false, None) => "failed",
+        },
+    );
     record(
         ctx,
         &outbox,
@@ -173,6 +181,13 @@ pub(crate) async fn deliver(ctx: &App, event_id: &str) -> AppResult<Outcome> {
             Ok(Outcome::Done)
         }
     }
+}
+
+/// `reflector_webhook_deliveries_total{event, result}`: one per delivery attempt.
+fn count_delivery(event: &str, result: &'static str) {
+    // The event names are ours (a fixed few), so they are safe as a label.
+    metrics::counter!("reflector_webhook_deliveries_total", "event" => event.to_owned(), "result" => result)
+        .increment(1);
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -248,6 +263,14 @@ pub async fn send_test(ctx: &App, room: &Room) -> AppResult<TestResult> {
             now_unix: now.timestamp(),
         })
         .await;
+    count_delivery(
+        "test",
+        if result.delivered {
+            "delivered"
+        } else {
+            "failed"
+        },
+    );
     let outbox = OutboxEvent {
         event_id,
         room_id: room.id.clone(),

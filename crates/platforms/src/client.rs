@@ -88,9 +88,13 @@ pub struct ApiResponse {
 
 impl ApiResponse {
     pub fn json<T: DeserializeOwned>(&self, platform: &'static str) -> Result<T, PlatformError> {
-        serde_json::from_slice(&self.body).map_err(|e| PlatformError::BadResponse {
-            platform,
-            detail: format!("invalid JSON: {e}"),
+        serde_json::from_slice(&self.body).map_err(|e| {
+            metrics::counter!("reflector_provider_bad_responses_total", "provider" => platform)
+                .increment(1);
+            PlatformError::BadResponse {
+                platform,
+                detail: format!("invalid JSON: {e}"),
+            }
         })
     }
 }
@@ -182,7 +186,8 @@ impl ApiClient {
         .await
     }
 
-    /// The retry loop shared by every request; `attach` adds the body to each attempt.
+    /// One provider call with its retries, counted in `reflector_provider_calls_total` and
+    /// timed in `reflector_provider_call_duration_seconds` by provider, operation and outcome.
     async fn send_with(
         &self,
         method: Method,
@@ -190,6 +195,26 @@ impl ApiClient {
         query: &[(&str, &str)],
         attach: impl Fn(reqwest::RequestBuilder) -> Result<reqwest::RequestBuilder, PlatformError>,
     ) -> Result<ApiResponse, PlatformError> {
+        let started = std::time::Instant::now();
+        let result = self.attempts(&method, path, query, attach).await;
+        let operation = operation(&method, path);
+        let outcome = outcome(&result);
+        metrics::counter!("reflector_provider_calls_total", "provider" => self.platform, "operation" => operation.clone(), "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("reflector_provider_call_duration_seconds", "provider" => self.platform, "operation" => operation, "outcome" => outcome)
+            .record(started.elapsed().as_secs_f64());
+        result
+    }
+
+    /// The retry loop shared by every request; `attach` adds the body to each attempt.
+    async fn attempts(
+        &self,
+        method: &Method,
+        path: &str,
+        query: &[(&str, &str)],
+        attach: impl Fn(reqwest::RequestBuilder) -> Result<reqwest::RequestBuilder, PlatformError>,
+    ) -> Result<ApiResponse, PlatformError> {
+        let method = method.clone();
         let url = format!("{}{}", self.base_url, path);
         let mut attempt = 0;
         loop {
@@ -290,6 +315,33 @@ impl ApiClient {
     }
 }
 
+/// A call's operation for metrics: its method and its path with the identifiers taken out,
+/// so that labels stay few. Provider APIs are REST paths of `/collection/{id}/…`, so every
+/// second segment is an identifier: `DELETE /rooms/{}`, `GET /rooms/{}/presence`.
+pub(crate) fn operation(method: &Method, path: &str) -> String {
+    let template: Vec<&str> = path
+        .trim_start_matches('/')
+        .split('/')
+        .enumerate()
+        .map(|(i, segment)| if i % 2 == 1 { "{}" } else { segment })
+        .collect();
+    format!("{method} /{}", template.join("/"))
+}
+
+/// A call's outcome for metrics (a fixed few values).
+fn outcome(result: &Result<ApiResponse, PlatformError>) -> &'static str {
+    match result {
+        Ok(_) => "ok",
+        Err(PlatformError::Unauthorized { .. }) => "unauthorized",
+        Err(PlatformError::RateLimited { .. }) => "rate_limited",
+        Err(PlatformError::NotFound { .. }) => "not_found",
+        Err(PlatformError::Unavailable { detail, .. }) if detail == TIMED_OUT => "timeout",
+        Err(PlatformError::Unavailable { .. }) => "unavailable",
+        Err(PlatformError::Rejected { .. }) => "rejected",
+        Err(_) => "error",
+    }
+}
+
 enum Attempt {
     Transport(String),
     Status {
@@ -299,9 +351,11 @@ enum Attempt {
     },
 }
 
+const TIMED_OUT: &str = "request timed out";
+
 fn describe(e: &reqwest::Error) -> String {
     if e.is_timeout() {
-        "request timed out".to_owned()
+        TIMED_OUT.to_owned()
     } else if e.is_connect() {
         "connection failed".to_owned()
     } else {
@@ -351,6 +405,31 @@ mod tests {
 
     fn client(server: &MockServer) -> ApiClient {
         ApiClient::new("daily", &server.uri(), "k", "DAILY_API_KEY", fast())
+    }
+
+    #[test]
+    fn operations_leave_identifiers_out_of_metric_labels() {
+        for (method, path, expected) in [
+            (Method::POST, "/rooms", "POST /rooms"),
+            (
+                Method::DELETE,
+                "/rooms/team-20260101-ab12",
+                "DELETE /rooms/{}",
+            ),
+            (
+                Method::GET,
+                "/rooms/team-1/presence",
+                "GET /rooms/{}/presence",
+            ),
+            (
+                Method::GET,
+                "/recordings/r-1/access-link",
+                "GET /recordings/{}/access-link",
+            ),
+            (Method::DELETE, "/meetings/123", "DELETE /meetings/{}"),
+        ] {
+            assert_eq!(operation(&method, path), expected);
+        }
     }
 
     #[test]

@@ -19,7 +19,7 @@ use reflector_core::{Clock, ConfigError, Env};
 use reflector_store::{NewJob, Store};
 use tokio::sync::Notify;
 
-pub use runner::Runner;
+pub use runner::{Runner, skew_tolerance};
 pub use scheduler::{PeriodicTask, Scheduler};
 
 /// How a job ended.
@@ -59,6 +59,13 @@ pub trait Handler: Send + Sync + 'static {
     /// recording it runs again.
     fn run(&self, job: &Self::Job) -> impl Future<Output = Result<Outcome, JobError>> + Send;
 
+    /// The longest one run of `job` may take; a run still going then is stopped and retried
+    /// like a failure. Every job has one, so no job can hold its lease (and its lock key)
+    /// forever.
+    fn time_limit(&self, _job: &Self::Job) -> Duration {
+        DEFAULT_TIME_LIMIT
+    }
+
     /// Called once when a job gives up for good, to mark what it was about as failed.
     fn gave_up(
         &self,
@@ -66,6 +73,9 @@ pub trait Handler: Send + Sync + 'static {
         error: &str,
     ) -> impl Future<Output = Result<(), JobError>> + Send;
 }
+
+/// A job's time limit unless its handler says otherwise.
+pub const DEFAULT_TIME_LIMIT: Duration = Duration::from_secs(300);
 
 /// The queue settings (SPEC §6 jobs), read from the environment.
 #[derive(Debug, Clone)]
@@ -78,6 +88,9 @@ pub struct QueueSettings {
     /// How often an idle worker looks for jobs enqueued by other processes
     /// (`JOB_POLL_MILLISECONDS`, 500).
     pub poll: Duration,
+    /// At shutdown, how long running jobs may go on before they are stopped and handed back
+    /// (`SHUTDOWN_GRACE_SECONDS`, 20, read by the binary's configuration).
+    pub shutdown_grace: Duration,
 }
 
 impl QueueSettings {
@@ -95,9 +108,13 @@ impl QueueSettings {
             concurrency,
             // Bounded below so a typo cannot turn idle workers into a busy loop on the database.
             poll: Duration::from_millis(env.parse_or::<u64>("JOB_POLL_MILLISECONDS", 500)?.max(10)),
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
         })
     }
 }
+
+/// `SHUTDOWN_GRACE_SECONDS`' default.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 /// Where work is enqueued: the store's job table, plus a wake-up for this process's runner.
 #[derive(Clone)]

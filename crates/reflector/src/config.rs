@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use reflector_app::AppSettings;
 use reflector_core::{ConfigError, Env};
 use reflector_platforms::RetryPolicy;
-use reflector_queue::QueueSettings;
+use reflector_queue::{DEFAULT_SHUTDOWN_GRACE, QueueSettings};
 use reflector_server::HttpSettings;
 use reflector_store::{Backend, DATABASE_URL_FORMS};
 
@@ -48,13 +48,21 @@ impl Config {
         let ui_base_url = env.url_or("UI_BASE_URL", &base_url)?;
         let host: IpAddr = env.parse_or("HOST", IpAddr::from([127, 0, 0, 1]))?;
         let port: u16 = env.parse_or("PORT", 1250)?;
+        // One deadline for both halves of a graceful stop: in-flight requests, running jobs.
+        let grace = std::time::Duration::from_secs(
+            env.parse_or("SHUTDOWN_GRACE_SECONDS", DEFAULT_SHUTDOWN_GRACE.as_secs())?,
+        );
+        let mut http = HttpSettings::from_env(env)?;
+        http.limits.shutdown_grace = grace;
+        let mut queue = QueueSettings::from_env(env)?;
+        queue.shutdown_grace = grace;
         Ok(Self {
             data_dir,
             database_url,
             listen: SocketAddr::new(host, port),
-            http: HttpSettings::from_env(env)?,
+            http,
             app: AppSettings::from_env(env, &ui_base_url)?,
-            queue: QueueSettings::from_env(env)?,
+            queue,
             provider_retries: RetryPolicy::default(),
             provider_env: env.clone(),
             base_url,
@@ -103,6 +111,8 @@ mod tests {
             ("DATABASE_URL", "mysql://x"),
             ("WORKER_CONCURRENCY", "0"),
             ("MEETING_LIFECYCLE_INTERVAL_SECONDS", "0"),
+            ("SHUTDOWN_GRACE_SECONDS", "-1"),
+            ("MAX_CONNECTIONS", "many"),
         ] {
             match config(&[(var, value)]) {
                 Err(err) => assert_eq!(err.variable, var, "{err}"),

@@ -91,7 +91,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Worker => {
             let application = Application::build(config, clock, Role::Worker).await?;
             tracing::info!("Reflector worker is running jobs");
-            application.work(shutdown_signal()).await;
+            application.work(shutdown_signal()).await?;
         }
     }
     Ok(())

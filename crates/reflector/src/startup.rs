@@ -1,7 +1,9 @@
 //! Building and running the service from its configuration.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use reflector_app::{App, ingest};
 use reflector_core::{Clock, ConfigError};
@@ -53,6 +55,8 @@ impl Application {
         clock: Arc<dyn Clock>,
         role: Role,
     ) -> Result<Self, StartError> {
+        // Installed first, so that everything this process does is counted.
+        metrics_recorder();
         let store = connect(&config.database_url).await?;
         let (events, provider_events) = match role {
             Role::Server => {
@@ -78,7 +82,36 @@ impl Application {
 
     /// The HTTP layer's state for this application.
     pub fn http_state(&self) -> HttpState {
-        HttpState::new(self.config.http.clone(), self.app.clone())
+        let page =
+            reflector_server::ops::MetricsPage::new(Arc::new(|| metrics_recorder().render()));
+        HttpState::new(self.config.http.clone(), self.app.clone(), Some(page))
+    }
+
+    /// Serves `/metrics` on `METRICS_LISTEN` when it is set, until `stopped` turns true.
+    async fn serve_metrics(
+        &self,
+        stopped: &watch::Receiver<bool>,
+    ) -> Result<Option<tokio::task::JoinHandle<()>>, StartError> {
+        let Some(address) = self.config.http.metrics.listen else {
+            return Ok(None);
+        };
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(|source| StartError::Listen { address, source })?;
+        tracing::info!(%address, "metrics at /metrics");
+        let router = reflector_server::ops::metrics_router(self.http_state());
+        let limits = self.config.http.limits.clone();
+        let mut stopped = stopped.clone();
+        Ok(Some(tokio::spawn(async move {
+            let stop = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            if let Err(e) =
+                reflector_server::ops::serve_with_limits(listener, router, &limits, stop).await
+            {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        })))
     }
 
     /// Binds `HOST:PORT`.
@@ -96,23 +129,44 @@ impl Application {
         listener: tokio::net::TcpListener,
         jobs: bool,
         shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
+    ) -> Result<(), StartError> {
         if let Some(events) = self.provider_events.take() {
             tokio::spawn(ingest::consume_provider_events(self.app.clone(), events));
         }
         let (stop, stopped) = watch::channel(false);
+        let metrics = self.serve_metrics(&stopped).await?;
         let jobs = jobs.then(|| self.start_jobs(&stopped));
-        let served = reflector_server::serve(listener, self.http_state(), shutdown).await;
-        self.finish(stop, jobs).await;
-        served
+        // At the signal the HTTP side stops accepting at once, and the runner stops claiming
+        // at once; each then has the grace period for what is in flight.
+        let (signalled, on_signal) = watch::channel(false);
+        let notify = async move {
+            shutdown.await;
+            let _ = signalled.send(true);
+        };
+        let runner_stop = stop.clone();
+        let mut on_signal_jobs = on_signal.clone();
+        tokio::spawn(async move {
+            let _ = on_signal_jobs.wait_for(|s| *s).await;
+            let _ = runner_stop.send(true);
+        });
+        let served = reflector_server::serve(listener, self.http_state(), notify).await;
+        drop(on_signal);
+        self.finish(stop, jobs, metrics).await;
+        served.map_err(|source| StartError::Listen {
+            address: self.config.listen,
+            source,
+        })
     }
 
-    /// Runs only the jobs until `shutdown`, then lets running jobs finish.
-    pub async fn work(self, shutdown: impl Future<Output = ()>) {
+    /// Runs only the jobs until `shutdown` (and `/metrics` on `METRICS_LISTEN`), then lets
+    /// running jobs finish within the grace period and hands back the rest.
+    pub async fn work(self, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
         let (stop, stopped) = watch::channel(false);
+        let metrics = self.serve_metrics(&stopped).await?;
         let jobs = self.start_jobs(&stopped);
         shutdown.await;
-        self.finish(stop, Some(jobs)).await;
+        self.finish(stop, Some(jobs), metrics).await;
+        Ok(())
     }
 
     fn start_jobs(&self, stopped: &watch::Receiver<bool>) -> JobTasks {
@@ -122,12 +176,25 @@ impl Application {
         )
     }
 
-    async fn finish(&self, stop: watch::Sender<bool>, jobs: Option<JobTasks>) {
+    async fn finish(
+        &self,
+        stop: watch::Sender<bool>,
+        jobs: Option<JobTasks>,
+        metrics: Option<tokio::task::JoinHandle<()>>,
+    ) {
+        let started = std::time::Instant::now();
         let _ = stop.send(true);
         if let Some((runner, scheduler)) = jobs {
             let _ = runner.await;
             let _ = scheduler.await;
         }
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
+        }
+        tracing::info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "jobs stopped"
+        );
         self.app.store.close().await;
         tracing::info!("stopped");
     }
@@ -145,6 +212,52 @@ async fn connect(url: &str) -> Result<Store, StartError> {
     let store = Store::connect(url).await.map_err(StartError::Database)?;
     store.migrate().await.map_err(StartError::Migrate)?;
     Ok(store)
+}
+
+/// The process's metrics recorder (Prometheus), installed once: every crate records through
+/// the `metrics` facade, and `/metrics` renders what this collected. Histograms have buckets
+/// from 1 ms to 60 s (job waits up to an hour).
+fn metrics_recorder() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        const LATENCY: &[f64] = &[
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            60.0,
+        ];
+        const WAIT: &[f64] = &[
+            0.01, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+        ];
+        // The buckets are constants and not empty, so these never fail; a failure would leave
+        // summaries instead of histograms.
+        let builder = PrometheusBuilder::new()
+            .set_buckets(LATENCY)
+            .and_then(|b| {
+                b.set_buckets_for_metric(Matcher::Full("reflector_job_wait_seconds".into()), WAIT)
+            })
+            .unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "metrics: histogram buckets refused; using summaries");
+                PrometheusBuilder::new()
+            });
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!(
+                "metrics: another recorder is installed; /metrics shows only this one's"
+            );
+        }
+        // Folds recorded histogram samples into their buckets, so memory stays bounded between
+        // scrapes.
+        let upkeep = handle.clone();
+        let _ = std::thread::Builder::new()
+            .name("metrics-upkeep".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(std::time::Duration::from_secs(5));
+                    upkeep.run_upkeep();
+                }
+            });
+        handle
+    })
 }
 
 /// Completes on Ctrl-C or SIGTERM.
@@ -167,5 +280,5 @@ pub async fn shutdown_signal() {
         () = ctrl_c => {},
         () = term => {},
     }
-    tracing::info!("shutting down: finishing in-flight requests");
+    tracing::info!("shutting down: no new requests or jobs; finishing what is in flight");
 }

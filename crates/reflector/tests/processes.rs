@@ -166,3 +166,77 @@ async fn two_processes_on_one_database_create_one_meeting() {
     drop((a, b));
     database.drop_database().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_rooms_with_fifty_concurrent_visitors_on_two_processes_get_one_meeting_each() {
+    let daily = reflector_testing::fakes::fake_daily_echoing_rooms().await;
+    let database = match TestDatabase::postgres().await {
+        Some(db) => db,
+        None => Db::Sqlite.fresh().await,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let uri = daily.uri();
+    let env = [
+        ("DATABASE_URL", database.url.as_str()),
+        ("DAILY_API_KEY", "d-key"),
+        ("DAILY_API_URL", uri.as_str()),
+    ];
+    let a = start(&env, dir.path()).await;
+    let b = start(&env, dir.path()).await;
+    let http = reqwest::Client::new();
+    const ROOMS: usize = 20;
+    const VISITORS: usize = 50;
+    for r in 0..ROOMS {
+        let created = http
+            .post(format!("{}/v1/rooms", a.url))
+            .json(&json!({"name": format!("room-{r:02}"), "platform": "daily"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 200);
+    }
+    let calls: Vec<_> = (0..ROOMS * VISITORS)
+        .map(|i| {
+            let room = format!("room-{:02}", i % ROOMS);
+            let base = if i % 2 == 0 { &a.url } else { &b.url };
+            let url = format!("{base}/v1/rooms/{room}/meeting");
+            let http = http.clone();
+            tokio::spawn(async move {
+                let r = http.post(url).json(&json!({})).send().await.unwrap();
+                (room, r.status().as_u16(), r.json::<Value>().await.unwrap())
+            })
+        })
+        .collect();
+    let mut ids: std::collections::HashMap<String, std::collections::HashSet<String>> =
+        std::collections::HashMap::new();
+    for call in calls {
+        let (room, status, body) = call.await.unwrap();
+        assert_eq!(status, 200, "{room}: {body}");
+        ids.entry(room)
+            .or_default()
+            .insert(body["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids.len(), ROOMS);
+    for (room, meetings) in &ids {
+        assert_eq!(
+            meetings.len(),
+            1,
+            "{room}: every visitor gets the same meeting"
+        );
+    }
+    let mut created: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for request in daily.received_requests().await.unwrap() {
+        if request.method.as_str() == "POST" && request.url.path() == "/rooms" {
+            let body: Value = serde_json::from_slice(&request.body).unwrap();
+            let name = body["name"].as_str().unwrap();
+            *created.entry(name[..7].to_owned()).or_default() += 1;
+        }
+    }
+    assert_eq!(created.len(), ROOMS, "{created:?}");
+    assert!(
+        created.values().all(|n| *n == 1),
+        "exactly one provider meeting per room: {created:?}"
+    );
+    drop((a, b));
+    database.drop_database().await;
+}

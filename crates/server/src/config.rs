@@ -2,7 +2,9 @@
 //! and where the web app's files are. The process-wide values (listen address, public URLs,
 //! database) are parsed once by the binary's configuration.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use jsonwebtoken::{Algorithm, DecodingKey};
 use reflector_core::{ConfigError, Env};
@@ -16,6 +18,45 @@ pub struct HttpSettings {
     /// The built web app (`WEB_DIST_DIR`, default `web/dist`), served for every path the API
     /// does not answer.
     pub web_dist_dir: PathBuf,
+    pub limits: ConnectionLimits,
+    pub metrics: MetricsSettings,
+}
+
+/// What keeps slow or idle clients from holding the server (SPEC §11).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// A request's headers must arrive within this (`HEADER_READ_TIMEOUT_SECONDS`, 10). It is
+    /// also how long an idle keep-alive connection stays open between requests.
+    pub header_read_timeout: Duration,
+    /// A request must be answered within this, or gets 503 (`REQUEST_TIMEOUT_SECONDS`, 90:
+    /// above a provider call's worst case with its retries, about a minute).
+    pub request_timeout: Duration,
+    /// Connections served at once (`MAX_CONNECTIONS`, 1000); more wait to be accepted.
+    pub max_connections: usize,
+    /// At shutdown, how long in-flight requests may take before their connections are closed
+    /// (`SHUTDOWN_GRACE_SECONDS`, 20, read by the binary's configuration).
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(90),
+            max_connections: 1000,
+            shutdown_grace: Duration::from_secs(20),
+        }
+    }
+}
+
+/// Who may read `/metrics`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// `METRICS_TOKEN`: when set, `/metrics` needs `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+    /// `METRICS_LISTEN`: when set, `/metrics` is served on this address only (not on the API's
+    /// port); `reflector worker` serves it there too.
+    pub listen: Option<SocketAddr>,
 }
 
 #[derive(Clone)]
@@ -61,6 +102,44 @@ impl HttpSettings {
             auth: AuthSettings::from_env(env)?,
             public_mode: env.bool_or("PUBLIC_MODE", false)?,
             web_dist_dir: PathBuf::from(env.string_or("WEB_DIST_DIR", "web/dist")),
+            limits: ConnectionLimits::from_env(env)?,
+            metrics: MetricsSettings {
+                token: env.get("METRICS_TOKEN").map(str::to_owned),
+                listen: env
+                    .get("METRICS_LISTEN")
+                    .map(|v| {
+                        v.parse().map_err(|_| {
+                            ConfigError::new(
+                                "METRICS_LISTEN",
+                                format!("{v:?} is not an address such as 127.0.0.1:9090"),
+                            )
+                        })
+                    })
+                    .transpose()?,
+            },
+        })
+    }
+}
+
+impl ConnectionLimits {
+    fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let seconds = |name: &str, default: Duration| -> Result<Duration, ConfigError> {
+            let value: u64 = env.parse_or(name, default.as_secs())?;
+            if value == 0 {
+                return Err(ConfigError::new(name, "must be at least 1"));
+            }
+            Ok(Duration::from_secs(value))
+        };
+        let max_connections: usize = env.parse_or("MAX_CONNECTIONS", d.max_connections)?;
+        if max_connections == 0 {
+            return Err(ConfigError::new("MAX_CONNECTIONS", "must be at least 1"));
+        }
+        Ok(Self {
+            header_read_timeout: seconds("HEADER_READ_TIMEOUT_SECONDS", d.header_read_timeout)?,
+            request_timeout: seconds("REQUEST_TIMEOUT_SECONDS", d.request_timeout)?,
+            max_connections,
+            shutdown_grace: d.shutdown_grace,
         })
     }
 }
@@ -159,11 +238,20 @@ mod tests {
         assert!(s.cors_origins.is_none());
         assert!(matches!(s.auth, AuthSettings::None));
         assert_eq!(s.web_dist_dir, PathBuf::from("web/dist"));
+        assert_eq!(s.limits, ConnectionLimits::default());
+        assert_eq!(s.metrics, MetricsSettings::default());
     }
 
     #[test]
     fn bad_values_name_their_variable() {
-        for (var, value) in [("AUTH_BACKEND", "ldap"), ("PUBLIC_MODE", "sometimes")] {
+        for (var, value) in [
+            ("AUTH_BACKEND", "ldap"),
+            ("PUBLIC_MODE", "sometimes"),
+            ("MAX_CONNECTIONS", "0"),
+            ("HEADER_READ_TIMEOUT_SECONDS", "soon"),
+            ("REQUEST_TIMEOUT_SECONDS", "0"),
+            ("METRICS_LISTEN", "9090"),
+        ] {
             let err = settings(&[(var, value)]).err().unwrap();
             assert_eq!(err.variable, var, "{err}");
         }

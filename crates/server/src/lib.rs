@@ -10,6 +10,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 mod openapi;
+pub mod ops;
 pub mod routes;
 pub mod state;
 pub mod views;
@@ -83,9 +84,19 @@ pub fn router(state: HttpState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone());
 
+    let api = if state.metrics.is_some() && state.settings.metrics.listen.is_none() {
+        api.merge(ops::metrics_router(state.clone()))
+    } else {
+        api
+    };
     api.merge(state.app.platforms.pages())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            ops::time_limit,
+        ))
         .layer(cors(&state.settings))
+        .layer(axum::middleware::from_fn(ops::record_request))
         .layer(TraceLayer::new_for_http())
 }
 
@@ -115,13 +126,13 @@ fn cors(settings: &HttpSettings) -> CorsLayer {
     }
 }
 
-/// Serves the API on `listener` until `shutdown` completes, then finishes in-flight requests.
+/// Serves the API on `listener` until `shutdown` completes, then finishes in-flight requests
+/// within the shutdown grace period ([`ops::serve_with_limits`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: HttpState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let limits = state.settings.limits.clone();
+    ops::serve_with_limits(listener, router(state), &limits, shutdown).await
 }

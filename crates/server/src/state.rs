@@ -7,6 +7,7 @@ use std::sync::Arc;
 use reflector_app::App;
 
 use crate::config::HttpSettings;
+use crate::ops::MetricsPage;
 use crate::routes::meetings::RecordingStartLimiter;
 
 #[derive(Clone)]
@@ -16,14 +17,17 @@ pub struct Inner {
     pub settings: HttpSettings,
     pub app: Arc<App>,
     pub recording_starts: RecordingStartLimiter,
+    /// `/metrics`, when the process collects metrics.
+    pub metrics: Option<MetricsPage>,
 }
 
 impl HttpState {
-    pub fn new(settings: HttpSettings, app: Arc<App>) -> Self {
+    pub fn new(settings: HttpSettings, app: Arc<App>, metrics: Option<MetricsPage>) -> Self {
         Self(Arc::new(Inner {
             settings,
             app,
             recording_starts: RecordingStartLimiter::new(),
+            metrics,
         }))
     }
 }

@@ -259,6 +259,49 @@ async fn provider_failures_reach_the_user_as_clear_errors(db: Db) {
     assert_eq!(response.headers()["retry-after"], "30");
     drop(limited);
 
+    // Slower than the per-attempt timeout: retried up to the limit, then "unavailable".
+    let slow = Mock::given(method("POST"))
+        .and(path("/rooms"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"name": "x", "url": "https://acme.daily.co/x"}))
+                .set_delay(std::time::Duration::from_secs(5)),
+        )
+        .expect(3)
+        .named("a slow provider is retried up to the attempt limit")
+        .mount_as_scoped(&daily)
+        .await;
+    let (status, body) = app.post("/v1/rooms/team/meeting", json!({})).await;
+    assert_eq!(
+        (status, body),
+        (
+            503,
+            json!({"detail": "daily is unavailable: request timed out"})
+        )
+    );
+    drop(slow);
+
+    // Garbage: not JSON, or JSON of another shape. Not retried (the provider answered), 502.
+    for garbage in [
+        ResponseTemplate::new(200).set_body_string("<html>oops</html>"),
+        ResponseTemplate::new(200).set_body_json(json!({"unexpected": true})),
+        ResponseTemplate::new(200).set_body_json(json!({"name": "x", "url": "not a url"})),
+    ] {
+        let mock = Mock::given(method("POST"))
+            .and(path("/rooms"))
+            .respond_with(garbage)
+            .expect(1)
+            .mount_as_scoped(&daily)
+            .await;
+        let (status, body) = app.post("/v1/rooms/team/meeting", json!({})).await;
+        assert_eq!(status, 502, "{body}");
+        assert!(
+            body["detail"].as_str().unwrap().starts_with("daily"),
+            "the error names the provider: {body}"
+        );
+        drop(mock);
+    }
+
     let (_, active) = app.get("/v1/rooms/team/meetings/active").await;
     assert_eq!(
         active,

@@ -35,6 +35,8 @@ pub struct ClaimedJob {
     pub attempts: i64,
     pub max_attempts: i64,
     pub holder: String,
+    /// When the job was due; `claimed - run_at` is how long it waited in the queue.
+    pub run_at: DateTime<Utc>,
 }
 
 /// How many jobs are in each state (for tests, benchmarks and operators).
@@ -44,6 +46,28 @@ pub struct JobCounts {
     pub running: i64,
     pub done: i64,
     pub failed: i64,
+}
+
+/// A job's state and lease, as [`Store::job_leases`] lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobLease {
+    pub id: String,
+    pub status: String,
+    pub attempts: i64,
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+/// The live jobs of one kind, for the metrics page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KindBacklog {
+    pub kind: String,
+    /// Queued and due now.
+    pub due: i64,
+    /// Queued for later (retries, delayed checks).
+    pub scheduled: i64,
+    pub running: i64,
+    /// The `run_at` of the oldest due job.
+    pub oldest_due: Option<DateTime<Utc>>,
 }
 
 const CLAIMABLE: &str =
@@ -124,7 +148,7 @@ impl Store {
         let row = sqlx::query(&format!(
             "UPDATE job SET status = 'running', locked_by = $2, locked_until = $3, \
              attempts = attempts + 1 WHERE id = $4 AND {CLAIMABLE} \
-             RETURNING id, kind, payload, lock_key, attempts, max_attempts"
+             RETURNING id, kind, payload, lock_key, attempts, max_attempts, run_at"
         ))
         .bind(ts(now))
         .bind(holder)
@@ -220,6 +244,67 @@ impl Store {
         self.release_job_key(job).await
     }
 
+    /// Hands a claimed job back, claimable by any worker at once, without counting this
+    /// attempt (the worker stopped it, e.g. at shutdown; the job did not fail). `false` if it
+    /// was no longer this claim's.
+    pub async fn release_job(&self, job: &ClaimedJob, now: DateTime<Utc>) -> Result<bool> {
+        let ours = sqlx::query(
+            "UPDATE job SET status = 'queued', run_at = $3, \
+             attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, \
+             locked_by = NULL, locked_until = NULL WHERE id = $1 AND locked_by = $2 \
+             AND status = 'running'",
+        )
+        .bind(&job.id)
+        .bind(&job.holder)
+        .bind(ts(now.min(job.run_at)))
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1;
+        self.release_job_key(job).await?;
+        Ok(ours)
+    }
+
+    /// The live jobs by kind (one grouped scan of the unfinished jobs).
+    pub async fn job_backlog(&self, now: DateTime<Utc>) -> Result<Vec<KindBacklog>> {
+        let rows = sqlx::query(
+            "SELECT kind, \
+             COUNT(CASE WHEN status = 'queued' AND run_at <= $1 THEN 1 END) AS due, \
+             COUNT(CASE WHEN status = 'queued' AND run_at > $1 THEN 1 END) AS scheduled, \
+             COUNT(CASE WHEN status = 'running' THEN 1 END) AS running, \
+             MIN(CASE WHEN status = 'queued' AND run_at <= $1 THEN run_at END) AS oldest_due \
+             FROM job WHERE status IN ('queued', 'running') GROUP BY kind ORDER BY kind",
+        )
+        .bind(ts(now))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(KindBacklog {
+                    kind: row.try_get("kind")?,
+                    due: row.try_get("due")?,
+                    scheduled: row.try_get("scheduled")?,
+                    running: row.try_get("running")?,
+                    oldest_due: crate::time::parse_opt_ts(row.try_get("oldest_due")?)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The database's own clock, to compare with this process's (lease times are written by
+    /// every worker's clock and compared by every other's).
+    pub async fn database_time(&self) -> Result<DateTime<Utc>> {
+        let sql = match self.backend {
+            crate::Backend::Sqlite => "SELECT strftime('%Y-%m-%dT%H:%M:%fZ', 'now') AS now",
+            crate::Backend::Postgres => {
+                "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', \
+                 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"') AS now"
+            }
+        };
+        let row = sqlx::query(sql).fetch_one(&self.pool).await?;
+        crate::time::parse_ts(&row.try_get::<String, _>("now")?)
+    }
+
     async fn release_job_key(&self, job: &ClaimedJob) -> Result<()> {
         if let Some(key) = &job.lock_key {
             self.release_lease(&key_lease(key), &job.holder).await?;
@@ -253,6 +338,25 @@ impl Store {
             }
         }
         Ok(counts)
+    }
+
+    /// Every job's id, status, attempts and lease end, oldest first (diagnostics and tests).
+    pub async fn job_leases(&self) -> Result<Vec<JobLease>> {
+        let rows = sqlx::query(
+            "SELECT id, status, attempts, locked_until FROM job ORDER BY created_at, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(JobLease {
+                    id: row.try_get("id")?,
+                    status: row.try_get("status")?,
+                    attempts: row.try_get("attempts")?,
+                    locked_until: crate::time::parse_opt_ts(row.try_get("locked_until")?)?,
+                })
+            })
+            .collect()
     }
 
     /// The last error of a job, for diagnostics and tests.
@@ -370,5 +474,6 @@ fn claimed_from_row(row: &AnyRow, holder: String) -> Result<ClaimedJob> {
         attempts: row.try_get("attempts")?,
         max_attempts: row.try_get("max_attempts")?,
         holder,
+        run_at: crate::time::parse_ts(&row.try_get::<String, _>("run_at")?)?,
     })
 }

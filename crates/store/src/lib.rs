@@ -16,7 +16,7 @@ mod time;
 mod webhooks;
 
 pub use consent::ConsentVote;
-pub use jobs::{ClaimedJob, JobCounts, NewJob};
+pub use jobs::{ClaimedJob, JobCounts, JobLease, KindBacklog, NewJob};
 pub use keys::ApiKey;
 pub use presence::{ParticipantSession, SessionChange};
 pub use rooms::RoomPage;

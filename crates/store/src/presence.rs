@@ -111,6 +111,19 @@ impl Store {
             .collect()
     }
 
+    /// Open meetings and the participants in them now (for the metrics page): the active
+    /// meetings, and the sum of their `num_clients`.
+    pub async fn open_meetings_and_participants(&self) -> Result<(i64, i64)> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS meetings, CAST(COALESCE(SUM(num_clients), 0) AS BIGINT) AS participants \
+             FROM meeting WHERE is_active = $1",
+        )
+        .bind(true)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.try_get("meetings")?, row.try_get("participants")?))
+    }
+
     /// Sets `num_clients` to the number of open sessions and returns it. Derived, so duplicated
     /// or reordered events can never double-count; the row is written only when it changes.
     pub async fn refresh_num_clients(&self, meeting_id: &str) -> Result<i64> {

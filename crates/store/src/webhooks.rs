@@ -111,6 +111,15 @@ impl Store {
         Ok(inserted)
     }
 
+    /// The provider event ids in the inbox (diagnostics and tests).
+    pub async fn inbox_event_ids(&self, provider: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT event_id FROM webhook_event WHERE provider = $1")
+            .bind(provider)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get("event_id")?)).collect()
+    }
+
     pub async fn inbox_event(&self, id: &str) -> Result<Option<InboxEvent>> {
         let row = sqlx::query(
             "SELECT id, provider, event_id, type, payload, received_at FROM webhook_event WHERE id = $1",

@@ -14,6 +14,7 @@ use reflector_store::testing::TestDatabase;
 use serde_json::Value;
 
 use crate::Db;
+use crate::proxy::TcpProxy;
 
 pub struct TestApp {
     pub url: String,
@@ -45,12 +46,33 @@ impl TestApp {
 
     /// The server with jobs that run only when the test calls [`TestApp::run_jobs`], on `clock`.
     pub async fn spawn_with_clock(db: Db, env: &[(&str, &str)], clock: Arc<dyn Clock>) -> TestApp {
+        Self::spawn_on(db.fresh().await, env, clock, |url| url.to_owned()).await
+    }
+
+    /// The server reaching its (PostgreSQL) database through a [`TcpProxy`] the test can cut.
+    pub async fn spawn_behind_proxy(db: Db, env: &[(&str, &str)]) -> (TestApp, TcpProxy) {
         let database = db.fresh().await;
+        let (proxy, url) = TcpProxy::for_database(&database.url).await;
+        let app = Self::spawn_on(database, env, Arc::new(SystemClock), move |_| url.clone()).await;
+        (app, proxy)
+    }
+
+    /// The database's own URL (not through a proxy), for checks from outside the service.
+    pub fn database_url(&self) -> &str {
+        self.db.as_ref().map_or("", |db| db.url.as_str())
+    }
+
+    async fn spawn_on(
+        database: TestDatabase,
+        env: &[(&str, &str)],
+        clock: Arc<dyn Clock>,
+        service_url: impl Fn(&str) -> String,
+    ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let env = Env::from_pairs(env.iter().copied())
             .with("BASE_URL", url.clone())
-            .with("DATABASE_URL", database.url.clone());
+            .with("DATABASE_URL", service_url(&database.url));
         let mut config = Config::from_env(&env).expect("configuration");
         config.provider_retries = fast_retries();
         let application = Application::build(config, clock, Role::Server)

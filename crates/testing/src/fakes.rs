@@ -66,6 +66,28 @@ impl FakeDaily {
     }
 }
 
+/// A fake Daily API whose `POST /rooms` creates the room it is asked for (its name echoed), so
+/// that many meetings each have their own Daily room.
+pub async fn fake_daily_echoing_rooms() -> MockServer {
+    struct Echo;
+    impl wiremock::Respond for Echo {
+        fn respond(&self, request: &wiremock::Request) -> ResponseTemplate {
+            let name = serde_json::from_slice::<Value>(&request.body)
+                .ok()
+                .and_then(|b| b["name"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| "unnamed".into());
+            daily_room(&name)
+        }
+    }
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/rooms"))
+        .respond_with(Echo)
+        .mount(&server)
+        .await;
+    server
+}
+
 /// Daily's answer to `POST /rooms` for a room called `name`.
 pub fn daily_room(name: &str) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(json!({

@@ -8,6 +8,7 @@
 mod app;
 pub mod fakes;
 pub mod process;
+pub mod proxy;
 
 pub use app::{TestApp, fast_retries};
 pub use reflector_store::testing::TestDatabase;

@@ -54,6 +54,22 @@ impl Job {
         }
     }
 
+    /// The longest one run may take before it is stopped and retried. Above the worst case of
+    /// the work's own timeouts: a provider call with its retries takes at most about a minute
+    /// (4 attempts of 10 s, waits of up to 5 s), an outgoing delivery 30 s.
+    pub fn time_limit(&self) -> std::time::Duration {
+        let seconds = match self {
+            Job::ProcessWebhook { .. } | Job::DeliverWebhook { .. } => 60,
+            // Listing sessions may page through several provider calls.
+            Job::ReconcilePresence { .. } | Job::CheckMeeting { .. } | Job::ExpireRoom { .. } => {
+                180
+            }
+            Job::LifecycleSweep | Job::PresenceSweep => 120,
+            Job::PruneJobs => 600,
+        };
+        std::time::Duration::from_secs(seconds)
+    }
+
     /// Jobs about one meeting share its key, so they never run at the same time.
     fn lock_key(&self) -> Option<String> {
         match self {

@@ -27,6 +27,10 @@ impl Handler for Jobs {
         Ok(handlers::run(&self.0, job).await?)
     }
 
+    fn time_limit(&self, job: &Job) -> Duration {
+        job.time_limit()
+    }
+
     async fn gave_up(&self, job: &Job, error: &str) -> Result<(), JobError> {
         Ok(handlers::gave_up(&self.0, job, error).await?)
     }

@@ -413,6 +413,8 @@ pub async fn meeting(
 ) -> ApiResult<Json<MeetingView>> {
     let room = load_room_by_name(&state, &room_name).await?;
     let req = body.map(|ApiJson(b)| b).unwrap_or_default();
-    let meeting = meetings::get_or_create(&state.app, &room, req.allow_duplicated).await?;
+    let meeting =
+        meetings::get_or_create_to_completion(&state.app, room.clone(), req.allow_duplicated)
+            .await?;
     Ok(Json(MeetingView::new(meeting, caller.owns(&room))))
 }

@@ -47,27 +47,43 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Json<Status>> {
+    let provider = platform.name();
     let event = match platform.verify_webhook(&headers, &body, state.app.clock.now()) {
-        Ok(WebhookOutcome::Probe) => return Ok(Json(Status { status: "ok" })),
+        Ok(WebhookOutcome::Probe) => {
+            count_webhook(provider, "probe");
+            return Ok(Json(Status { status: "ok" }));
+        }
         Ok(WebhookOutcome::Event(event)) => event,
         Err(WebhookRejection::Malformed(why)) => {
+            count_webhook(provider, "malformed");
             return Err(AppError::refused(format!("Malformed webhook: {why}")).into());
         }
         Err(rejection) => {
-            tracing::warn!(provider = platform.name(), %rejection, "webhook rejected");
+            count_webhook(provider, "rejected");
+            tracing::warn!(provider, %rejection, "webhook rejected");
             return Err(AppError::BadCredentials(rejection.to_string()).into());
         }
     };
-    let new = reflector_app::ingest::ingest_event(&state.app, platform.name(), &event)
+    let new = reflector_app::ingest::ingest_event(&state.app, provider, &event)
         .await
         .map_err(|e| {
-            tracing::error!(provider = platform.name(), error = %e, "could not store a webhook");
+            count_webhook(provider, "unstored");
+            tracing::error!(provider, error = %e, "could not store a webhook");
             // 503 makes the provider deliver it again later.
             AppError::Unavailable("Could not store the webhook; deliver it again later.".into())
         })?;
+    count_webhook(provider, if new { "new" } else { "duplicate" });
     Ok(Json(Status {
         status: if new { "ok" } else { "duplicate" },
     }))
+}
+
+/// `reflector_provider_webhooks_total{provider, outcome}`: every delivery a provider made, as
+/// `new`, `duplicate` (already in the inbox), `probe`, `rejected` (signature), `malformed`, or
+/// `unstored` (answered 503 for redelivery).
+fn count_webhook(provider: &'static str, outcome: &'static str) {
+    metrics::counter!("reflector_provider_webhooks_total", "provider" => provider, "outcome" => outcome)
+        .increment(1);
 }
 
 /// One delivery attempt of an outgoing webhook.
