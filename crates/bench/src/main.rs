@@ -8,9 +8,11 @@
 //!   this process: ingest latency and throughput at several concurrencies, how long the jobs take
 //!   to bring `num_clients` up to date after a burst, and how long one event takes from receipt
 //!   to its effect on `num_clients`.
+//! - `signatures`: how long unsigned webhooks with oversized signature headers take to refuse.
 
 mod fake_daily;
 mod meetings;
+mod signatures;
 mod webhooks;
 
 use std::path::PathBuf;
@@ -69,6 +71,8 @@ enum Mode {
     Meetings,
     /// Signed Daily participant.joined webhooks: ingest, catch-up and receipt-to-effect times.
     Webhooks(webhooks::Options),
+    /// Unsigned webhooks with oversized signature headers: how long each takes to refuse.
+    Signatures,
 }
 
 /// The measured server; killed when dropped.
@@ -205,5 +209,6 @@ async fn main() -> anyhow::Result<()> {
     match cli.mode.unwrap_or(Mode::Meetings) {
         Mode::Meetings => meetings::run(&cli.common).await,
         Mode::Webhooks(options) => webhooks::run(&cli.common, &options).await,
+        Mode::Signatures => signatures::run(&cli.common).await,
     }
 }
