@@ -52,7 +52,7 @@ impl Config {
             data_dir,
             database_url,
             listen: SocketAddr::new(host, port),
-            http: HttpSettings::from_env(env)?,
+            http: HttpSettings::from_env(env, &[&base_url, &ui_base_url])?,
             app: AppSettings::from_env(env, &ui_base_url)?,
             queue: QueueSettings::from_env(env)?,
             provider_retries: RetryPolicy::default(),

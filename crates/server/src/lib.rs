@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 mod openapi;
 pub mod routes;
+pub mod single_user;
 pub mod state;
 pub mod views;
 mod web;
@@ -27,6 +28,7 @@ use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use config::AuthSettings;
 pub use config::HttpSettings;
 pub use state::HttpState;
 
@@ -83,10 +85,30 @@ pub fn router(state: HttpState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone());
 
-    api.merge(state.app.platforms.pages())
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(cors(&state.settings))
-        .layer(TraceLayer::new_for_http())
+    let router = api
+        .merge(state.app.platforms.pages())
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    let router = match &state.settings.auth {
+        // Every caller is the owner here, so no web page may act through the user's browser.
+        AuthSettings::None => {
+            let listed = state.settings.cors_origins.clone().unwrap_or_default();
+            let guard = Arc::new(single_user::LocalGuard::new(
+                &state.settings.public_hosts,
+                &listed,
+            ));
+            let router = if listed.is_empty() {
+                router
+            } else {
+                router.layer(cors(&state.settings))
+            };
+            router.layer(axum::middleware::from_fn_with_state(
+                guard,
+                single_user::guard,
+            ))
+        }
+        AuthSettings::Jwt(_) => router.layer(cors(&state.settings)),
+    };
+    router.layer(TraceLayer::new_for_http())
 }
 
 async fn method_not_allowed() -> ApiError {

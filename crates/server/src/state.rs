@@ -7,7 +7,7 @@ use std::sync::Arc;
 use reflector_app::App;
 
 use crate::config::HttpSettings;
-use crate::routes::meetings::RecordingStartLimiter;
+use crate::routes::meetings::MeetingLimiter;
 
 #[derive(Clone)]
 pub struct HttpState(Arc<Inner>);
@@ -15,7 +15,8 @@ pub struct HttpState(Arc<Inner>);
 pub struct Inner {
     pub settings: HttpSettings,
     pub app: Arc<App>,
-    pub recording_starts: RecordingStartLimiter,
+    pub recording_starts: MeetingLimiter,
+    pub consents: MeetingLimiter,
 }
 
 impl HttpState {
@@ -23,7 +24,8 @@ impl HttpState {
         Self(Arc::new(Inner {
             settings,
             app,
-            recording_starts: RecordingStartLimiter::new(),
+            recording_starts: MeetingLimiter::recording_starts(),
+            consents: MeetingLimiter::consents(),
         }))
     }
 }
