@@ -41,7 +41,8 @@ struct Common {
     /// The server binary to measure.
     #[arg(long, global = true, default_value = "target/release/reflector")]
     server: PathBuf,
-    /// Requests per concurrency level (default: 3000 for meetings, 1000 for webhooks).
+    /// Requests per concurrency level (default: 3000 for meetings, 1000 for webhooks; for
+    /// signatures, requests per case, default 5).
     #[arg(long, global = true)]
     requests: Option<usize>,
     /// Concurrency levels to measure (default: 1,16 for meetings, 1,16,64 for webhooks).
@@ -72,7 +73,7 @@ enum Mode {
     /// Signed Daily participant.joined webhooks: ingest, catch-up and receipt-to-effect times.
     Webhooks(webhooks::Options),
     /// Unsigned webhooks with oversized signature headers: how long each takes to refuse.
-    Signatures,
+    Signatures(signatures::Options),
 }
 
 /// The measured server; killed when dropped.
@@ -209,6 +210,6 @@ async fn main() -> anyhow::Result<()> {
     match cli.mode.unwrap_or(Mode::Meetings) {
         Mode::Meetings => meetings::run(&cli.common).await,
         Mode::Webhooks(options) => webhooks::run(&cli.common, &options).await,
-        Mode::Signatures => signatures::run(&cli.common).await,
+        Mode::Signatures(options) => signatures::run(&cli.common, &options).await,
     }
 }

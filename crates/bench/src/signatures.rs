@@ -11,15 +11,21 @@ use anyhow::bail;
 
 use crate::{Common, Server, ms, percentile};
 
-/// Entry counts measured: one, the issue's 1 000 and 5 000, and as many short entries as fit in
-/// the server's header limit.
-const ENTRY_COUNTS: &[usize] = &[1, 1_000, 5_000];
-/// `v1=` entries as short as the old verifier still computed a MAC for (`v1=00,`).
-const SHORT_ENTRIES: usize = 60_000;
-/// Requests per configuration; the median is reported.
+#[derive(clap::Args)]
+pub struct Options {
+    /// Counts of full-length `v1=<64 hex>` entries to measure.
+    #[arg(long, value_delimiter = ',', default_value = "1,1000,5000")]
+    entries: Vec<usize>,
+    /// Then this many short entries (`v1=00`, for which the old verifier still computed a MAC),
+    /// about as many as fit in the server's header limit; 0 skips it.
+    #[arg(long, default_value_t = 60_000)]
+    short_entries: usize,
+}
+/// Requests per configuration (`--requests` changes it); the median is reported.
 const SAMPLES: usize = 5;
 
-pub async fn run(common: &Common) -> anyhow::Result<()> {
+pub async fn run(common: &Common, options: &Options) -> anyhow::Result<()> {
+    let count = common.requests.unwrap_or(SAMPLES);
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(600))
         .build()?;
@@ -42,12 +48,13 @@ pub async fn run(common: &Common) -> anyhow::Result<()> {
     let body = format!(r#"{{"type":"room.client.joined","data":{{"pad":"{filler}"}}}}"#);
     let now = chrono::Utc::now().timestamp();
     println!(
-        "Oversized webhook signatures: {} with a {} KiB body, median of {SAMPLES} requests",
+        "Oversized webhook signatures: {} with a {} KiB body, median of {count} requests",
         server.path.display(),
         body.len() / 1024
     );
     let long_entry = format!("v1={}", "ab".repeat(32));
-    let mut cases: Vec<(String, String)> = ENTRY_COUNTS
+    let mut cases: Vec<(String, String)> = options
+        .entries
         .iter()
         .map(|&n| {
             (
@@ -56,13 +63,15 @@ pub async fn run(common: &Common) -> anyhow::Result<()> {
             )
         })
         .collect();
-    cases.push((
-        format!("{SHORT_ENTRIES} entries v1=00"),
-        signature_header(now, "v1=00", SHORT_ENTRIES),
-    ));
+    if options.short_entries > 0 {
+        cases.push((
+            format!("{} entries v1=00", options.short_entries),
+            signature_header(now, "v1=00", options.short_entries),
+        ));
+    }
     for (label, header) in &cases {
         let mut samples = Vec::new();
-        for _ in 0..SAMPLES {
+        for _ in 0..count {
             let started = Instant::now();
             let response = http
                 .post(format!("{}/v1/whereby", server.base))
@@ -90,7 +99,7 @@ pub async fn run(common: &Common) -> anyhow::Result<()> {
         );
     }
     let mut samples = Vec::new();
-    for _ in 0..SAMPLES {
+    for _ in 0..count {
         let started = Instant::now();
         let response = http
             .post(format!("{}/v1/daily/webhook", server.base))
