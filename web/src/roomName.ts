@@ -2,7 +2,7 @@
 // answer wins; this list mirrors reflector_core::RESERVED_ROOM_NAMES.
 export const RESERVED = [
   "rooms", "transcripts", "browse", "api", "v1", "health", "settings", "mock-video",
-  "metrics", "openapi.json", "assets", "login", "logout", "auth",
+  "metrics", "openapi.json", "assets", "login", "logout", "auth", "name",
 ];
 export const MAX_LEN = 64;
 

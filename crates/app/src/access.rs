@@ -31,6 +31,21 @@ impl Actor {
         self.user_id.as_deref() == Some(room.user_id.as_str())
     }
 
+    /// Whether this actor joins a locked room's meeting without knocking: its owner, and
+    /// signed-in users when the room is shared (shared rooms are the team's). Everyone else
+    /// knocks and waits for someone inside to let them in.
+    pub fn may_skip_lobby(&self, room: &Room) -> bool {
+        self.owns(room) || (room.is_shared && self.user_id.is_some())
+    }
+
+    /// Whether this actor may start another meeting beside the room's open one
+    /// (`allow_duplicated`): its owner, and signed-in users in a shared calendar room, where
+    /// overlapping events need meetings of their own. Anyone else would only scatter visitors
+    /// over empty calls.
+    pub fn may_start_another_meeting(&self, room: &Room) -> bool {
+        self.owns(room) || (room.is_shared && room.ics_enabled && self.user_id.is_some())
+    }
+
     /// Signed in and the owner of `room`; otherwise `Unauthenticated` or `Forbidden` with `why`.
     pub fn require_owner(&self, room: &Room, why: &str) -> AppResult<()> {
         self.require()?;

@@ -25,6 +25,9 @@ pub enum AppError {
     /// The request is well-formed but the product's rules refuse it now ("Meeting has ended").
     #[error("{0}")]
     Refused(String),
+    /// The request conflicts with what exists now (a limit is reached); says what to do first.
+    #[error("{0}")]
+    Conflict(String),
     /// Too many requests of this kind; try again after `retry_after` seconds.
     #[error("{detail}")]
     RateLimited { detail: String, retry_after: u64 },
@@ -76,7 +79,8 @@ impl From<AppError> for JobError {
             | AppError::BadCredentials(_)
             | AppError::Forbidden(_)
             | AppError::Invalid { .. }
-            | AppError::Refused(_) => JobError::Permanent(e.to_string()),
+            | AppError::Refused(_)
+            | AppError::Conflict(_) => JobError::Permanent(e.to_string()),
             AppError::Platform(_)
             | AppError::Store(_)
             | AppError::RateLimited { .. }

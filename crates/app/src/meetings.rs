@@ -3,13 +3,18 @@
 //!
 //! Requests in one process queue on a per-room async mutex, so 50 concurrent calls cause one
 //! provider call and 49 cheap re-reads. Across processes, the room's creation lease in the
-//! database (`room_meeting_lock`) serialises creators; a crashed holder's lease expires.
+//! database (`room_meeting_lock`) serialises creators; it is renewed while a creation runs, and
+//! a crashed holder's lease expires. A creation runs as a task of its own, so a client that
+//! goes away neither aborts it half-way (leaking the provider room) nor leaves the lease held;
+//! waiters wait a bounded time, then get 503 with `Retry-After`.
 
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use governor::{DefaultKeyedRateLimiter, Quota};
 use reflector_core::{
     Meeting, MeetingSettings, Room, platform::meeting_platform, reusable_meeting,
 };
@@ -21,14 +26,35 @@ use crate::{App, AppError, AppResult, notify};
 
 /// How long a new meeting lasts unless it is extended.
 pub const MEETING_DURATION: chrono::Duration = chrono::Duration::hours(8);
-/// Longer than a provider call with all its retries may take.
-const LEASE: chrono::Duration = chrono::Duration::seconds(60);
-const LEASE_WAIT: Duration = Duration::from_secs(45);
+/// How long the creation lease lasts without renewal: how long a crashed creator blocks its room.
+const LEASE: chrono::Duration = chrono::Duration::seconds(30);
+/// How often a running creation renews its lease (well within [`LEASE`]).
+const LEASE_RENEWAL: Duration = Duration::from_secs(2);
+/// How long a request waits for another one's creation before it gets 503 with `Retry-After`.
+pub const CREATION_WAIT: Duration = Duration::from_secs(15);
 const LEASE_POLL: Duration = Duration::from_millis(50);
+/// Open meetings a room may have at once. More is never a real need (calendar overlaps are a
+/// few), and each one is a provider room.
+pub const MAX_OPEN_MEETINGS: usize = 10;
 
-#[derive(Default)]
 pub struct MeetingCreator {
     rooms: Mutex<HashMap<String, Weak<tokio::sync::Mutex<()>>>>,
+    /// Provider creations per room: a burst of [`MAX_OPEN_MEETINGS`], then one every 10 s, so
+    /// even a room whose meetings keep being ended cannot drive unbounded provider calls.
+    creations: DefaultKeyedRateLimiter<String>,
+}
+
+impl Default for MeetingCreator {
+    fn default() -> Self {
+        let burst = u32::try_from(MAX_OPEN_MEETINGS).unwrap_or(u32::MAX);
+        let quota = Quota::with_period(Duration::from_secs(10))
+            .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
+        Self {
+            rooms: Mutex::default(),
+            creations: DefaultKeyedRateLimiter::keyed(quota),
+        }
+    }
 }
 
 impl MeetingCreator {
@@ -43,60 +69,100 @@ impl MeetingCreator {
         rooms.insert(room_id.to_owned(), Arc::downgrade(&fresh));
         fresh
     }
+
+    fn check_creation_rate(&self, room_id: &str) -> AppResult<()> {
+        self.creations.retain_recent();
+        self.creations
+            .check_key(&room_id.to_owned())
+            .map_err(|_| AppError::RateLimited {
+                detail: "Too many meetings were started in this room just now; try again shortly."
+                    .into(),
+                retry_after: 10,
+            })
+    }
 }
 
 /// The meeting a visitor of `room` should use: the open meeting whose settings match the room's
-/// current ones, else a new one on the provider. `allow_duplicated` always creates.
-/// [`get_or_create`] run to its end even when the caller stops waiting (a request over its time
-/// limit, or a client that hung up): a provider room is then never created without its meeting
-/// being stored, and the room's creation lease is released rather than left to expire.
-pub async fn get_or_create_to_completion(
-    app: &std::sync::Arc<App>,
-    room: Room,
+/// current ones, else a new one on the provider. `allow_duplicated` always creates, and only
+/// for whom [`Actor::may_start_another_meeting`] allows.
+pub async fn get_or_create(
+    app: &Arc<App>,
+    actor: &Actor,
+    room: &Room,
     allow_duplicated: bool,
 ) -> AppResult<Meeting> {
-    let app = app.clone();
-    tokio::spawn(async move { get_or_create(&app, &room, allow_duplicated).await })
-        .await
-        .unwrap_or_else(|e| {
-            tracing::error!(error = %e, "get-or-create stopped unexpectedly");
-            Err(AppError::Unavailable(
-                "Could not get or create the meeting; try again.".into(),
-            ))
-        })
-}
-
-pub async fn get_or_create(app: &App, room: &Room, allow_duplicated: bool) -> AppResult<Meeting> {
     let platform_name = meeting_platform(room, app.platforms.rollouts());
     let wanted = MeetingSettings::for_room(room, platform_name);
-    if !allow_duplicated && let Some(m) = find_reusable(app, room, &wanted).await? {
+    if allow_duplicated {
+        if !actor.may_start_another_meeting(room) {
+            actor.require()?;
+            return Err(AppError::forbidden(
+                "Only the room's owner may start another meeting beside the open one (in a \
+                 shared calendar room, any signed-in user may)",
+            ));
+        }
+    } else if let Some(m) = find_reusable(app, room, &wanted).await? {
         return Ok(m);
     }
     // Fail fast, before queueing, when the platform can't be used at all.
     app.platforms.get(wanted.platform.as_str())?;
-    if allow_duplicated {
-        return create(app, room, &wanted).await;
-    }
+    let creation = tokio::spawn({
+        let app = app.clone();
+        let room = room.clone();
+        async move { create_serialised(&app, &room, &wanted, allow_duplicated).await }
+    });
+    creation.await.map_err(|e| {
+        tracing::error!(room = %room.name, error = %e, "meeting creation task failed");
+        AppError::Unavailable("Creating the meeting failed unexpectedly; try again.".into())
+    })?
+}
 
+/// Runs under the room's mutex and lease: reuses what another request created meanwhile, or
+/// creates within the room's limits.
+async fn create_serialised(
+    app: &App,
+    room: &Room,
+    wanted: &MeetingSettings,
+    allow_duplicated: bool,
+) -> AppResult<Meeting> {
+    let deadline = tokio::time::Instant::now() + CREATION_WAIT;
     let mutex = app.meetings.room_mutex(&room.id);
-    let _local = mutex.lock().await;
-    if let Some(m) = find_reusable(app, room, &wanted).await? {
+    let _local = tokio::time::timeout_at(deadline, mutex.lock())
+        .await
+        .map_err(|_| busy())?;
+    if !allow_duplicated && let Some(m) = find_reusable(app, room, wanted).await? {
         return Ok(m);
     }
     let holder = uuid::Uuid::new_v4().to_string();
-    acquire_lease(app, &room.id, &holder).await?;
+    acquire_lease(app, &room.id, &holder, deadline).await?;
     let result = async {
         // Another process may have created it while we waited for the lease.
-        if let Some(m) = find_reusable(app, room, &wanted).await? {
-            return Ok(m);
+        let open = app.store.open_meetings(&room.id, app.clock.now()).await?;
+        if !allow_duplicated
+            && let Some(m) = reusable_meeting(&open, wanted, app.clock.now())
+        {
+            return Ok(m.clone());
         }
-        create(app, room, &wanted).await
+        if open.len() >= MAX_OPEN_MEETINGS {
+            return Err(AppError::Conflict(format!(
+                "This room already has {MAX_OPEN_MEETINGS} open meetings; end one before starting another."
+            )));
+        }
+        app.meetings.check_creation_rate(&room.id)?;
+        renewing_lease(app, &room.id, &holder, create(app, room, wanted)).await
     }
     .await;
     if let Err(e) = app.store.unlock_room(&room.id, &holder).await {
         tracing::warn!(room = %room.name, error = %e, "could not release the meeting lease; it will expire");
     }
     result
+}
+
+fn busy() -> AppError {
+    AppError::Busy {
+        detail: "Another request is still creating this room's meeting; try again shortly.".into(),
+        retry_after: 5,
+    }
 }
 
 async fn find_reusable(
@@ -109,8 +175,12 @@ async fn find_reusable(
     Ok(reusable_meeting(&open, wanted, now).cloned())
 }
 
-async fn acquire_lease(app: &App, room_id: &str, holder: &str) -> AppResult<()> {
-    let deadline = tokio::time::Instant::now() + LEASE_WAIT;
+async fn acquire_lease(
+    app: &App,
+    room_id: &str,
+    holder: &str,
+    deadline: tokio::time::Instant,
+) -> AppResult<()> {
     loop {
         let now = app.clock.now();
         if app
@@ -121,13 +191,35 @@ async fn acquire_lease(app: &App, room_id: &str, holder: &str) -> AppResult<()> 
             return Ok(());
         }
         if tokio::time::Instant::now() >= deadline {
-            return Err(AppError::Busy {
-                detail: "Another request is still creating this room's meeting; try again shortly."
-                    .into(),
-                retry_after: 2,
-            });
+            return Err(busy());
         }
         tokio::time::sleep(LEASE_POLL).await;
+    }
+}
+
+/// Runs `work` while renewing `holder`'s lease on the room, so a slow provider call does not
+/// outlive the lease and let another process create a second meeting.
+async fn renewing_lease<T>(
+    app: &App,
+    room_id: &str,
+    holder: &str,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    let mut renewal = tokio::time::interval(LEASE_RENEWAL);
+    renewal.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    renewal.tick().await; // the first tick is immediate; the lease was just taken
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            result = &mut work => return result,
+            _ = renewal.tick() => {
+                match app.store.renew_room_lock(room_id, holder, app.clock.now() + LEASE).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!(room_id, "the meeting lease was lost during a creation"),
+                    Err(e) => tracing::warn!(room_id, error = %e, "could not renew the meeting lease"),
+                }
+            }
+        }
     }
 }
 
@@ -205,6 +297,7 @@ pub async fn join(app: &App, actor: &Actor, room: &Room, meeting_id: &str) -> Ap
             &JoinRequest {
                 user_id: actor.user_id.as_deref(),
                 is_owner: actor.owns(room),
+                admit: !meeting.is_locked || actor.may_skip_lobby(room),
                 recording_type: meeting.recording_type,
                 skip_consent: room.skip_consent,
             },

@@ -36,7 +36,8 @@ pub enum NonPublic {
     /// 192.0.2/24, 198.51.100/24, 203.0.113/24, 2001:db8::/32 — never a real receiver.
     Documentation,
     /// Other special-purpose ranges: 192.0.0/24, 198.18/15 (benchmarking), 240/4, the
-    /// deprecated IPv4-compatible ::/96, the discard prefix 100::/64.
+    /// deprecated IPv4-compatible ::/96, the discard prefix 100::/64, and the local-use NAT64
+    /// prefix 64:ff9b:1::/48 (RFC 8215: a site's own translator, reaching its own network).
     Reserved,
 }
 
@@ -104,6 +105,11 @@ fn non_public_v6(ip: Ipv6Addr) -> Option<NonPublic> {
     if seg[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
         return non_public_v4(embedded_v4(seg[6], seg[7]));
     }
+    // Local-use NAT64 (64:ff9b:1::/48): where the IPv4 address sits depends on the site's
+    // prefix length, and the translator is the site's own, so none of it counts as public.
+    if seg[..3] == [0x64, 0xff9b, 1] {
+        return Some(NonPublic::Reserved);
+    }
     // 6to4 (2002:AABB:CCDD::/48) tunnels to the IPv4 address AA.BB.CC.DD.
     if seg[0] == 0x2002 {
         return non_public_v4(embedded_v4(seg[1], seg[2]));
@@ -146,15 +152,13 @@ pub enum UrlRefused {
     Credentials,
     #[error("could not resolve host {host} ({detail}); check the host name")]
     Unresolvable { host: String, detail: String },
+    /// Names the kind of address, never the address a name resolved to: the room owner who sees
+    /// this message must not learn the internal network's layout from it.
     #[error(
-        "the URL host {host} resolves to a {kind} address ({addr}); use a public address, or set \
+        "the URL host {host} resolves to a {kind} address; use a public address, or set \
          {ALLOW_PRIVATE_SETTING}=true to allow private network URLs"
     )]
-    NonPublicAddress {
-        host: String,
-        addr: IpAddr,
-        kind: NonPublic,
-    },
+    NonPublicAddress { host: String, kind: NonPublic },
 }
 
 impl UrlRefused {
@@ -238,7 +242,6 @@ pub async fn check_url(url: &str, allow_private: bool) -> Result<CheckedUrl, Url
             if let Some(kind) = non_public(addr.ip()) {
                 return Err(UrlRefused::NonPublicAddress {
                     host: host_text,
-                    addr: addr.ip(),
                     kind,
                 });
             }
@@ -306,6 +309,8 @@ mod tests {
             ("2002:c0a8:0101::1", Private),
             ("::127.0.0.1", Reserved),
             ("100::1", Reserved),
+            ("64:ff9b:1::808:808", Reserved),
+            ("64:ff9b:1:ffff::a00:1", Reserved),
         ];
         for (ip, expected) in cases {
             assert_eq!(kind(ip), Some(expected), "{ip}");

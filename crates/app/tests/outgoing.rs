@@ -459,6 +459,36 @@ async fn check_url_refuses_non_public_literals() {
 }
 
 #[tokio::test]
+async fn a_refusal_does_not_reveal_the_address_a_name_resolved_to() {
+    let refused = check_url("http://localhost:9/hook", false)
+        .await
+        .unwrap_err();
+    let text = refused.to_string();
+    assert!(
+        matches!(
+            refused,
+            UrlRefused::NonPublicAddress {
+                kind: NonPublic::Loopback,
+                ..
+            }
+        ),
+        "{refused:?}"
+    );
+    assert!(text.contains("localhost"), "{text}");
+    for internal in ["127.0.0.1", "::1"] {
+        assert!(!text.contains(internal), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn check_url_refuses_the_local_nat64_prefix() {
+    match check_url("http://[64:ff9b:1::a00:1]/hook", false).await {
+        Err(UrlRefused::NonPublicAddress { kind, .. }) => assert_eq!(kind, NonPublic::Reserved),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test]
 async fn check_url_accepts_public_literals_and_keeps_their_addresses() {
     // Only checked, never sent to: this machine must not send traffic off-box.
     let checked = check_url("http://93.184.216.34/hook", false).await.unwrap();

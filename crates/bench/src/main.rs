@@ -8,9 +8,11 @@
 //!   this process: ingest latency and throughput at several concurrencies, how long the jobs take
 //!   to bring `num_clients` up to date after a burst, and how long one event takes from receipt
 //!   to its effect on `num_clients`.
+//! - `signatures`: how long unsigned webhooks with oversized signature headers take to refuse.
 
 mod fake_daily;
 mod meetings;
+mod signatures;
 mod webhooks;
 
 use std::path::PathBuf;
@@ -39,7 +41,8 @@ struct Common {
     /// The server binary to measure.
     #[arg(long, global = true, default_value = "target/release/reflector")]
     server: PathBuf,
-    /// Requests per concurrency level (default: 3000 for meetings, 1000 for webhooks).
+    /// Requests per concurrency level (default: 3000 for meetings, 1000 for webhooks; for
+    /// signatures, requests per case, default 5).
     #[arg(long, global = true)]
     requests: Option<usize>,
     /// Concurrency levels to measure (default: 1,16 for meetings, 1,16,64 for webhooks).
@@ -69,6 +72,8 @@ enum Mode {
     Meetings,
     /// Signed Daily participant.joined webhooks: ingest, catch-up and receipt-to-effect times.
     Webhooks(webhooks::Options),
+    /// Unsigned webhooks with oversized signature headers: how long each takes to refuse.
+    Signatures(signatures::Options),
 }
 
 /// The measured server; killed when dropped.
@@ -205,5 +210,6 @@ async fn main() -> anyhow::Result<()> {
     match cli.mode.unwrap_or(Mode::Meetings) {
         Mode::Meetings => meetings::run(&cli.common).await,
         Mode::Webhooks(options) => webhooks::run(&cli.common, &options).await,
+        Mode::Signatures(options) => signatures::run(&cli.common, &options).await,
     }
 }

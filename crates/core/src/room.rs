@@ -100,6 +100,9 @@ pub const RESERVED_ROOM_NAMES: &[&str] = &[
     "login",
     "logout",
     "auth",
+    // `/v1/rooms/name/{room_name}`: a room called `name` would have its `/v1/rooms/{room_name}/…`
+    // routes shadowed by it.
+    "name",
 ];
 
 pub const ROOM_NAME_MAX_LEN: usize = 64;

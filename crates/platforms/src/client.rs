@@ -363,17 +363,22 @@ fn describe(e: &reqwest::Error) -> String {
     }
 }
 
-/// `Retry-After` in seconds (the form providers send; an HTTP date falls back to our backoff).
+/// The longest `Retry-After` we pass on: a provider's (or a proxy's) absurd value must neither
+/// overflow a `Duration` nor tell our callers to wait for days.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
+/// `Retry-After` in seconds (the form providers send; an HTTP date falls back to our backoff),
+/// capped at [`MAX_RETRY_AFTER`].
 fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    headers
+    let seconds = headers
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()
         .ok()?
         .trim()
         .parse::<f64>()
         .ok()
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+        .filter(|s| s.is_finite() && *s >= 0.0)?;
+    Some(Duration::try_from_secs_f64(seconds).map_or(MAX_RETRY_AFTER, |d| d.min(MAX_RETRY_AFTER)))
 }
 
 /// The start of a provider's error body, for messages (bounded, one line).
@@ -520,6 +525,35 @@ mod tests {
                 retry_after: Some(Duration::from_secs(120))
             }
         );
+    }
+
+    #[tokio::test]
+    async fn a_huge_retry_after_is_capped_not_a_panic() {
+        let server = MockServer::start().await;
+        for (p, value) in [
+            ("/e30", "1e30"),
+            ("/digits", "99999999999999999999999"),
+            ("/day", "86400"),
+        ] {
+            Mock::given(method("GET"))
+                .and(path(p))
+                .respond_with(ResponseTemplate::new(429).insert_header("retry-after", value))
+                .expect(1)
+                .mount(&server)
+                .await;
+        }
+        let c = client(&server);
+        for p in ["/e30", "/digits", "/day"] {
+            let err = c.get_json::<serde_json::Value>(p, &[]).await.unwrap_err();
+            assert_eq!(
+                err,
+                PlatformError::RateLimited {
+                    platform: "daily",
+                    retry_after: Some(MAX_RETRY_AFTER)
+                },
+                "{p}"
+            );
+        }
     }
 
     #[tokio::test]

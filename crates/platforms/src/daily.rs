@@ -28,6 +28,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Utc};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use hmac::{Hmac, Mac};
+use reflector_core::webhook::signed_at_is_recent;
 use reflector_core::{ConfigError, RecordingType};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
@@ -62,6 +63,8 @@ const MIGRATION_ENABLED: &str = "DAILY_MIGRATION_ENABLED";
 const MIGRATION_ROOM_IDS: &str = "DAILY_MIGRATION_ROOM_IDS";
 
 const SIGNATURE_HEADER: &str = "X-Webhook-Signature";
+/// Longer than Daily's endpoint probe `{"test":"test"}` with any whitespace it may carry.
+const PROBE_MAX_BYTES: usize = 256;
 const TIMESTAMP_HEADER: &str = "X-Webhook-Timestamp";
 
 /// Daily room names: `[A-Za-z0-9_-]`, at most this long.
@@ -502,6 +505,11 @@ impl VideoPlatform for DailyPlatform {
         meeting: &MeetingHandle<'_>,
         join: &JoinRequest<'_>,
     ) -> Result<String, PlatformError> {
+        // Any meeting token opens a private room without knocking, so whoever must knock gets
+        // the bare room URL: Daily's lobby then asks them to knock.
+        if !join.admit {
+            return Ok(meeting.room_url.to_owned());
+        }
         let enable_recording_ui = match join.recording_type {
             RecordingType::Local => true,
             RecordingType::Cloud => join.skip_consent,
@@ -540,8 +548,10 @@ impl VideoPlatform for DailyPlatform {
         now: DateTime<Utc>,
     ) -> Result<WebhookOutcome, WebhookRejection> {
         // Daily checks a new endpoint with an unsigned probe and disables endpoints that fail it.
-        if serde_json::from_slice::<serde_json::Value>(body)
-            .is_ok_and(|v| v == serde_json::json!({"test": "test"}))
+        // Only a short body can be the probe, so an unsigned large one is not parsed for it.
+        if body.len() <= PROBE_MAX_BYTES
+            && serde_json::from_slice::<serde_json::Value>(body)
+                .is_ok_and(|v| v == serde_json::json!({"test": "test"}))
         {
             return Ok(WebhookOutcome::Probe);
         }
@@ -561,8 +571,13 @@ impl VideoPlatform for DailyPlatform {
         };
         let signature = header(SIGNATURE_HEADER)?;
         let timestamp = header(TIMESTAMP_HEADER)?;
-        // No freshness window: Daily redelivers failed events later with their original
-        // signature, and the inbox's unique event id already makes a replay change nothing.
+        // Daily redelivers failed events later with their original signature, so the window is
+        // as long as the inbox remembers event ids: a replay within it is a recognised duplicate,
+        // and one after it is refused here. Checked before the MAC, which costs a pass over the body.
+        let signed_at = signed_time(timestamp).ok_or(WebhookRejection::BadSignature)?;
+        if !signed_at_is_recent(signed_at, now) {
+            return Err(WebhookRejection::Stale);
+        }
         verify_signature(secret, timestamp, signature, body)?;
         parse_event(body, now).map(|e| WebhookOutcome::Event(Box::new(e)))
     }
@@ -745,6 +760,14 @@ fn same_id(given: &str, expected: &str) -> bool {
     }
 }
 
+/// `X-Webhook-Timestamp`: unix seconds, whole or fractional. A value too large to be seconds
+/// (after the year 5000) is read as milliseconds, in case a delivery sends those.
+fn signed_time(raw: &str) -> Option<DateTime<Utc>> {
+    let value: f64 = raw.parse().ok()?;
+    unix_time(if value > 1e11 { value / 1000.0 } else { value })
+}
+
+/// One MAC over the body, compared in constant time with the one signature Daily sends.
 fn verify_signature(
     secret: &[u8],
     timestamp: &str,

@@ -72,6 +72,9 @@ pub struct PresentParticipant {
 pub struct JoinRequest<'a> {
     pub user_id: Option<&'a str>,
     pub is_owner: bool,
+    /// Let this person in without knocking. `false` only in a locked meeting, for someone the
+    /// room's owner has not let in: they must get no credential that walks past the lobby.
+    pub admit: bool,
     pub recording_type: RecordingType,
     pub skip_consent: bool,
 }

@@ -21,6 +21,7 @@ use reflector_core::{ConfigError, RecordingType};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use crate::client::{ApiClient, MultipartFile};
 use crate::registry::{Configured, Provider, ProviderSetup};
@@ -50,6 +51,9 @@ const LOGO_PATH: &str = "WHEREBY_LOGO_PATH";
 const SIGNATURE_HEADER: &str = "Whereby-Signature";
 /// How far a signature's timestamp may be from our clock, either way, before we call it a replay.
 const SIGNATURE_TOLERANCE_SECS: i64 = 60;
+/// Whereby lists one `v1=` signature per active secret (rotation); a header with more than this
+/// is not from Whereby and is refused without computing anything.
+const MAX_SIGNATURES: usize = 4;
 /// Whereby accepts at most this many characters in `roomNamePrefix`.
 const ROOM_NAME_PREFIX_MAX: usize = 39;
 /// A room has few sessions; a cursor chain longer than this means the API is looping.
@@ -338,11 +342,7 @@ impl VideoPlatform for WherebyPlatform {
             .ok_or(WebhookRejection::MissingSignature {
                 header: SIGNATURE_HEADER,
             })?;
-        let timestamp = verify_signature(secret.as_bytes(), header, body)?;
-        let age = now.timestamp().saturating_sub(timestamp);
-        if !(-SIGNATURE_TOLERANCE_SECS..=SIGNATURE_TOLERANCE_SECS).contains(&age) {
-            return Err(WebhookRejection::Stale);
-        }
+        let timestamp = verify_signature(secret.as_bytes(), header, body, now)?;
         let sent_at = DateTime::from_timestamp(timestamp, 0).unwrap_or(now);
         parse_event(body, sent_at).map(|e| WebhookOutcome::Event(Box::new(e)))
     }
@@ -429,45 +429,102 @@ fn session(wire: SessionWire) -> Option<ProviderSession> {
 /// also accept a signature over the body's compact JSON form (`JSON.stringify`: no whitespace,
 /// keys in the order sent), because the original implementation verified that form and a proxy
 /// that re-indents JSON would otherwise break every delivery.
-fn verify_signature(secret: &[u8], header: &str, body: &[u8]) -> Result<i64, WebhookRejection> {
-    let mut timestamp = None;
-    let mut signatures = Vec::new();
-    for part in header.split(',') {
-        match part.trim().split_once('=') {
-            Some(("t", value)) => timestamp = Some(value.trim()),
-            Some(("v1", value)) => signatures.push(value.trim()),
-            _ => {}
-        }
+///
+/// Whatever the header holds, this costs at most two MACs over the body: the timestamp is
+/// checked first (a stale one costs none), each form's MAC is computed once, and it is compared
+/// with at most [`MAX_SIGNATURES`] candidates (a header with more is refused).
+fn verify_signature(
+    secret: &[u8],
+    header: &str,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> Result<i64, WebhookRejection> {
+    verify_signature_with(header, body, now, |timestamp, payload| {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
+            return [0; 32];
+        };
+        mac.update(timestamp.as_bytes());
+        mac.update(b".");
+        mac.update(payload);
+        mac.finalize().into_bytes().into()
+    })
+}
+
+/// [`verify_signature`] with the MAC as a parameter, so tests can count how often it runs.
+fn verify_signature_with(
+    header: &str,
+    body: &[u8],
+    now: DateTime<Utc>,
+    mut mac: impl FnMut(&str, &[u8]) -> [u8; 32],
+) -> Result<i64, WebhookRejection> {
+    let signed = SignatureHeader::parse(header)?;
+    let age = now.timestamp().saturating_sub(signed.timestamp);
+    if !(-SIGNATURE_TOLERANCE_SECS..=SIGNATURE_TOLERANCE_SECS).contains(&age) {
+        return Err(WebhookRejection::Stale);
     }
-    let raw_timestamp = timestamp.ok_or(WebhookRejection::BadSignature)?;
-    let parsed_timestamp: i64 = raw_timestamp
-        .parse()
-        .map_err(|_| WebhookRejection::BadSignature)?;
-    let signatures: Vec<Vec<u8>> = signatures
-        .into_iter()
-        .filter_map(|s| hex::decode(s).ok())
-        .collect();
-    if signatures.is_empty() {
+    if signed.candidates.is_empty() {
         return Err(WebhookRejection::BadSignature);
     }
-    let matches = |payload: &[u8]| -> bool {
-        signatures.iter().any(|signature| {
-            let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret) else {
-                return false;
-            };
-            mac.update(raw_timestamp.as_bytes());
-            mac.update(b".");
-            mac.update(payload);
-            // `verify_slice` compares in constant time.
-            mac.verify_slice(signature).is_ok()
-        })
+    let matches = |expected: [u8; 32]| {
+        // Every candidate is compared, in constant time, so timing tells nothing.
+        signed
+            .candidates
+            .iter()
+            .fold(subtle::Choice::from(0), |found, candidate| {
+                found | candidate.ct_eq(&expected)
+            })
+            .into()
     };
-    if matches(body) {
-        return Ok(parsed_timestamp);
+    if matches(mac(signed.raw_timestamp, body)) {
+        return Ok(signed.timestamp);
     }
     match compact_json(body) {
-        Some(compact) if compact != body && matches(&compact) => Ok(parsed_timestamp),
+        Some(compact) if compact != body && matches(mac(signed.raw_timestamp, &compact)) => {
+            Ok(signed.timestamp)
+        }
         _ => Err(WebhookRejection::BadSignature),
+    }
+}
+
+/// A `Whereby-Signature` header, read without trusting its size.
+struct SignatureHeader<'a> {
+    /// As sent: the MAC covers these exact characters.
+    raw_timestamp: &'a str,
+    timestamp: i64,
+    /// The `v1=` values that can be an HMAC-SHA256 at all (64 hex digits).
+    candidates: Vec<[u8; 32]>,
+}
+
+impl<'a> SignatureHeader<'a> {
+    fn parse(header: &'a str) -> Result<Self, WebhookRejection> {
+        let mut raw_timestamp = None;
+        let mut candidates = Vec::new();
+        let mut entries = 0;
+        for part in header.split(',') {
+            match part.trim().split_once('=') {
+                Some(("t", value)) => raw_timestamp = Some(value.trim()),
+                Some(("v1", value)) => {
+                    entries += 1;
+                    if entries > MAX_SIGNATURES {
+                        return Err(WebhookRejection::BadSignature);
+                    }
+                    let mut candidate = [0u8; 32];
+                    if hex::decode_to_slice(value.trim(), &mut candidate).is_ok() {
+                        candidates.push(candidate);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let raw_timestamp = raw_timestamp.ok_or(WebhookRejection::BadSignature)?;
+        let timestamp = raw_timestamp
+            .parse()
+            .map_err(|_| WebhookRejection::BadSignature)?;
+        Ok(Self {
+            raw_timestamp,
+            timestamp,
+            candidates,
+        })
     }
 }
 
@@ -569,6 +626,72 @@ fn event_kind(
 #[allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 mod tests {
     use super::*;
+
+    fn at(t: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(t, 0).unwrap()
+    }
+
+    /// Runs the verifier with a MAC that counts its calls (and never matches).
+    fn macs_computed(
+        header: &str,
+        body: &[u8],
+        now: DateTime<Utc>,
+    ) -> (usize, Result<i64, WebhookRejection>) {
+        let mut calls = 0;
+        let result = verify_signature_with(header, body, now, |_, _| {
+            calls += 1;
+            [0xee; 32]
+        });
+        (calls, result)
+    }
+
+    #[test]
+    fn an_oversized_signature_header_costs_no_mac() {
+        let t = 1_767_225_600;
+        let body = br#"{"type":"room.client.joined","data":{"a":1}}"#;
+        for entry in ["v1=00", &format!("v1={}", "ab".repeat(32))] {
+            let header = format!("t={t}{}", format!(",{entry}").repeat(10_000));
+            let (calls, result) = macs_computed(&header, body, at(t));
+            assert_eq!(result, Err(WebhookRejection::BadSignature));
+            assert_eq!(calls, 0, "{entry}");
+        }
+    }
+
+    #[test]
+    fn a_stale_timestamp_costs_no_mac() {
+        let t = 1_767_225_600;
+        let header = format!("t={t},v1={}", "ab".repeat(32));
+        let (calls, result) = macs_computed(&header, b"{}", at(t + 3600));
+        assert_eq!(result, Err(WebhookRejection::Stale));
+        assert_eq!(calls, 0);
+    }
+
+    #[test]
+    fn each_body_form_is_macd_once_whatever_the_candidates() {
+        let t = 1_767_225_600;
+        let header = format!(
+            "t={t}{}",
+            format!(",v1={}", "ab".repeat(32)).repeat(MAX_SIGNATURES)
+        );
+        // Raw and compact forms differ: one MAC each, however many candidates.
+        let (calls, result) = macs_computed(&header, br#"{ "a": 1 }"#, at(t));
+        assert_eq!(result, Err(WebhookRejection::BadSignature));
+        assert_eq!(calls, 2);
+        // A compact body has one form.
+        let (calls, _) = macs_computed(&header, br#"{"a":1}"#, at(t));
+        assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn a_rotated_secret_signature_among_a_few_is_accepted() {
+        let body = br#"{"a":1}"#;
+        let good = "15d410d1cdb353b5e77d15b79f2cf9b142f784abbc3bbf7654676b96d67b9494";
+        let header = format!("t=1700000000,v1={},v1={good}", "ab".repeat(32));
+        assert_eq!(
+            verify_signature(b"whsecret", &header, body, at(1_700_000_000)),
+            Ok(1_700_000_000)
+        );
+    }
 
     #[test]
     fn prefix_fits_whereby_limit() {

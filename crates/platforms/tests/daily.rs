@@ -454,6 +454,7 @@ async fn join_url_mints_a_token_for_the_user() {
         JoinRequest {
             user_id: Some(&long_user),
             is_owner: true,
+            admit: true,
             recording_type: RecordingType::Local,
             skip_consent: false,
         },
@@ -481,6 +482,7 @@ async fn anonymous_join_omits_user_id_and_appends_to_an_existing_query() {
         JoinRequest {
             user_id: None,
             is_owner: false,
+            admit: true,
             recording_type: RecordingType::None,
             skip_consent: true,
         },
@@ -508,6 +510,7 @@ async fn cloud_recording_ui_only_when_consent_is_skipped() {
             JoinRequest {
                 user_id: Some("u1"),
                 is_owner: false,
+                admit: true,
                 recording_type: RecordingType::Cloud,
                 skip_consent,
             },
@@ -516,6 +519,32 @@ async fn cloud_recording_ui_only_when_consent_is_skipped() {
         .await;
         assert_eq!(sent["properties"]["enable_recording_ui"], expected);
     }
+}
+
+#[tokio::test]
+async fn whoever_must_knock_gets_no_token() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"token": "t"})))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let mut meeting = handle();
+    meeting.room_url = "https://acme.daily.co/room";
+    let url = daily_at(&server, &[])
+        .join_url(
+            &meeting,
+            &JoinRequest {
+                user_id: Some("visitor"),
+                is_owner: false,
+                admit: false,
+                recording_type: RecordingType::Cloud,
+                skip_consent: false,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(url, "https://acme.daily.co/room");
 }
 
 // ---- sessions ----
@@ -960,10 +989,15 @@ fn signed_headers(timestamp: &str, signature: &str) -> HeaderMap {
     headers
 }
 
+/// Our clock when the test deliveries (signed at 1767250800) arrive.
+fn signed_now() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_767_250_860, 0).unwrap()
+}
+
 fn verify(platform: &dyn VideoPlatform, body: &Value) -> Result<WebhookOutcome, WebhookRejection> {
     let raw = body.to_string();
     let headers = signed_headers("1767250800", &sign(SECRET, "1767250800", raw.as_bytes()));
-    platform.verify_webhook(&headers, raw.as_bytes(), Utc::now())
+    platform.verify_webhook(&headers, raw.as_bytes(), signed_now())
 }
 
 fn event(outcome: WebhookOutcome) -> ProviderEvent {
@@ -986,7 +1020,7 @@ fn signature_test_vector_is_accepted() {
             .verify_webhook(
                 &signed_headers("1700000000", VECTOR),
                 br#"{"a":1}"#,
-                Utc::now(),
+                DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
             )
             .unwrap(),
     );
@@ -1000,7 +1034,7 @@ fn the_endpoint_probe_is_answered_without_a_signature() {
     let unconfigured = build(&[("DAILY_API_KEY", "k")]);
     for platform in [webhook_platform(), unconfigured] {
         assert_eq!(
-            platform.verify_webhook(&HeaderMap::new(), body, Utc::now()),
+            platform.verify_webhook(&HeaderMap::new(), body, signed_now()),
             Ok(WebhookOutcome::Probe)
         );
     }
@@ -1009,7 +1043,7 @@ fn the_endpoint_probe_is_answered_without_a_signature() {
         webhook_platform().verify_webhook(
             &HeaderMap::new(),
             br#"{"test":"test","type":"meeting.ended"}"#,
-            Utc::now()
+            signed_now()
         ),
         Err(WebhookRejection::MissingSignature {
             header: "X-Webhook-Signature"
@@ -1024,7 +1058,7 @@ fn webhook_rejections_are_typed() {
 
     let unconfigured = build(&[("DAILY_API_KEY", "k")]);
     assert_eq!(
-        unconfigured.verify_webhook(&signed_headers("1767250800", &good), body, Utc::now()),
+        unconfigured.verify_webhook(&signed_headers("1767250800", &good), body, signed_now()),
         Err(WebhookRejection::NotConfigured {
             setting: "DAILY_WEBHOOK_SECRET"
         })
@@ -1034,13 +1068,13 @@ fn webhook_rejections_are_typed() {
     let mut only_signature = HeaderMap::new();
     only_signature.insert("x-webhook-signature", HeaderValue::from_str(&good).unwrap());
     assert_eq!(
-        platform.verify_webhook(&only_signature, body, Utc::now()),
+        platform.verify_webhook(&only_signature, body, signed_now()),
         Err(WebhookRejection::MissingSignature {
             header: "X-Webhook-Timestamp"
         })
     );
     assert_eq!(
-        platform.verify_webhook(&HeaderMap::new(), body, Utc::now()),
+        platform.verify_webhook(&HeaderMap::new(), body, signed_now()),
         Err(WebhookRejection::MissingSignature {
             header: "X-Webhook-Signature"
         })
@@ -1056,14 +1090,53 @@ fn webhook_rejections_are_typed() {
         ("1767250800", "not base64 at all"),
     ] {
         assert_eq!(
-            platform.verify_webhook(&signed_headers(timestamp, signature), body, Utc::now()),
+            platform.verify_webhook(&signed_headers(timestamp, signature), body, signed_now()),
             Err(WebhookRejection::BadSignature),
             "{timestamp} {signature}"
         );
     }
     let tampered = br#"{"version":"1.0.0","type":"meeting.ended","id":"e1","payload":{"room":"r"},"event_ts":1767250800}"#;
     assert_eq!(
-        platform.verify_webhook(&signed_headers("1767250800", &good), tampered, Utc::now()),
+        platform.verify_webhook(&signed_headers("1767250800", &good), tampered, signed_now()),
+        Err(WebhookRejection::BadSignature)
+    );
+}
+
+#[test]
+fn deliveries_older_than_the_inbox_remembers_are_refused() {
+    let platform = webhook_platform();
+    let body = br#"{"version":"1.0.0","type":"meeting.started","id":"e1","payload":{"room":"r"},"event_ts":1767250800}"#;
+    let headers = signed_headers("1767250800", &sign(SECRET, "1767250800", body));
+    let signed = DateTime::from_timestamp(1_767_250_800, 0).unwrap();
+    // Daily redelivers with the original signature: days later is still fine.
+    assert!(
+        platform
+            .verify_webhook(&headers, body, signed + chrono::Duration::days(29))
+            .is_ok()
+    );
+    // Once the inbox may have forgotten the event id, a replay would look new: refused.
+    for later in [
+        reflector_core::webhook::WEBHOOK_INBOX_RETENTION,
+        chrono::Duration::days(31),
+    ] {
+        assert_eq!(
+            platform.verify_webhook(&headers, body, signed + later),
+            Err(WebhookRejection::Stale),
+            "{later}"
+        );
+    }
+    // So is a timestamp far ahead of our clock.
+    assert_eq!(
+        platform.verify_webhook(&headers, body, signed - chrono::Duration::hours(1)),
+        Err(WebhookRejection::Stale)
+    );
+    // Milliseconds are read as such.
+    let headers = signed_headers("1767250800000", &sign(SECRET, "1767250800000", body));
+    assert!(platform.verify_webhook(&headers, body, signed).is_ok());
+    // A timestamp that is no time is refused before any MAC.
+    let headers = signed_headers("soon", &sign(SECRET, "soon", body));
+    assert_eq!(
+        platform.verify_webhook(&headers, body, signed),
         Err(WebhookRejection::BadSignature)
     );
 }
@@ -1073,7 +1146,7 @@ fn a_signed_body_that_is_not_json_is_malformed() {
     let platform = webhook_platform();
     for body in [&b"{not json"[..], b"\"text\""] {
         let headers = signed_headers("1767250800", &sign(SECRET, "1767250800", body));
-        let result = platform.verify_webhook(&headers, body, Utc::now());
+        let result = platform.verify_webhook(&headers, body, signed_now());
         assert!(
             matches!(result, Err(WebhookRejection::Malformed(_))),
             "{result:?}"

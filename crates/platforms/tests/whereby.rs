@@ -578,6 +578,7 @@ async fn join_url_is_the_room_url_and_unsupported_capabilities_say_so() {
     let join = JoinRequest {
         user_id: Some("u1"),
         is_owner: true,
+        admit: true,
         recording_type: RecordingType::Cloud,
         skip_consent: false,
     };
@@ -725,6 +726,31 @@ fn webhook_rejections_are_typed() {
             assert_eq!(result, Err(WebhookRejection::Stale), "offset {offset}");
         }
     }
+}
+
+#[test]
+fn a_header_with_thousands_of_signatures_is_refused_even_with_the_right_one() {
+    let platform = build(&[("WHEREBY_API_KEY", "k"), ("WHEREBY_WEBHOOK_SECRET", SECRET)]);
+    let now = Utc::now();
+    let t = now.timestamp();
+    let body = br#"{"id":"e1","type":"room.session.started","data":{"meetingId":"1"}}"#;
+    let good = sign(SECRET, t, body);
+    let header = |n: usize| {
+        let mut value = format!("t={t}");
+        for _ in 0..n {
+            value.push_str(",v1=00");
+        }
+        value.push_str(&format!(",v1={good}"));
+        let mut headers = HeaderMap::new();
+        headers.insert("whereby-signature", HeaderValue::from_str(&value).unwrap());
+        headers
+    };
+    // A rotation's few signatures are fine; thousands are not Whereby's.
+    assert!(platform.verify_webhook(&header(2), body, now).is_ok());
+    assert_eq!(
+        platform.verify_webhook(&header(5_000), body, now),
+        Err(WebhookRejection::BadSignature)
+    );
 }
 
 #[test]

@@ -52,7 +52,7 @@ impl Config {
         let grace = std::time::Duration::from_secs(
             env.parse_or("SHUTDOWN_GRACE_SECONDS", DEFAULT_SHUTDOWN_GRACE.as_secs())?,
         );
-        let mut http = HttpSettings::from_env(env)?;
+        let mut http = HttpSettings::from_env(env, &[&base_url, &ui_base_url])?;
         http.limits.shutdown_grace = grace;
         let mut queue = QueueSettings::from_env(env)?;
         queue.shutdown_grace = grace;

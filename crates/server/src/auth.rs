@@ -59,6 +59,13 @@ impl FromRequestParts<HttpState> for Caller {
                 Some(aud) => validation.set_audience(&[aud]),
                 None => validation.validate_aud = false,
             }
+            // A token not yet valid is refused; so is one from another issuer when we know ours
+            // (the web UI's sign-in provider issues the tokens the server accepts).
+            validation.validate_nbf = true;
+            if let Some(oidc) = &jwt.oidc {
+                validation.set_issuer(&[&oidc.issuer]);
+                validation.set_required_spec_claims(&["exp", "iss"]);
+            }
             let data = jsonwebtoken::decode::<Claims>(token, &jwt.key, &validation)
                 .map_err(|e| invalid(&format!("Invalid token: {e}")))?;
             if data.claims.sub.is_empty() {

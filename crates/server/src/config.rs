@@ -11,8 +11,12 @@ use reflector_core::{ConfigError, Env};
 
 #[derive(Clone)]
 pub struct HttpSettings {
-    /// Allowed CORS origins; `None` allows any.
+    /// Allowed CORS origins; `None` allows any (with `AUTH_BACKEND=jwt` only: single-user mode
+    /// never sends permissive CORS, see [`crate::single_user`]).
     pub cors_origins: Option<Vec<String>>,
+    /// The host names of `BASE_URL` and `UI_BASE_URL`: in single-user mode the only ones served
+    /// (besides localhost and loopback addresses).
+    pub public_hosts: Vec<String>,
     pub auth: AuthSettings,
     pub public_mode: bool,
     /// The built web app (`WEB_DIST_DIR`, default `web/dist`), served for every path the API
@@ -90,7 +94,8 @@ pub struct OidcSettings {
 pub const LOCAL_USER: &str = "local";
 
 impl HttpSettings {
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+    /// `public_urls`: `BASE_URL` and `UI_BASE_URL`, parsed with the other process-wide values.
+    pub fn from_env(env: &Env, public_urls: &[&str]) -> Result<Self, ConfigError> {
         let cors = env.list("CORS_ORIGIN")?;
         let cors_origins = if cors.is_empty() || cors.iter().any(|o| o == "*") {
             None
@@ -99,6 +104,10 @@ impl HttpSettings {
         };
         Ok(Self {
             cors_origins,
+            public_hosts: public_urls
+                .iter()
+                .filter_map(|u| crate::single_user::host_of(u))
+                .collect(),
             auth: AuthSettings::from_env(env)?,
             public_mode: env.bool_or("PUBLIC_MODE", false)?,
             web_dist_dir: PathBuf::from(env.string_or("WEB_DIST_DIR", "web/dist")),
@@ -229,13 +238,17 @@ mod tests {
     use super::*;
 
     fn settings(pairs: &[(&str, &str)]) -> Result<HttpSettings, ConfigError> {
-        HttpSettings::from_env(&Env::from_pairs(pairs.iter().copied()))
+        HttpSettings::from_env(
+            &Env::from_pairs(pairs.iter().copied()),
+            &["http://localhost:1250"],
+        )
     }
 
     #[test]
     fn defaults_run_on_a_laptop() {
         let s = settings(&[]).unwrap();
         assert!(s.cors_origins.is_none());
+        assert_eq!(s.public_hosts, ["localhost"]);
         assert!(matches!(s.auth, AuthSettings::None));
         assert_eq!(s.web_dist_dir, PathBuf::from("web/dist"));
         assert_eq!(s.limits, ConnectionLimits::default());

@@ -72,6 +72,7 @@ impl From<AppError> for ApiError {
             AppError::Forbidden(_) => (StatusCode::FORBIDDEN, None),
             AppError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, None),
             AppError::Refused(_) => (StatusCode::BAD_REQUEST, None),
+            AppError::Conflict(_) => (StatusCode::CONFLICT, None),
             AppError::RateLimited { retry_after, .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, Some(*retry_after))
             }

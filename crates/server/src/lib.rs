@@ -12,6 +12,7 @@ pub mod error;
 mod openapi;
 pub mod ops;
 pub mod routes;
+pub mod single_user;
 pub mod state;
 pub mod views;
 mod web;
@@ -28,6 +29,7 @@ use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use config::AuthSettings;
 pub use config::HttpSettings;
 pub use state::HttpState;
 
@@ -89,13 +91,34 @@ pub fn router(state: HttpState) -> Router {
     } else {
         api
     };
-    api.merge(state.app.platforms.pages())
+    let router = api
+        .merge(state.app.platforms.pages())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             ops::time_limit,
-        ))
-        .layer(cors(&state.settings))
+        ));
+    let router = match &state.settings.auth {
+        // Every caller is the owner here, so no web page may act through the user's browser.
+        AuthSettings::None => {
+            let listed = state.settings.cors_origins.clone().unwrap_or_default();
+            let guard = Arc::new(single_user::LocalGuard::new(
+                &state.settings.public_hosts,
+                &listed,
+            ));
+            let router = if listed.is_empty() {
+                router
+            } else {
+                router.layer(cors(&state.settings))
+            };
+            router.layer(axum::middleware::from_fn_with_state(
+                guard,
+                single_user::guard,
+            ))
+        }
+        AuthSettings::Jwt(_) => router.layer(cors(&state.settings)),
+    };
+    router
         .layer(axum::middleware::from_fn(ops::record_request))
         .layer(TraceLayer::new_for_http())
 }

@@ -8,7 +8,7 @@ use reflector_app::App;
 
 use crate::config::HttpSettings;
 use crate::ops::MetricsPage;
-use crate::routes::meetings::RecordingStartLimiter;
+use crate::routes::meetings::MeetingLimiter;
 
 #[derive(Clone)]
 pub struct HttpState(Arc<Inner>);
@@ -16,7 +16,8 @@ pub struct HttpState(Arc<Inner>);
 pub struct Inner {
     pub settings: HttpSettings,
     pub app: Arc<App>,
-    pub recording_starts: RecordingStartLimiter,
+    pub recording_starts: MeetingLimiter,
+    pub consents: MeetingLimiter,
     /// `/metrics`, when the process collects metrics.
     pub metrics: Option<MetricsPage>,
 }
@@ -26,7 +27,8 @@ impl HttpState {
         Self(Arc::new(Inner {
             settings,
             app,
-            recording_starts: RecordingStartLimiter::new(),
+            recording_starts: MeetingLimiter::recording_starts(),
+            consents: MeetingLimiter::consents(),
             metrics,
         }))
     }

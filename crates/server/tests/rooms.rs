@@ -505,9 +505,12 @@ async fn anonymous_callers_learn_where_the_web_ui_signs_in() {
             "oidc": {"issuer": "https://id.example.org/realms/team", "client_id": "reflector-web"},
         })
     );
-    let (_, me) = app
-        .call(Method::GET, "/v1/me", Some(&keys.token("ada")), None)
-        .await;
+    // Its tokens carry the issuer the web UI signs in with.
+    let token = keys.token_with(&json!({
+        "sub": "ada", "exp": chrono::Utc::now().timestamp() + 600,
+        "iss": "https://id.example.org/realms/team",
+    }));
+    let (_, me) = app.call(Method::GET, "/v1/me", Some(&token), None).await;
     assert_eq!(me["sub"], "ada");
     app.stop().await;
 

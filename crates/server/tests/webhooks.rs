@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use reflector_core::ManualClock;
+use reflector_core::{Clock, ManualClock};
 use reflector_testing::fakes::{
     DAILY_SECRET, FakeDaily, JwtKeys, Receiver, daily_event, daily_signature, whereby_signature,
 };
@@ -18,6 +18,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 on_both_databases!(
     daily_webhooks_are_verified_stored_once_and_applied,
+    a_pruned_daily_event_cannot_be_replayed,
+    whereby_num_clients_follows_the_newest_provider_count,
     whereby_webhooks_are_verified_and_too_old_ones_refused,
     meetings_are_extended_in_use_and_ended_after_the_grace_period,
     presence_lag_does_not_close_a_fresh_session,
@@ -40,8 +42,12 @@ async fn daily_app(db: Db, daily: &FakeDaily, clock: Option<Arc<ManualClock>>) -
 }
 
 async fn send_daily(app: &TestApp, body: &Value, secret: &str) -> (u16, Value) {
+    send_daily_at(app, body, secret, app.app.clock.now().timestamp()).await
+}
+
+/// Signed at `ts` (unix seconds), as Daily signs a delivery (and its redeliveries).
+async fn send_daily_at(app: &TestApp, body: &Value, secret: &str, ts: i64) -> (u16, Value) {
     let raw = body.to_string();
-    let ts = Utc::now().timestamp();
     let response = app
         .req(Method::POST, "/v1/daily/webhook")
         .header("content-type", "application/json")
@@ -220,9 +226,10 @@ async fn whereby_webhooks_are_verified_and_too_old_ones_refused(db: Db) {
         .await;
     let m = meeting_json(&app, "team").await;
     let body = |id: &str, kind: &str| {
+        let count = if kind == "room.client.joined" { 1 } else { 0 };
         json!({"id": id, "type": kind, "createdAt": Utc::now().to_rfc3339(),
                "data": {"meetingId": "wb-1", "roomName": "/team-1f2e", "participantId": "p1",
-                        "displayName": "Ada", "numClients": 1, "roomSessionId": "rs1"}})
+                        "displayName": "Ada", "numClients": count, "roomSessionId": "rs1"}})
         .to_string()
     };
     let send = |raw: String, t: i64| {
@@ -269,6 +276,124 @@ async fn whereby_webhooks_are_verified_and_too_old_ones_refused(db: Db) {
     );
     app.run_jobs().await;
     assert_eq!(num_clients(&app, m["id"].as_str().unwrap()).await, 0);
+    app.stop().await;
+}
+
+async fn a_pruned_daily_event_cannot_be_replayed(db: Db) {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let daily = FakeDaily::start(DAILY_ROOM).await;
+    daily.present(&[("s1", "Ada")]).await;
+    let app = daily_app(db, &daily, Some(clock.clone())).await;
+    app.room(json!({"name": "team"})).await;
+    meeting_json(&app, "team").await;
+    let joined = daily_event("evt-replayed", "participant.joined", DAILY_ROOM, "s1");
+    let signed_at = t0().timestamp();
+    assert_eq!(
+        send_daily_at(&app, &joined, DAILY_SECRET, signed_at)
+            .await
+            .0,
+        200
+    );
+    app.run_jobs().await;
+    // A redelivery within the inbox's memory is recognised.
+    clock.advance(Duration::days(20));
+    assert_eq!(
+        send_daily_at(&app, &joined, DAILY_SECRET, signed_at).await,
+        (200, json!({"status": "duplicate"}))
+    );
+    // The inbox forgets it after its retention …
+    clock.advance(Duration::days(11));
+    app.app
+        .queue
+        .enqueue(&reflector_app::Job::PruneJobs.to_new(clock.now()))
+        .await
+        .unwrap();
+    app.run_jobs().await;
+    assert_eq!(app.store.inbox_counts().await.unwrap(), (0, 0));
+    // … and the captured delivery, replayed, is refused rather than applied as new.
+    let (status, body) = send_daily_at(&app, &joined, DAILY_SECRET, signed_at).await;
+    assert_eq!(status, 401, "{body}");
+    app.stop().await;
+}
+
+async fn whereby_num_clients_follows_the_newest_provider_count(db: Db) {
+    let whereby = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/meetings"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "meetingId": "wb-1", "roomName": "/team-1f2e", "roomUrl": "https://acme.whereby.com/team-1f2e",
+            "hostRoomUrl": "https://acme.whereby.com/team-1f2e?roomKey=k"
+        })))
+        .mount(&whereby)
+        .await;
+    let uri = whereby.uri();
+    let app = TestApp::spawn(
+        db,
+        &[
+            ("WHEREBY_API_KEY", "w"),
+            ("WHEREBY_API_URL", &uri),
+            ("WHEREBY_WEBHOOK_SECRET", "whsecret"),
+        ],
+    )
+    .await;
+    app.room(json!({"name": "team", "recording_type": "none"}))
+        .await;
+    let m = meeting_json(&app, "team").await;
+    let mid = m["id"].as_str().unwrap();
+    let send = |id: &str, kind: &str, participant: &str, count: i64, at: DateTime<Utc>| {
+        let raw = json!({"id": id, "type": kind, "createdAt": at.to_rfc3339(),
+            "data": {"meetingId": "wb-1", "participantId": participant, "numClients": count}})
+        .to_string();
+        let t = Utc::now().timestamp();
+        app.req(Method::POST, "/v1/whereby")
+            .header("content-type", "application/json")
+            .header(
+                "whereby-signature",
+                whereby_signature("whsecret", t, raw.as_bytes()),
+            )
+            .body(raw)
+            .send()
+    };
+    let now = Utc::now();
+    // Whereby counts clients we never saw join (a missed webhook): its count is the truth.
+    assert_eq!(
+        send("w1", "room.client.joined", "p1", 3, now)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    app.run_jobs().await;
+    assert_eq!(num_clients(&app, mid).await, 3);
+    // A late, older event does not overwrite the newer count …
+    let earlier = now - Duration::seconds(30);
+    assert_eq!(
+        send("w0", "room.client.joined", "p0", 1, earlier)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    app.run_jobs().await;
+    assert_eq!(num_clients(&app, mid).await, 3);
+    // … a newer one does, and a redelivery changes nothing.
+    let later = now + Duration::seconds(5);
+    assert_eq!(
+        send("w2", "room.client.left", "p1", 2, later)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        send("w2", "room.client.left", "p1", 2, later)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    app.run_jobs().await;
+    assert_eq!(num_clients(&app, mid).await, 2);
     app.stop().await;
 }
 

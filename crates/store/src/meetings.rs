@@ -161,6 +161,40 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Extends `holder`'s lease on the room to `until`; `false` if it no longer holds it.
+    pub async fn renew_room_lock(
+        &self,
+        room_id: &str,
+        holder: &str,
+        until: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE room_meeting_lock SET expires_at = $3 WHERE room_id = $1 AND holder = $2",
+        )
+        .bind(room_id)
+        .bind(holder)
+        .bind(ts(until))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Who holds the room's creation lease, and until when (expired leases included).
+    pub async fn room_lock(&self, room_id: &str) -> Result<Option<(String, DateTime<Utc>)>> {
+        let row =
+            sqlx::query("SELECT holder, expires_at FROM room_meeting_lock WHERE room_id = $1")
+                .bind(room_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|r| {
+            Ok((
+                r.try_get("holder")?,
+                parse_ts(&r.try_get::<String, _>("expires_at")?)?,
+            ))
+        })
+        .transpose()
+    }
+
     pub async fn unlock_room(&self, room_id: &str, holder: &str) -> Result<()> {
         sqlx::query("DELETE FROM room_meeting_lock WHERE room_id = $1 AND holder = $2")
             .bind(room_id)

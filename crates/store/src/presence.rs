@@ -142,6 +142,26 @@ impl Store {
         Ok(open)
     }
 
+    /// Sets `num_clients` to the provider's own count, reported at `at`, unless a count reported
+    /// later is already stored (events arrive out of order). Returns whether it was applied.
+    pub async fn set_provider_num_clients(
+        &self,
+        meeting_id: &str,
+        count: i64,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE meeting SET num_clients = $2, num_clients_at = $3 \
+             WHERE id = $1 AND (num_clients_at IS NULL OR num_clients_at <= $3)",
+        )
+        .bind(meeting_id)
+        .bind(count.max(0))
+        .bind(ts(at))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// The meeting on `platform` whose provider room is `room_name`.
     pub async fn meeting_by_provider_room(
         &self,

@@ -204,23 +204,40 @@ async fn the_latest_consent_answer_per_participant_wins(store: Store) {
         at: Utc::now(),
     };
     let first = store
-        .record_consent(&vote(Some("tok-1"), false))
+        .record_consent(&vote(Some("tok-1"), false), 2)
         .await
         .unwrap();
     assert!(store.anyone_declined("m1").await.unwrap());
     let again = store
-        .record_consent(&vote(Some("tok-1"), true))
+        .record_consent(&vote(Some("tok-1"), true), 2)
         .await
         .unwrap();
     assert_eq!(first, again, "same participant, same consent record");
     assert!(!store.anyone_declined("m1").await.unwrap());
     // A different browser of the same (shared) user is a different participant.
     let other = store
-        .record_consent(&vote(Some("tok-2"), false))
+        .record_consent(&vote(Some("tok-2"), false), 2)
         .await
         .unwrap();
     assert_ne!(other, first);
     assert!(store.anyone_declined("m1").await.unwrap());
+    // At the cap, new participants are refused and known ones still change their answer.
+    assert_eq!(
+        store
+            .record_consent(&vote(Some("tok-3"), true), 2)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .record_consent(&vote(Some("tok-2"), true), 2)
+            .await
+            .unwrap(),
+        other
+    );
+    assert_eq!(store.consent_count("m1").await.unwrap(), 2);
+    assert!(!store.anyone_declined("m1").await.unwrap());
 }
 
 fn job(kind: &str, key: Option<&str>, at: chrono::DateTime<Utc>) -> NewJob {

@@ -161,9 +161,14 @@ impl JwtKeys {
 
     pub fn token(&self, sub: &str) -> String {
         let exp = chrono::Utc::now().timestamp() + 3600;
+        self.token_with(&serde_json::json!({ "sub": sub, "exp": exp }))
+    }
+
+    /// A token carrying exactly `claims`.
+    pub fn token_with(&self, claims: &Value) -> String {
         jsonwebtoken::encode(
             &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
-            &serde_json::json!({ "sub": sub, "exp": exp }),
+            claims,
             &self.encoding,
         )
         .unwrap()

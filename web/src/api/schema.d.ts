@@ -46,7 +46,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Records a participant's answer to "may this meeting be recorded?"; the latest answer wins. */
+        /**
+         * Records a participant's answer to "may this meeting be recorded?"; the latest answer wins.
+         *     Only while the meeting is active; anonymous callers send their `participant_token`; rate
+         *     limited per meeting.
+         */
         post: operations["consent"];
         delete?: never;
         options?: never;
@@ -203,7 +207,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Gets the room's open meeting, or creates one on its video platform. Anyone may call it. */
+        /**
+         * Gets the room's open meeting, or creates one on its video platform. Anyone may call it;
+         *     `allow_duplicated` only the owner (and, in a shared calendar room, signed-in users).
+         */
         post: operations["meeting"];
         delete?: never;
         options?: never;
@@ -595,13 +602,33 @@ export interface operations {
                     "application/json": components["schemas"]["ConsentResponse"];
                 };
             };
+            /** @description Meeting is not active */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             404: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content?: never;
             };
+            /** @description The meeting has its maximum of participants' answers */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1008,7 +1035,34 @@ export interface operations {
                     "application/json": components["schemas"]["MeetingView"];
                 };
             };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description allow_duplicated by someone who may not */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description The room has its maximum of open meetings */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Too many meetings started in this room just now */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1021,7 +1075,7 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description The platform is not configured or unavailable */
+            /** @description The platform is not configured or unavailable, or another request is still creating the meeting */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -42,10 +42,11 @@ pub(crate) async fn run(ctx: &App, job: &Job) -> AppResult<Outcome> {
                 .store
                 .prune_jobs(now - chrono::Duration::days(7))
                 .await?;
-            // Longer than any provider redelivers a webhook, so the inbox still recognises them.
+            // Longer than any provider redelivers a webhook, so the inbox still recognises them;
+            // verifiers refuse signed deliveries older than this, so a pruned one cannot replay.
             let history = ctx
                 .store
-                .prune_webhooks(now - chrono::Duration::days(30))
+                .prune_webhooks(now - reflector_core::webhook::WEBHOOK_INBOX_RETENTION)
                 .await?;
             tracing::debug!(jobs, history, "old jobs and webhook history deleted");
             Ok(Outcome::Done)
@@ -82,7 +83,19 @@ async fn apply_event(ctx: &App, provider: &str, event: &EventKind) -> AppResult<
             } else {
                 ctx.store.session_left(&change).await?;
             }
-            ctx.store.refresh_num_clients(&meeting.id).await?;
+            // Sessions stay idempotent either way. A provider that sends its own count (Whereby's
+            // `numClients`) is followed (SPEC §6), the newest event by its own time winning; for
+            // the others the count is the open sessions.
+            match p.num_clients {
+                Some(count) => {
+                    ctx.store
+                        .set_provider_num_clients(&meeting.id, count, p.at)
+                        .await?;
+                }
+                None => {
+                    ctx.store.refresh_num_clients(&meeting.id).await?;
+                }
+            }
             // Webhooks can be missed or late: check against the provider's presence soon. Not at
             // once: presence lags behind the events anyway, and one check then covers a burst of
             // events (while it is queued no other is), so the meeting's next events do not wait

@@ -91,33 +91,59 @@ pub struct ConsentResponse {
     pub consent_id: String,
 }
 
+/// Participants who may answer for one meeting: far above any call's size, so a flood of new
+/// participant tokens cannot grow the table without bound.
+pub const MAX_CONSENT_PARTICIPANTS: i64 = 1000;
+
 /// Records a participant's answer to "may this meeting be recorded?"; the latest answer wins.
+/// Only while the meeting is active; anonymous callers send their `participant_token`; rate
+/// limited per meeting.
 #[utoipa::path(post, path = "/v1/meetings/{meeting_id}/consent", tag = "meetings", params(("meeting_id" = String, Path)),
-    request_body = ConsentRequest, responses((status = 200, body = ConsentResponse), (status = 404), (status = 422)))]
+    request_body = ConsentRequest, responses((status = 200, body = ConsentResponse), (status = 400, description = "Meeting is not active"),
+        (status = 404), (status = 409, description = "The meeting has its maximum of participants' answers"), (status = 422), (status = 429)))]
 pub async fn consent(
     State(state): State<HttpState>,
     caller: Caller,
     Path(meeting_id): Path<String>,
     ApiJson(req): ApiJson<ConsentRequest>,
 ) -> ApiResult<Json<ConsentResponse>> {
-    let meeting = load_meeting(&state, &meeting_id).await?;
     let token = req.participant_token.filter(|t| !t.trim().is_empty());
     if token.as_ref().is_some_and(|t| t.len() > 128) {
         return Err(
             AppError::invalid("participant_token", "must be at most 128 characters").into(),
         );
     }
+    if token.is_none() && caller.user_id.is_none() {
+        return Err(AppError::invalid(
+            "participant_token",
+            "is required when not signed in, so that your answer can be changed later",
+        )
+        .into());
+    }
+    let meeting = load_meeting(&state, &meeting_id).await?;
+    if !meeting.is_open(state.app.clock.now()) {
+        return Err(AppError::refused("Meeting is not active").into());
+    }
+    state.consents.check(&meeting.id)?;
     let consent_id = state
         .app
         .store
-        .record_consent(&ConsentVote {
-            meeting_id: &meeting.id,
-            user_id: caller.user_id.as_deref(),
-            participant_token: token.as_deref(),
-            consent_given: req.consent_given,
-            at: state.app.clock.now(),
-        })
-        .await?;
+        .record_consent(
+            &ConsentVote {
+                meeting_id: &meeting.id,
+                user_id: caller.user_id.as_deref(),
+                participant_token: token.as_deref(),
+                consent_given: req.consent_given,
+                at: state.app.clock.now(),
+            },
+            MAX_CONSENT_PARTICIPANTS,
+        )
+        .await?
+        .ok_or_else(|| {
+            AppError::Conflict(format!(
+                "This meeting already has answers from {MAX_CONSENT_PARTICIPANTS} participants"
+            ))
+        })?;
     Ok(Json(ConsentResponse {
         status: "success",
         consent_id,
@@ -146,32 +172,49 @@ pub async fn deactivate(
     }))
 }
 
-/// Limits recording starts per meeting: providers allow about one per second, and a page starts
-/// at most two kinds at once.
-pub struct RecordingStartLimiter(Arc<DefaultKeyedRateLimiter<String>>);
+/// A rate limit per meeting, refused with 429 and `detail`.
+pub struct MeetingLimiter {
+    limiter: Arc<DefaultKeyedRateLimiter<String>>,
+    detail: &'static str,
+}
 
-impl RecordingStartLimiter {
-    pub fn new() -> Self {
-        let quota =
-            Quota::per_second(NonZeroU32::MIN).allow_burst(NonZeroU32::MIN.saturating_add(1));
-        Self(Arc::new(DefaultKeyedRateLimiter::keyed(quota)))
+impl MeetingLimiter {
+    /// Recording starts: providers allow about one per second, and a page starts at most two
+    /// kinds at once.
+    pub fn recording_starts() -> Self {
+        Self::new(
+            1,
+            2,
+            "Too many recording start requests for this meeting; try again in a second",
+        )
+    }
+
+    /// Consent answers: everyone in a large call answering at once fits in the burst.
+    pub fn consents() -> Self {
+        Self::new(
+            10,
+            100,
+            "Too many consent answers for this meeting; try again in a second",
+        )
+    }
+
+    fn new(per_second: u32, burst: u32, detail: &'static str) -> Self {
+        let quota = Quota::per_second(NonZeroU32::new(per_second).unwrap_or(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN));
+        Self {
+            limiter: Arc::new(DefaultKeyedRateLimiter::keyed(quota)),
+            detail,
+        }
     }
 
     fn check(&self, meeting_id: &str) -> Result<(), AppError> {
-        self.0.retain_recent();
-        self.0
+        self.limiter.retain_recent();
+        self.limiter
             .check_key(&meeting_id.to_owned())
             .map_err(|_| AppError::RateLimited {
-                detail: "Too many recording start requests for this meeting; try again in a second"
-                    .into(),
+                detail: self.detail.into(),
                 retry_after: 1,
             })
-    }
-}
-
-impl Default for RecordingStartLimiter {
-    fn default() -> Self {
-        Self::new()
     }
 }
 

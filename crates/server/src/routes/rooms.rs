@@ -235,10 +235,13 @@ pub async fn list(
     if !(1..=100).contains(&size) {
         return Err(AppError::invalid("size", "must be between 1 and 100").into());
     }
+    let offset = (page - 1)
+        .checked_mul(size)
+        .ok_or_else(|| AppError::invalid("page", "is too large for this page size"))?;
     let found = state
         .app
         .store
-        .list_rooms(caller.user_id.as_deref(), size, (page - 1) * size)
+        .list_rooms(caller.user_id.as_deref(), size, offset)
         .await?;
     let items = found
         .items
@@ -400,11 +403,15 @@ pub async fn delete(
     Ok(Json(crate::views::Status { status: "ok" }))
 }
 
-/// Gets the room's open meeting, or creates one on its video platform. Anyone may call it.
+/// Gets the room's open meeting, or creates one on its video platform. Anyone may call it;
+/// `allow_duplicated` only the owner (and, in a shared calendar room, signed-in users).
 #[utoipa::path(post, path = "/v1/rooms/{room_name}/meeting", tag = "rooms", params(("room_name" = String, Path)),
     request_body(content = Option<CreateMeetingRequest>),
-    responses((status = 200, body = MeetingView), (status = 404), (status = 502, description = "The provider failed"),
-        (status = 503, description = "The platform is not configured or unavailable")))]
+    responses((status = 200, body = MeetingView), (status = 401), (status = 403, description = "allow_duplicated by someone who may not"),
+        (status = 404), (status = 409, description = "The room has its maximum of open meetings"),
+        (status = 429, description = "Too many meetings started in this room just now"),
+        (status = 502, description = "The provider failed"),
+        (status = 503, description = "The platform is not configured or unavailable, or another request is still creating the meeting")))]
 pub async fn meeting(
     State(state): State<HttpState>,
     caller: Caller,
@@ -413,8 +420,6 @@ pub async fn meeting(
 ) -> ApiResult<Json<MeetingView>> {
     let room = load_room_by_name(&state, &room_name).await?;
     let req = body.map(|ApiJson(b)| b).unwrap_or_default();
-    let meeting =
-        meetings::get_or_create_to_completion(&state.app, room.clone(), req.allow_duplicated)
-            .await?;
+    let meeting = meetings::get_or_create(&state.app, &caller, &room, req.allow_duplicated).await?;
     Ok(Json(MeetingView::new(meeting, caller.owns(&room))))
 }
