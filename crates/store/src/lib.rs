@@ -20,7 +20,9 @@ pub use jobs::{ClaimedJob, JobCounts, NewJob};
 pub use keys::ApiKey;
 pub use presence::{ParticipantSession, SessionChange};
 pub use rooms::RoomPage;
-pub use webhooks::{DeliveryAttempt, InboxEvent, OutboxEvent, OutboxStatus};
+pub use webhooks::{
+    DeliveryAttempt, InboxEvent, IncomingWebhook, OutboxEvent, OutboxStatus, PendingEvent,
+};
 
 use std::str::FromStr;
 use std::time::Duration;
