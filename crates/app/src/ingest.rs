@@ -1,50 +1,176 @@
 //! Accepting provider events: a verified webhook (or the mock's in-process event) is stored once
-//! in the inbox with the job that applies it, in one transaction, so the HTTP answer can go out
-//! in milliseconds and nothing is lost if the process dies right after.
+//! in the inbox, with what applies it, before it is answered, so nothing is lost if the process
+//! dies right after the answer.
+//!
+//! Group commit: the requests hand their events to a writer task ([`Ingest`]) and wait. The
+//! writer takes every event that is waiting (up to [`MAX_BATCH`]), looks their meetings up once
+//! per meeting, stores them all in one transaction, and answers each request after the COMMIT.
+//! While it writes, the next requests gather, so under load one commit serves many. An event
+//! whose meeting is known waits in the inbox for that meeting's one apply job
+//! ([`Job::ApplyMeetingEvents`]), which applies every pending event of the meeting at once.
+
+use std::sync::{Arc, OnceLock};
 
 use reflector_platforms::{EventKind, MeetingKey, ProviderEvent};
-use reflector_store::{InboxEvent, Store};
-use tokio::sync::mpsc;
+use reflector_queue::Queue;
+use reflector_store::{Backend, InboxEvent, IncomingWebhook, NewJob, Store};
+use tokio::sync::{Mutex, mpsc, oneshot};
 
-use crate::App;
 use crate::jobs::Job;
+use crate::{App, AppError, AppResult};
 
-/// Stores `event` from `provider`; `false` when it was a redelivery of a stored event.
-pub async fn ingest_event(
-    ctx: &App,
-    provider: &str,
-    event: &ProviderEvent,
-) -> reflector_store::Result<bool> {
-    let now = ctx.clock.now();
-    // Known meetings get the meeting's job key, so their events never run at the same time as
-    // the meeting's other jobs. (Not strictly in order: the handlers tolerate any order.)
-    let meeting_id = match meeting_key(&event.kind) {
-        Some(key) => find_meeting(&ctx.store, provider, key).await?.map(|m| m.id),
-        None => None,
-    };
-    let inbox = InboxEvent {
-        id: uuid::Uuid::new_v4().to_string(),
-        provider: provider.to_owned(),
-        event_id: event.event_id.clone(),
-        event_type: event.event_type.clone(),
-        payload: event.payload.to_string(),
-        received_at: now,
-    };
-    let new = ctx
-        .store
-        .ingest_webhook(&inbox, |inbox_id| {
-            Job::ProcessWebhook {
-                inbox_id: inbox_id.to_owned(),
-                provider: provider.to_owned(),
-                event: event.kind.clone(),
+/// The most events one transaction stores.
+pub const MAX_BATCH: usize = 512;
+
+/// Events waiting for a writer, at most; further requests wait to hand theirs over.
+const QUEUE_CAPACITY: usize = 8192;
+
+/// One verified event waiting to be stored, and the request waiting for the answer.
+struct Waiting {
+    webhook: IncomingWebhook,
+    key: Option<MeetingKey>,
+    /// The job that applies it if its meeting is unknown (or it names none).
+    own_job: NewJob,
+    reply: oneshot::Sender<Result<bool, String>>,
+}
+
+/// The inbox writers, started on first use (inside the runtime that serves the requests). They
+/// stop when the [`App`] is dropped.
+#[derive(Default)]
+pub(crate) struct Ingest {
+    sender: OnceLock<mpsc::Sender<Waiting>>,
+}
+
+impl Ingest {
+    fn sender(&self, queue: &Queue) -> &mpsc::Sender<Waiting> {
+        self.sender.get_or_init(|| {
+            let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
+            let receiver = Arc::new(Mutex::new(receiver));
+            // SQLite has one writer at a time anyway; PostgreSQL commits several at once.
+            let writers = match queue.store.backend() {
+                Backend::Sqlite => 1,
+                Backend::Postgres => 4,
+            };
+            for _ in 0..writers {
+                tokio::spawn(write_batches(receiver.clone(), queue.clone()));
             }
-            .to_new_for_meeting(now, meeting_id.as_deref())
+            sender
         })
-        .await?;
-    if new {
-        ctx.queue.wake();
     }
-    Ok(new)
+}
+
+/// Stores `event` from `provider`; `false` when it was a redelivery of a stored event. Returns
+/// once the event is durable.
+pub async fn ingest_event(ctx: &App, provider: &str, event: &ProviderEvent) -> AppResult<bool> {
+    let id = uuid::Uuid::new_v4().to_string();
+    let now = ctx.clock.now();
+    // The work is encoded here, on the request's task, so the writer only writes.
+    let own_job = Job::ProcessWebhook {
+        inbox_id: id.clone(),
+        provider: provider.to_owned(),
+        event: event.kind.clone(),
+    }
+    .to_new(now);
+    let (reply, answer) = oneshot::channel();
+    let waiting = Waiting {
+        webhook: IncomingWebhook {
+            event: InboxEvent {
+                id,
+                provider: provider.to_owned(),
+                event_id: event.event_id.clone(),
+                event_type: event.event_type.clone(),
+                payload: event.payload.to_string(),
+                received_at: now,
+            },
+            meeting_id: None,
+            work: own_job.payload.clone(),
+        },
+        key: meeting_key(&event.kind).cloned(),
+        own_job,
+        reply,
+    };
+    let stopped = || AppError::Unavailable("The webhook inbox is shutting down.".into());
+    ctx.ingest
+        .sender(&ctx.queue)
+        .send(waiting)
+        .await
+        .map_err(|_| stopped())?;
+    answer
+        .await
+        .map_err(|_| stopped())?
+        .map_err(|e| AppError::Unavailable(format!("Could not store the event: {e}")))
+}
+
+/// A writer: takes every waiting event (up to [`MAX_BATCH`]), stores them in one transaction and
+/// answers each. Ends when the senders are gone.
+async fn write_batches(receiver: Arc<Mutex<mpsc::Receiver<Waiting>>>, queue: Queue) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    loop {
+        {
+            let mut receiver = receiver.lock().await;
+            if receiver.recv_many(&mut batch, MAX_BATCH).await == 0 {
+                return;
+            }
+        }
+        let result = store_batch(&queue, &mut batch).await;
+        let any_new = matches!(&result, Ok(new) if new.iter().any(|n| *n));
+        match result {
+            Ok(new) => {
+                for (waiting, new) in batch.drain(..).zip(new) {
+                    let _ = waiting.reply.send(Ok(new));
+                }
+            }
+            Err(e) => {
+                tracing::error!(events = batch.len(), error = %e, "could not store webhooks");
+                let e = e.to_string();
+                for waiting in batch.drain(..) {
+                    let _ = waiting.reply.send(Err(e.clone()));
+                }
+            }
+        }
+        if any_new {
+            queue.wake();
+        }
+    }
+}
+
+/// Looks the batch's meetings up (once each) and stores the batch.
+async fn store_batch(queue: &Queue, batch: &mut [Waiting]) -> reflector_store::Result<Vec<bool>> {
+    let (store, now) = (&queue.store, queue.clock.now());
+    // A batch names few meetings (often one): a list is the right map.
+    let mut meetings: Vec<(&str, MeetingKey, Option<String>)> = Vec::new();
+    for waiting in batch.iter_mut() {
+        let Some(key) = &waiting.key else { continue };
+        let provider = waiting.webhook.event.provider.as_str();
+        let known = meetings
+            .iter()
+            .find(|(p, k, _)| *p == provider && k == key)
+            .map(|(_, _, id)| id.clone());
+        let meeting_id = match known {
+            Some(found) => found,
+            None => {
+                let found = find_meeting_id(store, provider, key).await?;
+                meetings.push((provider, key.clone(), found.clone()));
+                found
+            }
+        };
+        waiting.webhook.meeting_id = meeting_id;
+    }
+    let webhooks: Vec<IncomingWebhook> = batch.iter().map(|w| w.webhook.clone()).collect();
+    store
+        .ingest_webhooks(
+            &webhooks,
+            |meeting_id| {
+                Job::ApplyMeetingEvents {
+                    meeting_id: meeting_id.to_owned(),
+                }
+                .to_new(now)
+            },
+            // An event whose meeting is unknown (or that names none) is applied, or noted as not
+            // applicable, by a job of its own.
+            |i| batch[i].own_job.clone(),
+        )
+        .await
 }
 
 /// Feeds events from providers that run inside Reflector (the mock) into [`ingest_event`].
@@ -79,5 +205,16 @@ pub(crate) async fn find_meeting(
     match key {
         MeetingKey::RoomName(name) => store.meeting_by_provider_room(provider, name).await,
         MeetingKey::PlatformMeetingId(id) => store.meeting_by_platform_id(provider, id).await,
+    }
+}
+
+async fn find_meeting_id(
+    store: &Store,
+    provider: &str,
+    key: &MeetingKey,
+) -> reflector_store::Result<Option<String>> {
+    match key {
+        MeetingKey::RoomName(name) => store.meeting_id_by_provider_room(provider, name).await,
+        MeetingKey::PlatformMeetingId(id) => store.meeting_id_by_platform_id(provider, id).await,
     }
 }

@@ -39,6 +39,9 @@ pub struct AppSettings {
     pub allow_private_urls: bool,
     /// `UI_BASE_URL`, for links in outgoing webhooks.
     pub ui_base_url: String,
+    /// The most provider events a meeting's apply job applies in one transaction
+    /// (`WEBHOOK_APPLY_BATCH`, 1000); it takes the next batch until none waits.
+    pub apply_batch: i64,
 }
 
 impl AppSettings {
@@ -52,12 +55,20 @@ impl AppSettings {
             Ok(Duration::from_secs(value))
         };
         let grace: u64 = env.parse_or("MEETING_EMPTY_GRACE_SECONDS", 300)?;
+        let apply_batch: i64 = env.parse_or("WEBHOOK_APPLY_BATCH", 1000)?;
+        if !(1..=100_000).contains(&apply_batch) {
+            return Err(ConfigError::new(
+                "WEBHOOK_APPLY_BATCH",
+                "must be between 1 and 100000",
+            ));
+        }
         Ok(Self {
             lifecycle_interval: seconds("MEETING_LIFECYCLE_INTERVAL_SECONDS", 60)?,
             presence_interval: seconds("PRESENCE_RECONCILIATION_INTERVAL_SECONDS", 30)?,
             empty_grace: chrono::Duration::seconds(i64::try_from(grace).unwrap_or(i64::MAX)),
             allow_private_urls: env.bool_or("ALLOW_PRIVATE_NETWORK_URLS", false)?,
             ui_base_url: ui_base_url.to_owned(),
+            apply_batch,
         })
     }
 }
@@ -72,6 +83,7 @@ pub struct App {
     pub queue: Queue,
     pub(crate) sender: outgoing::WebhookSender,
     pub(crate) meetings: meetings::MeetingCreator,
+    pub(crate) ingest: ingest::Ingest,
 }
 
 impl App {
@@ -85,6 +97,7 @@ impl App {
             settings,
             queue,
             meetings: meetings::MeetingCreator::default(),
+            ingest: ingest::Ingest::default(),
         }
     }
 

@@ -1,8 +1,11 @@
 //! `reflector-bench`: starts `reflector serve` (release build, a fresh data folder) as a child
 //! process, and measures it from this process over loopback HTTP. Prints figures; asserts
-//! nothing. Two benchmarks:
+//! nothing. Three benchmarks:
 //!
-//! - `meetings` (the default): start-up time, idle memory (RSS), and the latency of
+//! - `report` (the default): every figure below in one run, one line each, with throughput as a
+//!   ratio to a ceiling (the same HTTP stack answering a constant, measured by the same load
+//!   generator in the same run), and a one-line summary last.
+//! - `meetings`: start-up time, idle memory (RSS), and the latency of
 //!   `POST /v1/rooms/{name}/meeting` on its reuse path at several concurrencies (mock provider).
 //! - `webhooks`: signed Daily `participant.joined` webhooks against a fake Daily API served from
 //!   this process: ingest latency and throughput at several concurrencies, how long the jobs take
@@ -10,8 +13,10 @@
 //!   to its effect on `num_clients`.
 //! - `signatures`: how long unsigned webhooks with oversized signature headers take to refuse.
 
+mod ceiling;
 mod fake_daily;
 mod meetings;
+mod report;
 mod signatures;
 mod webhooks;
 
@@ -30,7 +35,7 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(flatten)]
     common: Common,
-    /// What to measure; `meetings` when not given.
+    /// What to measure; `report` when not given.
     #[command(subcommand)]
     mode: Option<Mode>,
 }
@@ -68,12 +73,20 @@ fn name_value(s: &str) -> Result<(String, String), String> {
 
 #[derive(Subcommand)]
 enum Mode {
+    /// Every figure in one run, as ratios to the ceiling, with a summary line (the default).
+    Report(report::Options),
     /// Get-or-create on its reuse path, start-up time and idle memory (mock provider).
     Meetings,
     /// Signed Daily participant.joined webhooks: ingest, catch-up and receipt-to-effect times.
     Webhooks(webhooks::Options),
     /// Unsigned webhooks with oversized signature headers: how long each takes to refuse.
     Signatures(signatures::Options),
+    /// The ceiling server (started by `report` as a child process).
+    #[command(hide = true)]
+    Ceiling {
+        #[arg(long)]
+        port: u16,
+    },
 }
 
 /// The measured server; killed when dropped.
@@ -201,15 +214,26 @@ pub(crate) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if cli.common.requests == Some(0) {
         bail!("--requests must be at least 1");
     }
-    match cli.mode.unwrap_or(Mode::Meetings) {
-        Mode::Meetings => meetings::run(&cli.common).await,
-        Mode::Webhooks(options) => webhooks::run(&cli.common, &options).await,
-        Mode::Signatures(options) => signatures::run(&cli.common, &options).await,
-    }
+    let mode = match cli.mode {
+        Some(Mode::Ceiling { port }) => return ceiling::serve(port),
+        Some(mode) => mode,
+        None => Mode::Report(report::Options::parse_from(["report"])),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        match mode {
+            Mode::Report(options) => report::run(&cli.common, &options).await,
+            Mode::Meetings => meetings::run(&cli.common).await,
+            Mode::Webhooks(options) => webhooks::run(&cli.common, &options).await,
+            Mode::Signatures(options) => signatures::run(&cli.common, &options).await,
+            Mode::Ceiling { .. } => Ok(()),
+        }
+    })
 }

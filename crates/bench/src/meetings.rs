@@ -62,39 +62,8 @@ pub async fn run(common: &Common) -> anyhow::Result<()> {
     );
     for &concurrency in &levels {
         let concurrency = concurrency.max(1);
-        let per_task = requests.div_ceil(concurrency);
-        let wall = Instant::now();
-        let tasks: Vec<_> = (0..concurrency)
-            .map(|_| {
-                let (http, url, meeting_id) = (http.clone(), url.clone(), meeting_id.clone());
-                tokio::spawn(async move {
-                    let mut times = Vec::with_capacity(per_task);
-                    let mut errors = 0usize;
-                    for _ in 0..per_task {
-                        let t = Instant::now();
-                        let ok = match http.post(&url).json(&json!({})).send().await {
-                            Ok(r) if r.status().is_success() => r
-                                .json::<serde_json::Value>()
-                                .await
-                                .is_ok_and(|m| m["id"] == meeting_id.as_str()),
-                            _ => false,
-                        };
-                        times.push(t.elapsed());
-                        errors += usize::from(!ok);
-                    }
-                    (times, errors)
-                })
-            })
-            .collect();
-        let mut times = Vec::new();
-        let mut errors = 0;
-        for task in tasks {
-            let (t, e) = task.await?;
-            times.extend(t);
-            errors += e;
-        }
-        let elapsed = wall.elapsed();
-        times.sort();
+        let (times, errors, elapsed) =
+            reuse_load(&http, &url, Some(&meeting_id), requests, concurrency).await?;
         println!(
             "{:>11} {:>10.2} {:>10.2} {:>10.2} {:>10.0} {:>12}",
             concurrency,
@@ -111,4 +80,50 @@ pub async fn run(common: &Common) -> anyhow::Result<()> {
         server.rss_kib()? as f64 / 1024.0
     );
     Ok(())
+}
+
+/// `requests` get-or-create calls on `url` from `concurrency` callers; an answer counts as an
+/// error unless it is a 200 (with the meeting `expect`, when given). Returns the sorted answer
+/// times, the errors and the wall time.
+pub(crate) async fn reuse_load(
+    http: &reqwest::Client,
+    url: &str,
+    expect: Option<&str>,
+    requests: usize,
+    concurrency: usize,
+) -> anyhow::Result<(Vec<Duration>, usize, Duration)> {
+    let wall = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|i| {
+            let count = requests / concurrency + usize::from(i < requests % concurrency);
+            let (http, url, expect) = (http.clone(), url.to_owned(), expect.map(str::to_owned));
+            tokio::spawn(async move {
+                let mut times = Vec::with_capacity(count);
+                let mut errors = 0usize;
+                for _ in 0..count {
+                    let t = Instant::now();
+                    let ok = match http.post(&url).json(&json!({})).send().await {
+                        Ok(r) if r.status().is_success() => r
+                            .json::<serde_json::Value>()
+                            .await
+                            .is_ok_and(|m| expect.as_deref().is_none_or(|id| m["id"] == id)),
+                        _ => false,
+                    };
+                    times.push(t.elapsed());
+                    errors += usize::from(!ok);
+                }
+                (times, errors)
+            })
+        })
+        .collect();
+    let mut times = Vec::with_capacity(requests);
+    let mut errors = 0;
+    for task in tasks {
+        let (t, e) = task.await?;
+        times.extend(t);
+        errors += e;
+    }
+    let elapsed = wall.elapsed();
+    times.sort();
+    Ok((times, errors, elapsed))
 }

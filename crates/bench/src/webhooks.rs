@@ -46,37 +46,37 @@ pub struct Options {
 }
 
 /// How often `num_clients` is read while waiting for an event's effect.
-const EFFECT_POLL: Duration = Duration::from_millis(2);
+pub(crate) const EFFECT_POLL: Duration = Duration::from_millis(2);
 /// How often it is read while waiting for the jobs to catch up after a load.
-const CATCH_UP_POLL: Duration = Duration::from_millis(5);
+pub(crate) const CATCH_UP_POLL: Duration = Duration::from_millis(5);
 /// A pause before the single events, for the load's last few jobs (and the reconciliation they
 /// trigger) to finish, so the first event does not wait behind them.
-const SETTLE: Duration = Duration::from_secs(2);
+pub(crate) const SETTLE: Duration = Duration::from_secs(2);
 
 /// Signs and sends `participant.joined` events for one Daily room, announcing each participant
 /// to the fake's presence first.
 #[derive(Clone)]
-struct Events {
-    http: reqwest::Client,
-    webhook_url: String,
+pub(crate) struct Events {
+    pub(crate) http: reqwest::Client,
+    pub(crate) webhook_url: String,
     /// Base64-decoded, as Daily keys the HMAC.
-    secret: Arc<Vec<u8>>,
-    fake: FakeDaily,
-    daily_room: String,
+    pub(crate) secret: Arc<Vec<u8>>,
+    pub(crate) fake: FakeDaily,
+    pub(crate) daily_room: String,
     /// Participants announced (and events built) so far.
-    sent: Arc<AtomicUsize>,
+    pub(crate) sent: Arc<AtomicUsize>,
 }
 
 /// A signed event, ready to send.
-struct Signed {
-    body: Vec<u8>,
+pub(crate) struct Signed {
+    pub(crate) body: Vec<u8>,
     timestamp: String,
     signature: String,
 }
 
 impl Events {
     /// A new participant: announced to presence, and their event built and signed.
-    fn next(&self) -> anyhow::Result<Signed> {
+    pub(crate) fn next(&self) -> anyhow::Result<Signed> {
         let n = self.sent.fetch_add(1, Ordering::SeqCst) + 1;
         let now = Utc::now();
         let participant = Present {
@@ -110,7 +110,7 @@ impl Events {
     }
 
     /// Sends one event; whether it was answered 200.
-    async fn send(&self, event: Signed) -> bool {
+    pub(crate) async fn send(&self, event: Signed) -> bool {
         let answer = self
             .http
             .post(&self.webhook_url)
@@ -127,7 +127,7 @@ impl Events {
         }
     }
 
-    fn sent(&self) -> i64 {
+    pub(crate) fn sent(&self) -> i64 {
         i64::try_from(self.sent.load(Ordering::SeqCst)).unwrap_or(i64::MAX)
     }
 }
@@ -143,7 +143,7 @@ fn sign(secret: &[u8], timestamp: &str, body: &[u8]) -> anyhow::Result<String> {
 }
 
 /// The meeting's `num_clients` as the API shows it.
-async fn num_clients(http: &reqwest::Client, meeting_url: &str) -> anyhow::Result<i64> {
+pub(crate) async fn num_clients(http: &reqwest::Client, meeting_url: &str) -> anyhow::Result<i64> {
     let answer = http
         .get(meeting_url)
         .send()
@@ -164,7 +164,7 @@ async fn num_clients(http: &reqwest::Client, meeting_url: &str) -> anyhow::Resul
 
 /// One concurrency level: `requests` events from `concurrency` senders. Returns the sorted
 /// answer times, the errors and the wall time.
-async fn load(
+pub(crate) async fn load(
     events: &Events,
     requests: usize,
     concurrency: usize,
@@ -201,15 +201,15 @@ async fn load(
 }
 
 /// Receipt-to-effect samples: sorted times, events not answered 200, and effects not seen in time.
-struct Effect {
-    times: Vec<Duration>,
-    failed: usize,
-    timeouts: usize,
+pub(crate) struct Effect {
+    pub(crate) times: Vec<Duration>,
+    pub(crate) failed: usize,
+    pub(crate) timeouts: usize,
 }
 
 /// Sends `samples` events one at a time, each timed from sending until the meeting at `url`
 /// counts it in `num_clients`.
-async fn effect(
+pub(crate) async fn effect(
     http: &reqwest::Client,
     events: &Events,
     url: &str,
@@ -247,7 +247,7 @@ async fn effect(
 
 /// Creates a room named `name` and its meeting (on Daily); returns the meeting's URL in our API
 /// and its Daily room name.
-async fn create_meeting(
+pub(crate) async fn create_meeting(
     http: &reqwest::Client,
     base: &str,
     name: &str,

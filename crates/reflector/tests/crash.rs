@@ -56,6 +56,9 @@ async fn a_killed_worker_leaves_work_that_another_worker_completes() {
         ("PORT", port.to_string()),
         ("JOB_LEASE_SECONDS", "2".to_owned()),
         ("JOB_POLL_MILLISECONDS", "50".to_owned()),
+        // One event per transaction, so the work takes a while and the kill lands mid-way
+        // (by default a meeting's 150 events are applied in one).
+        ("WEBHOOK_APPLY_BATCH", "1".to_owned()),
     ]);
 
     // The API alone receives the webhooks; no jobs run yet.

@@ -95,6 +95,7 @@ async fn enqueue_one(store: &Store) {
         payload: "{}".into(),
         lock_key: None,
         dedupe_key: None,
+        dedupe_until_claimed: false,
         run_at: now,
         max_attempts: 5,
     };

@@ -85,16 +85,16 @@ async fn the_metrics_page_counts_what_an_operator_asks_first(db: Db) {
     let wrong = "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC13cm9uZyE=";
     assert_eq!(send_daily(&app, &joined, wrong).await, 401);
 
-    // Before the jobs run: one webhook job is due.
+    // Before the jobs run: the meeting's one apply job is due.
     let page = metrics_page(&app).await;
     eprintln!("{page}");
-    let due = [("kind", "process_webhook"), ("state", "due")];
+    let due = [("kind", "apply_meeting_events"), ("state", "due")];
     assert_eq!(sample(&page, "reflector_jobs", &due), Some(1.0));
     assert!(
         sample(
             &page,
             "reflector_job_oldest_due_age_seconds",
-            &[("kind", "process_webhook")]
+            &[("kind", "apply_meeting_events")]
         )
         .unwrap()
             >= 0.0
@@ -153,7 +153,7 @@ async fn the_metrics_page_counts_what_an_operator_asks_first(db: Db) {
     let finished = sample(
         &page,
         "reflector_jobs_finished_total",
-        &[("kind", "process_webhook"), ("outcome", "done")],
+        &[("kind", "apply_meeting_events"), ("outcome", "done")],
     );
     assert_eq!(finished, Some(1.0));
     assert!(page.contains("reflector_job_wait_seconds_bucket{"));

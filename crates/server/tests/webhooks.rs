@@ -20,6 +20,7 @@ on_both_databases!(
     daily_webhooks_are_verified_stored_once_and_applied,
     a_pruned_daily_event_cannot_be_replayed,
     whereby_num_clients_follows_the_newest_provider_count,
+    a_burst_for_one_meeting_is_applied_once_by_one_job,
     whereby_webhooks_are_verified_and_too_old_ones_refused,
     meetings_are_extended_in_use_and_ended_after_the_grace_period,
     presence_lag_does_not_close_a_fresh_session,
@@ -199,6 +200,74 @@ async fn daily_webhooks_are_verified_stored_once_and_applied(db: Db) {
         .collect();
     assert_eq!(open, ["s9"]);
     assert_eq!(num_clients(&app, mid).await, 1);
+    app.stop().await;
+}
+
+async fn a_burst_for_one_meeting_is_applied_once_by_one_job(db: Db) {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let daily = FakeDaily::start(DAILY_ROOM).await;
+    let app = daily_app(db, &daily, Some(clock.clone())).await;
+    app.room(json!({"name": "team"})).await;
+    let m = meeting_json(&app, "team").await;
+    let mid = m["id"].as_str().unwrap();
+
+    // 60 joins and 20 redeliveries of them, all at once: the requests share transactions.
+    let now = clock.now().timestamp();
+    let mut sends = tokio::task::JoinSet::new();
+    for i in 0..80 {
+        let event = daily_event(
+            &format!("evt-{}", i % 60),
+            "participant.joined",
+            DAILY_ROOM,
+            &format!("s{}", i % 60),
+        );
+        let (http, url) = (app.http.clone(), format!("{}/v1/daily/webhook", app.url));
+        sends.spawn(async move {
+            let raw = event.to_string();
+            let ts = now;
+            let answer = http
+                .post(url)
+                .header("content-type", "application/json")
+                .header("x-webhook-timestamp", ts.to_string())
+                .header(
+                    "x-webhook-signature",
+                    daily_signature(DAILY_SECRET, ts, raw.as_bytes()),
+                )
+                .body(raw)
+                .send()
+                .await
+                .unwrap();
+            let code = answer.status().as_u16();
+            (code, answer.json::<Value>().await.unwrap_or(Value::Null))
+        });
+    }
+    let answers = sends.join_all().await;
+    let count = |status: &str| {
+        answers
+            .iter()
+            .filter(|(code, body)| *code == 200 && body["status"] == status)
+            .count()
+    };
+    assert_eq!((count("ok"), count("duplicate")), (60, 20));
+    assert_eq!(
+        app.store.inbox_counts().await.unwrap(),
+        (60, 0),
+        "each stored once before its answer"
+    );
+    assert_eq!(
+        app.run_jobs().await,
+        1,
+        "one job applies the meeting's events"
+    );
+    assert_eq!(num_clients(&app, mid).await, 60);
+    assert_eq!(app.store.inbox_counts().await.unwrap(), (60, 60));
+
+    // Events after it are applied by the next one, and a leave counts.
+    let left = daily_event("evt-60", "participant.left", DAILY_ROOM, "s0");
+    assert_eq!(send_daily(&app, &left, DAILY_SECRET).await.0, 200);
+    assert_eq!(app.run_jobs().await, 1);
+    assert_eq!(num_clients(&app, mid).await, 59);
+    assert_eq!(app.store.inbox_counts().await.unwrap(), (61, 61));
     app.stop().await;
 }
 

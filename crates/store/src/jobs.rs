@@ -20,6 +20,9 @@ pub struct NewJob {
     pub lock_key: Option<String>,
     /// While a job with this key is queued or running, enqueueing another is a no-op.
     pub dedupe_key: Option<String>,
+    /// The dedupe key holds only while the job is queued: claiming it frees the key, so work
+    /// that arrives while it runs queues the next job (which then waits for its lock key).
+    pub dedupe_until_claimed: bool,
     pub run_at: DateTime<Utc>,
     pub max_attempts: i64,
 }
@@ -147,7 +150,8 @@ impl Store {
     ) -> Result<Option<ClaimedJob>> {
         let row = sqlx::query(&format!(
             "UPDATE job SET status = 'running', locked_by = $2, locked_until = $3, \
-             attempts = attempts + 1 WHERE id = $4 AND {CLAIMABLE} \
+             attempts = attempts + 1, dedupe_key = CASE WHEN dedupe_until_claimed = 1 \
+             THEN NULL ELSE dedupe_key END WHERE id = $4 AND {CLAIMABLE} \
              RETURNING id, kind, payload, lock_key, attempts, max_attempts, run_at"
         ))
         .bind(ts(now))
@@ -449,7 +453,8 @@ pub(crate) async fn enqueue_on(
 ) -> Result<bool> {
     let inserted = sqlx::query(
         "INSERT INTO job (id, kind, payload, lock_key, dedupe_key, status, attempts, \
-         max_attempts, run_at, created_at) VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $7, $8) \
+         max_attempts, run_at, created_at, dedupe_until_claimed) \
+         VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $7, $8, $9) \
          ON CONFLICT (dedupe_key) DO NOTHING",
     )
     .bind(uuid::Uuid::new_v4().to_string())
@@ -460,6 +465,7 @@ pub(crate) async fn enqueue_on(
     .bind(job.max_attempts)
     .bind(ts(job.run_at))
     .bind(ts(now))
+    .bind(i64::from(job.dedupe_until_claimed))
     .execute(&mut *conn)
     .await?;
     Ok(inserted.rows_affected() > 0)

@@ -20,7 +20,9 @@ pub use jobs::{ClaimedJob, JobCounts, JobLease, KindBacklog, NewJob};
 pub use keys::ApiKey;
 pub use presence::{ParticipantSession, SessionChange};
 pub use rooms::RoomPage;
-pub use webhooks::{DeliveryAttempt, InboxEvent, OutboxEvent, OutboxStatus};
+pub use webhooks::{
+    DeliveryAttempt, InboxEvent, IncomingWebhook, OutboxEvent, OutboxStatus, PendingEvent,
+};
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -93,6 +95,17 @@ impl Store {
                 Backend::Postgres => 16,
             })
             .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // In WAL mode a commit is then written to the log before it returns (a
+                        // crash of the process loses nothing) but not fsynced each time (a
+                        // power loss may lose the last commits). See the README's decisions.
+                        sqlx::Executor::execute(&mut *conn, "PRAGMA synchronous = NORMAL").await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect_with(options)
             .await?;
         if backend == Backend::Sqlite {

@@ -31,43 +31,41 @@ impl Store {
     /// session its leave event closed; a session closed only because presence did not list it
     /// (presence lags) is open again.
     pub async fn session_joined(&self, c: &SessionChange<'_>) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO participant_session (id, meeting_id, platform_session_id, user_id, \
-             user_name, joined_at) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (meeting_id, platform_session_id) DO UPDATE SET left_at = NULL, \
-             closed_by = NULL WHERE participant_session.closed_by = 'presence'",
-        )
-        .bind(uuid::Uuid::new_v4().to_string())
-        .bind(c.meeting_id)
-        .bind(c.platform_session_id)
-        .bind(c.user_id)
-        .bind(c.user_name)
-        .bind(ts(c.at))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        session_joined_on(&mut conn, c).await
     }
 
     /// Records a leave. A leave that arrives before its join creates the closed session, so the
     /// late join cannot reopen it; a repeated leave keeps the first time, and the provider's time
     /// replaces the one a presence check guessed when it found the participant gone.
     pub async fn session_left(&self, c: &SessionChange<'_>) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO participant_session (id, meeting_id, platform_session_id, user_id, \
-             user_name, joined_at, left_at, closed_by) VALUES ($1, $2, $3, $4, $5, $6, $6, 'event') \
-             ON CONFLICT (meeting_id, platform_session_id) DO UPDATE \
-             SET left_at = CASE WHEN participant_session.closed_by = 'event' \
-             THEN participant_session.left_at ELSE excluded.left_at END, closed_by = 'event'",
-        )
-        .bind(uuid::Uuid::new_v4().to_string())
-        .bind(c.meeting_id)
-        .bind(c.platform_session_id)
-        .bind(c.user_id)
-        .bind(c.user_name)
-        .bind(ts(c.at))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        session_left_on(&mut conn, c).await
+    }
+
+    /// Applies a batch of one meeting's participant events (`true` for a join) as
+    /// [`Store::session_joined`] and [`Store::session_left`] do, refreshes its `num_clients` and
+    /// marks the inbox events `processed` as applied, all in one transaction, so a crash leaves
+    /// either all of it or none. Returns `num_clients`.
+    pub async fn apply_session_events(
+        &self,
+        meeting_id: &str,
+        events: &[(bool, SessionChange<'_>)],
+        processed: &[&str],
+        now: DateTime<Utc>,
+    ) -> Result<i64> {
+        let mut tx = self.pool.begin().await?;
+        for (joined, change) in events {
+            if *joined {
+                session_joined_on(&mut tx, change).await?;
+            } else {
+                session_left_on(&mut tx, change).await?;
+            }
+        }
+        let open = refresh_num_clients_on(&mut tx, meeting_id).await?;
+        crate::webhooks::mark_processed_on(&mut tx, processed, now).await?;
+        tx.commit().await?;
+        Ok(open)
     }
 
     /// Closes an open session the provider's presence no longer lists; it reopens if the
@@ -127,19 +125,8 @@ impl Store {
     /// Sets `num_clients` to the number of open sessions and returns it. Derived, so duplicated
     /// or reordered events can never double-count; the row is written only when it changes.
     pub async fn refresh_num_clients(&self, meeting_id: &str) -> Result<i64> {
-        let open: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM participant_session WHERE meeting_id = $1 AND left_at IS NULL",
-        )
-        .bind(meeting_id)
-        .fetch_one(&self.pool)
-        .await?
-        .try_get("n")?;
-        sqlx::query("UPDATE meeting SET num_clients = $2 WHERE id = $1 AND num_clients <> $2")
-            .bind(meeting_id)
-            .bind(open)
-            .execute(&self.pool)
-            .await?;
-        Ok(open)
+        let mut conn = self.pool.acquire().await?;
+        refresh_num_clients_on(&mut conn, meeting_id).await
     }
 
     /// Sets `num_clients` to the provider's own count, reported at `at`, unless a count reported
@@ -182,7 +169,34 @@ impl Store {
             .await
     }
 
+    /// The id of the meeting [`Store::meeting_by_provider_room`] finds, read alone.
+    pub async fn meeting_id_by_provider_room(
+        &self,
+        platform: &str,
+        room_name: &str,
+    ) -> Result<Option<String>> {
+        self.meeting_id_where("platform = $1 AND room_name = $2", platform, room_name)
+            .await
+    }
+
+    /// The id of the meeting [`Store::meeting_by_platform_id`] finds, read alone.
+    pub async fn meeting_id_by_platform_id(
+        &self,
+        platform: &str,
+        id: &str,
+    ) -> Result<Option<String>> {
+        self.meeting_id_where("platform = $1 AND platform_meeting_id = $2", platform, id)
+            .await
+    }
+
     async fn meeting_where(&self, filter: &str, a: &str, b: &str) -> Result<Option<Meeting>> {
+        match self.meeting_id_where(filter, a, b).await? {
+            Some(id) => self.meeting(&id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn meeting_id_where(&self, filter: &str, a: &str, b: &str) -> Result<Option<String>> {
         // The newest, should a provider ever reuse a name.
         let id: Option<String> = sqlx::query(&format!(
             "SELECT id FROM meeting WHERE {filter} ORDER BY start_date DESC LIMIT 1"
@@ -193,10 +207,7 @@ impl Store {
         .await?
         .map(|r| r.try_get("id"))
         .transpose()?;
-        match id {
-            Some(id) => self.meeting(&id).await,
-            None => Ok(None),
-        }
+        Ok(id)
     }
 
     /// Ids of every active meeting.
@@ -216,4 +227,57 @@ impl Store {
             .await?;
         Ok(())
     }
+}
+
+async fn session_joined_on(conn: &mut sqlx::AnyConnection, c: &SessionChange<'_>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO participant_session (id, meeting_id, platform_session_id, user_id, \
+         user_name, joined_at) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (meeting_id, platform_session_id) DO UPDATE SET left_at = NULL, \
+         closed_by = NULL WHERE participant_session.closed_by = 'presence'",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(c.meeting_id)
+    .bind(c.platform_session_id)
+    .bind(c.user_id)
+    .bind(c.user_name)
+    .bind(ts(c.at))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn session_left_on(conn: &mut sqlx::AnyConnection, c: &SessionChange<'_>) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO participant_session (id, meeting_id, platform_session_id, user_id, \
+         user_name, joined_at, left_at, closed_by) VALUES ($1, $2, $3, $4, $5, $6, $6, 'event') \
+         ON CONFLICT (meeting_id, platform_session_id) DO UPDATE \
+         SET left_at = CASE WHEN participant_session.closed_by = 'event' \
+         THEN participant_session.left_at ELSE excluded.left_at END, closed_by = 'event'",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .bind(c.meeting_id)
+    .bind(c.platform_session_id)
+    .bind(c.user_id)
+    .bind(c.user_name)
+    .bind(ts(c.at))
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+async fn refresh_num_clients_on(conn: &mut sqlx::AnyConnection, meeting_id: &str) -> Result<i64> {
+    let open: i64 = sqlx::query(
+        "SELECT COUNT(*) AS n FROM participant_session WHERE meeting_id = $1 AND left_at IS NULL",
+    )
+    .bind(meeting_id)
+    .fetch_one(&mut *conn)
+    .await?
+    .try_get("n")?;
+    sqlx::query("UPDATE meeting SET num_clients = $2 WHERE id = $1 AND num_clients <> $2")
+        .bind(meeting_id)
+        .bind(open)
+        .execute(&mut *conn)
+        .await?;
+    Ok(open)
 }

@@ -1,5 +1,7 @@
 //! The provider webhook inbox and the outgoing room webhook outbox with its delivery attempts.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -17,6 +19,82 @@ pub struct InboxEvent {
     pub event_type: String,
     pub payload: String,
     pub received_at: DateTime<Utc>,
+}
+
+/// A verified webhook to store, with what applies it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncomingWebhook {
+    pub event: InboxEvent,
+    /// The meeting it is about, when known at receipt: the event then waits in the inbox for
+    /// that meeting's apply job (see [`Store::pending_meeting_events`]) instead of a job of its
+    /// own.
+    pub meeting_id: Option<String>,
+    /// The stored form of the work that applies it (a job payload).
+    pub work: String,
+}
+
+/// An inbox event waiting for its meeting's apply job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingEvent {
+    pub id: String,
+    /// `None` for a row stored before the inbox kept its work (it has a job of its own).
+    pub work: Option<String>,
+}
+
+/// At most this many rows per multi-row statement. Statements are built for powers of two up to
+/// it, so a connection prepares (and caches) a handful of them, not one per batch size.
+const MAX_ROWS_PER_STATEMENT: usize = 128;
+
+/// The largest power of two that is at most `n` (≥ 1) and [`MAX_ROWS_PER_STATEMENT`].
+fn rows_for(n: usize) -> usize {
+    let n = n.clamp(1, MAX_ROWS_PER_STATEMENT);
+    1 << (usize::BITS - 1 - n.leading_zeros())
+}
+
+/// `($1, …, $width), (…)` for `rows` rows, numbered after `offset` parameters.
+fn value_rows(rows: usize, width: usize, offset: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let params: Vec<String> = (1..=width)
+                .map(|c| format!("${}", offset + r * width + c))
+                .collect();
+            format!("({})", params.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `$first, …` for `n` parameters.
+fn param_list(n: usize, first: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Marks the inbox events `ids` processed without a note, on the caller's connection.
+pub(crate) async fn mark_processed_on(
+    conn: &mut sqlx::AnyConnection,
+    ids: &[&str],
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let now = ts(now);
+    let mut rest = ids;
+    while !rest.is_empty() {
+        let (chunk, tail) = rest.split_at(rows_for(rest.len()));
+        let sql = format!(
+            "UPDATE webhook_event SET processed_at = $1, error = NULL \
+             WHERE processed_at IS NULL AND id IN ({})",
+            param_list(chunk.len(), 2)
+        );
+        let mut query = sqlx::query(&sql).bind(&now);
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        query.execute(&mut *conn).await?;
+        rest = tail;
+    }
+    Ok(())
 }
 
 /// An outgoing room webhook event; its `event_id` is the same on every attempt.
@@ -82,33 +160,119 @@ pub struct DeliveryAttempt {
 }
 
 impl Store {
-    /// Stores a verified webhook once per (provider, event id) and, for a new one, enqueues
-    /// `job` in the same transaction. Returns whether the event was new.
-    pub async fn ingest_webhook(
+    /// Stores a batch of verified webhooks in one transaction (durable when this returns), each
+    /// once per (provider, event id). A new event with a meeting waits for that meeting's job,
+    /// `meeting_job(meeting_id)`, enqueued once per meeting (its dedupe key makes that a no-op
+    /// while one is queued); a new event without one gets its own job, `event_job(index)` (its
+    /// index in `batch`).
+    /// Returns, in order, whether each event was new (of several deliveries of one event in the
+    /// batch, the first is the one stored).
+    pub async fn ingest_webhooks(
         &self,
-        event: &InboxEvent,
-        job: impl FnOnce(&str) -> NewJob,
-    ) -> Result<bool> {
+        batch: &[IncomingWebhook],
+        meeting_job: impl Fn(&str) -> NewJob,
+        event_job: impl Fn(usize) -> NewJob,
+    ) -> Result<Vec<bool>> {
+        let mut seen = HashSet::new();
+        let firsts: Vec<(usize, &IncomingWebhook)> = batch
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| seen.insert((&w.event.provider, &w.event.event_id)))
+            .collect();
         let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO webhook_event (id, provider, event_id, type, payload, received_at) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (provider, event_id) DO NOTHING",
-        )
-        .bind(&event.id)
-        .bind(&event.provider)
-        .bind(&event.event_id)
-        .bind(&event.event_type)
-        .bind(&event.payload)
-        .bind(ts(event.received_at))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            > 0;
-        if inserted {
-            enqueue_on(&mut tx, &job(&event.id), event.received_at).await?;
+        let mut inserted: HashSet<String> = HashSet::new();
+        let mut rest = &firsts[..];
+        while !rest.is_empty() {
+            let (chunk, tail) = rest.split_at(rows_for(rest.len()));
+            let sql = format!(
+                "INSERT INTO webhook_event (id, provider, event_id, type, payload, received_at, \
+                 meeting_id, work) VALUES {} ON CONFLICT (provider, event_id) DO NOTHING \
+                 RETURNING id",
+                value_rows(chunk.len(), 8, 0)
+            );
+            let mut query = sqlx::query(&sql);
+            for (_, w) in chunk {
+                query = query
+                    .bind(&w.event.id)
+                    .bind(&w.event.provider)
+                    .bind(&w.event.event_id)
+                    .bind(&w.event.event_type)
+                    .bind(&w.event.payload)
+                    .bind(ts(w.event.received_at))
+                    .bind(&w.meeting_id)
+                    .bind(&w.work);
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                inserted.insert(row.try_get("id")?);
+            }
+            rest = tail;
+        }
+        let mut meetings: Vec<&str> = Vec::new();
+        for (i, w) in firsts
+            .iter()
+            .filter(|(_, w)| inserted.contains(&w.event.id))
+        {
+            match &w.meeting_id {
+                Some(m) if !meetings.contains(&m.as_str()) => meetings.push(m),
+                Some(_) => {}
+                None => {
+                    enqueue_on(&mut tx, &event_job(*i), w.event.received_at).await?;
+                }
+            }
+        }
+        for meeting_id in meetings {
+            let job = meeting_job(meeting_id);
+            enqueue_on(&mut tx, &job, job.run_at).await?;
         }
         tx.commit().await?;
-        Ok(inserted)
+        Ok(batch
+            .iter()
+            .map(|w| inserted.contains(&w.event.id))
+            .collect())
+    }
+
+    /// Up to `limit` of the meeting's inbox events that wait for its apply job, oldest first.
+    pub async fn pending_meeting_events(
+        &self,
+        meeting_id: &str,
+        limit: i64,
+    ) -> Result<Vec<PendingEvent>> {
+        let rows = sqlx::query(
+            "SELECT id, work FROM webhook_event WHERE meeting_id = $1 AND processed_at IS NULL \
+             ORDER BY received_at, id LIMIT $2",
+        )
+        .bind(meeting_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PendingEvent {
+                    id: r.try_get("id")?,
+                    work: r.try_get("work")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Marks every inbox event still waiting for the meeting's apply job as processed with
+    /// `error` (when that job gave up).
+    pub async fn fail_pending_meeting_events(
+        &self,
+        meeting_id: &str,
+        now: DateTime<Utc>,
+        error: &str,
+    ) -> Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE webhook_event SET processed_at = $2, error = $3 \
+             WHERE meeting_id = $1 AND processed_at IS NULL",
+        )
+        .bind(meeting_id)
+        .bind(ts(now))
+        .bind(error)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
     }
 
     /// The provider event ids in the inbox (diagnostics and tests).

@@ -5,7 +5,7 @@
 use chrono::{Duration, TimeZone, Utc};
 use reflector_core::{Meeting, PlatformName, RecordingTrigger, RecordingType, Room, RoomMode};
 use reflector_store::{
-    ConsentVote, InboxEvent, JobCounts, NewJob, SessionChange, Store, StoreError,
+    ConsentVote, InboxEvent, IncomingWebhook, JobCounts, NewJob, SessionChange, Store, StoreError,
 };
 use reflector_testing::on_both_stores;
 
@@ -21,8 +21,10 @@ on_both_stores!(
     a_busy_keys_backlog_never_hides_other_work,
     a_crashed_workers_job_is_claimed_again_after_its_lease,
     dedupe_keys_allow_one_live_job,
+    a_dedupe_key_until_claimed_frees_when_the_job_starts,
     each_period_of_a_periodic_task_is_claimed_once,
     a_redelivered_webhook_is_stored_and_queued_once,
+    a_meetings_events_wait_for_its_one_job_and_are_applied_together,
     sessions_survive_duplicated_and_reordered_events,
 );
 
@@ -246,6 +248,7 @@ fn job(kind: &str, key: Option<&str>, at: chrono::DateTime<Utc>) -> NewJob {
         payload: "{}".into(),
         lock_key: key.map(str::to_owned),
         dedupe_key: None,
+        dedupe_until_claimed: false,
         run_at: at,
         max_attempts: 3,
     }
@@ -441,6 +444,33 @@ async fn dedupe_keys_allow_one_live_job(store: Store) {
     );
 }
 
+async fn a_dedupe_key_until_claimed_frees_when_the_job_starts(store: Store) {
+    let now = t0();
+    let mut j = job("apply", Some("meeting:m1"), now);
+    j.dedupe_key = Some("apply:m1".into());
+    j.dedupe_until_claimed = true;
+    assert!(store.enqueue(&j, now).await.unwrap());
+    assert!(
+        !store.enqueue(&j, now).await.unwrap(),
+        "one queued job serves"
+    );
+    let until = now + Duration::seconds(30);
+    let running = store.claim_job("w", now, until).await.unwrap().unwrap();
+    assert!(
+        store.enqueue(&j, now).await.unwrap(),
+        "work arriving while it runs queues the next"
+    );
+    assert!(!store.enqueue(&j, now).await.unwrap());
+    assert_eq!(
+        store.claim_job("w", now, until).await.unwrap(),
+        None,
+        "the next waits for the running one's key"
+    );
+    store.complete_job(&running, now).await.unwrap();
+    let next = store.claim_job("w", now, until).await.unwrap().unwrap();
+    assert_ne!(next.id, running.id);
+}
+
 async fn each_period_of_a_periodic_task_is_claimed_once(store: Store) {
     let now = t0();
     let next = now + Duration::seconds(60);
@@ -484,35 +514,182 @@ async fn each_period_of_a_periodic_task_is_claimed_once(store: Store) {
     );
 }
 
+fn incoming(id: &str, event_id: &str, meeting_id: Option<&str>) -> IncomingWebhook {
+    IncomingWebhook {
+        event: InboxEvent {
+            id: id.into(),
+            provider: "daily".into(),
+            event_id: event_id.into(),
+            event_type: "participant.joined".into(),
+            payload: "{}".into(),
+            received_at: t0(),
+        },
+        meeting_id: meeting_id.map(str::to_owned),
+        work: format!("work of {id}"),
+    }
+}
+
+fn own_job(payload: String) -> NewJob {
+    NewJob {
+        payload,
+        ..job("webhook", None, t0())
+    }
+}
+
 async fn a_redelivered_webhook_is_stored_and_queued_once(store: Store) {
     let now = t0();
-    let event = |id: &str| InboxEvent {
-        id: id.into(),
-        provider: "daily".into(),
-        event_id: "evt-1".into(),
-        event_type: "participant.joined".into(),
-        payload: "{}".into(),
-        received_at: now,
-    };
-    let to_job = |inbox_id: &str| NewJob {
-        kind: "webhook".into(),
-        payload: format!("{{\"inbox_id\":\"{inbox_id}\"}}"),
-        lock_key: None,
-        dedupe_key: None,
-        run_at: now,
-        max_attempts: 5,
-    };
-    assert!(store.ingest_webhook(&event("row-1"), to_job).await.unwrap());
-    assert!(!store.ingest_webhook(&event("row-2"), to_job).await.unwrap());
-    assert_eq!(store.job_counts().await.unwrap().queued, 1);
-    assert_eq!(store.inbox_counts().await.unwrap(), (1, 0));
+    let meeting_job = |m: &str| job(&format!("apply {m}"), None, now);
+    // Without a meeting, each event has its own job.
+    let first = [incoming("row-1", "evt-1", None)];
+    let event_job = |i: usize| own_job(first[i].work.clone());
+    assert_eq!(
+        store
+            .ingest_webhooks(&first, meeting_job, event_job)
+            .await
+            .unwrap(),
+        [true]
+    );
+    // Redelivered later, and twice in one batch with a new event.
+    let again = [
+        incoming("row-2", "evt-1", None),
+        incoming("row-3", "evt-2", None),
+        incoming("row-4", "evt-2", None),
+    ];
+    let event_job = |i: usize| own_job(again[i].work.clone());
+    assert_eq!(
+        store
+            .ingest_webhooks(&again, meeting_job, event_job)
+            .await
+            .unwrap(),
+        [false, true, false]
+    );
+    assert_eq!(store.job_counts().await.unwrap().queued, 2);
+    assert_eq!(store.inbox_counts().await.unwrap(), (2, 0));
     let stored = store.inbox_event("row-1").await.unwrap().unwrap();
     assert_eq!(stored.event_type, "participant.joined");
+    let claimed = store
+        .claim_job("w", now, now + Duration::seconds(30))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.payload, "work of row-1");
     store
         .mark_inbox_processed("row-1", now, None)
         .await
         .unwrap();
-    assert_eq!(store.inbox_counts().await.unwrap(), (1, 1));
+    assert_eq!(store.inbox_counts().await.unwrap(), (2, 1));
+}
+
+async fn a_meetings_events_wait_for_its_one_job_and_are_applied_together(store: Store) {
+    let r = room("team", "alice", 0);
+    store.insert_room(&r).await.unwrap();
+    store
+        .insert_meeting(&meeting(&r, "m1", t0() + Duration::hours(1)))
+        .await
+        .unwrap();
+    let now = t0();
+    let meeting_job = |m: &str| NewJob {
+        dedupe_key: Some(format!("apply:{m}")),
+        dedupe_until_claimed: true,
+        ..job("apply", Some(m), now)
+    };
+    // More rows than one statement takes, so the batch is split.
+    let batch: Vec<IncomingWebhook> = (0..300)
+        .map(|i| incoming(&format!("row-{i}"), &format!("evt-{i}"), Some("m1")))
+        .collect();
+    let new = store
+        .ingest_webhooks(&batch, meeting_job, |_| {
+            unreachable!("every event has its meeting")
+        })
+        .await
+        .unwrap();
+    assert!(new.iter().all(|n| *n));
+    let more = [incoming("row-300", "evt-300", Some("m1"))];
+    store
+        .ingest_webhooks(&more, meeting_job, |_| unreachable!())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.job_counts().await.unwrap().queued,
+        1,
+        "one job for the meeting, however many events"
+    );
+
+    let pending = store.pending_meeting_events("m1", 1000).await.unwrap();
+    assert_eq!(pending.len(), 301);
+    assert_eq!(pending[0].work.as_deref(), Some("work of row-0"));
+    assert_eq!(
+        store.pending_meeting_events("m1", 10).await.unwrap().len(),
+        10
+    );
+    let sessions: Vec<String> = (0..301).map(|i| format!("s{i}")).collect();
+    let changes: Vec<(bool, SessionChange<'_>)> = sessions
+        .iter()
+        .map(|sid| {
+            (
+                true,
+                SessionChange {
+                    meeting_id: "m1",
+                    platform_session_id: sid,
+                    user_id: None,
+                    user_name: None,
+                    at: now,
+                },
+            )
+        })
+        .chain([(
+            false,
+            SessionChange {
+                meeting_id: "m1",
+                platform_session_id: "s0",
+                user_id: None,
+                user_name: None,
+                at: now + Duration::seconds(1),
+            },
+        )])
+        .collect();
+    let ids: Vec<&str> = pending.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(
+        store
+            .apply_session_events("m1", &changes, &ids, now)
+            .await
+            .unwrap(),
+        300
+    );
+    assert_eq!(store.meeting("m1").await.unwrap().unwrap().num_clients, 300);
+    assert_eq!(store.inbox_counts().await.unwrap(), (301, 301));
+    assert!(
+        store
+            .pending_meeting_events("m1", 1000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A job that gave up marks what still waits.
+    store
+        .ingest_webhooks(
+            &[incoming("row-x", "evt-x", Some("m1"))],
+            meeting_job,
+            |_| unreachable!(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .fail_pending_meeting_events("m1", now, "gave up: broken")
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(store.inbox_counts().await.unwrap(), (302, 302));
+    assert_eq!(
+        store
+            .meeting_id_by_provider_room("mock", "team-m1")
+            .await
+            .unwrap(),
+        Some("m1".into())
+    );
 }
 
 async fn sessions_survive_duplicated_and_reordered_events(store: Store) {

@@ -30,6 +30,7 @@ pub(crate) async fn run(ctx: &App, job: &Job) -> AppResult<Outcome> {
                 .await?;
             Ok(Outcome::Done)
         }
+        Job::ApplyMeetingEvents { meeting_id } => apply_meeting_events(ctx, meeting_id).await,
         Job::ReconcilePresence { meeting_id } => reconcile_presence(ctx, meeting_id).await,
         Job::CheckMeeting { meeting_id } => check_meeting(ctx, meeting_id).await,
         Job::ExpireRoom { meeting_id } => expire_room(ctx, meeting_id).await,
@@ -57,6 +58,85 @@ pub(crate) async fn run(ctx: &App, job: &Job) -> AppResult<Outcome> {
 async fn sweep(ctx: &App, job: impl Fn(String) -> Job) -> AppResult<Outcome> {
     for meeting_id in ctx.store.active_meeting_ids().await? {
         ctx.enqueue(job(meeting_id)).await?;
+    }
+    Ok(Outcome::Done)
+}
+
+/// Applies every inbox event waiting for the meeting, up to `apply_batch` at a time, until none
+/// waits. A batch's participant events are applied in one transaction together with the
+/// meeting's `num_clients` and their inbox marks, so a crash keeps all of a batch or none of it,
+/// and the inbox marks make a re-run skip what was applied. Other events are applied one by one,
+/// as their own job would.
+async fn apply_meeting_events(ctx: &App, meeting_id: &str) -> AppResult<Outcome> {
+    let mut participants_changed = false;
+    loop {
+        let pending = ctx
+            .store
+            .pending_meeting_events(meeting_id, ctx.settings.apply_batch)
+            .await?;
+        if pending.is_empty() {
+            break;
+        }
+        let meeting = ctx.store.meeting(meeting_id).await?;
+        let decoded: Vec<(&str, Result<Job, String>)> = pending
+            .iter()
+            .map(|p| {
+                let work = p.work.as_deref().ok_or_else(|| "no stored work".to_owned());
+                (p.id.as_str(), work.and_then(Job::decode))
+            })
+            .collect();
+        let mut sessions: Vec<(bool, SessionChange<'_>)> = Vec::new();
+        let mut applied: Vec<&str> = Vec::new();
+        for (id, work) in &decoded {
+            let now = ctx.clock.now();
+            let note = match (work, &meeting) {
+                (
+                    Ok(Job::ProcessWebhook {
+                        event:
+                            event @ (EventKind::ParticipantJoined(p) | EventKind::ParticipantLeft(p)),
+                        ..
+                    }),
+                    Some(meeting),
+                    // A provider that sends its own count (Whereby) is applied one by one, by
+                    // `apply_event`, which follows the newest count.
+                ) if p.num_clients.is_none() => {
+                    let change = SessionChange {
+                        meeting_id: &meeting.id,
+                        platform_session_id: &p.session_id,
+                        user_id: p.user_id.as_deref(),
+                        user_name: p.user_name.as_deref(),
+                        at: p.at,
+                    };
+                    sessions.push((matches!(event, EventKind::ParticipantJoined(_)), change));
+                    applied.push(id);
+                    continue;
+                }
+                (
+                    Ok(Job::ProcessWebhook {
+                        provider, event, ..
+                    }),
+                    _,
+                ) => apply_event(ctx, provider, event).await?,
+                (Ok(other), _) => Some(format!("not a webhook's work: {}", other.kind())),
+                (Err(e), _) => Some(format!("unreadable stored work: {e}")),
+            };
+            ctx.store
+                .mark_inbox_processed(id, now, note.as_deref())
+                .await?;
+        }
+        if !applied.is_empty() {
+            ctx.store
+                .apply_session_events(meeting_id, &sessions, &applied, ctx.clock.now())
+                .await?;
+            participants_changed = true;
+        }
+    }
+    if participants_changed {
+        // As for a single participant event (see `apply_event`): one check covers the batch.
+        let check = Job::ReconcilePresence {
+            meeting_id: meeting_id.to_owned(),
+        };
+        ctx.enqueue_in(check, PRESENCE_CHECK_DELAY).await?;
     }
     Ok(Outcome::Done)
 }
@@ -240,6 +320,15 @@ pub(crate) async fn gave_up(ctx: &App, job: &Job, error: &str) -> AppResult<()> 
                     inbox_id,
                     ctx.clock.now(),
                     Some(&format!("gave up: {error}")),
+                )
+                .await?;
+        }
+        Job::ApplyMeetingEvents { meeting_id } => {
+            ctx.store
+                .fail_pending_meeting_events(
+                    meeting_id,
+                    ctx.clock.now(),
+                    &format!("gave up: {error}"),
                 )
                 .await?;
         }

@@ -24,6 +24,8 @@ pub enum Job {
         provider: String,
         event: EventKind,
     },
+    /// Apply every inbox event waiting for this meeting, in batches (each one transaction).
+    ApplyMeetingEvents { meeting_id: String },
     /// Compare a meeting's participant sessions with the provider's presence API.
     ReconcilePresence { meeting_id: String },
     /// End, extend or keep one meeting.
@@ -44,6 +46,7 @@ impl Job {
     pub fn kind(&self) -> &'static str {
         match self {
             Job::ProcessWebhook { .. } => "process_webhook",
+            Job::ApplyMeetingEvents { .. } => "apply_meeting_events",
             Job::ReconcilePresence { .. } => "reconcile_presence",
             Job::CheckMeeting { .. } => "check_meeting",
             Job::ExpireRoom { .. } => "expire_room",
@@ -60,6 +63,8 @@ impl Job {
     pub fn time_limit(&self) -> std::time::Duration {
         let seconds = match self {
             Job::ProcessWebhook { .. } | Job::DeliverWebhook { .. } => 60,
+            // A batch of up to `WEBHOOK_APPLY_BATCH` events is one transaction.
+            Job::ApplyMeetingEvents { .. } => 120,
             // Listing sessions may page through several provider calls.
             Job::ReconcilePresence { .. } | Job::CheckMeeting { .. } | Job::ExpireRoom { .. } => {
                 180
@@ -73,7 +78,8 @@ impl Job {
     /// Jobs about one meeting share its key, so they never run at the same time.
     fn lock_key(&self) -> Option<String> {
         match self {
-            Job::ReconcilePresence { meeting_id }
+            Job::ApplyMeetingEvents { meeting_id }
+            | Job::ReconcilePresence { meeting_id }
             | Job::CheckMeeting { meeting_id }
             | Job::ExpireRoom { meeting_id } => Some(meeting_key(meeting_id)),
             _ => None,
@@ -83,6 +89,7 @@ impl Job {
     /// Work that is already queued need not be queued again.
     fn dedupe_key(&self) -> Option<String> {
         match self {
+            Job::ApplyMeetingEvents { meeting_id } => Some(format!("apply:{meeting_id}")),
             Job::ReconcilePresence { meeting_id } => Some(format!("presence:{meeting_id}")),
             Job::CheckMeeting { meeting_id } => Some(format!("check:{meeting_id}")),
             Job::ExpireRoom { meeting_id } => Some(format!("expire:{meeting_id}")),
@@ -96,7 +103,9 @@ impl Job {
     fn max_attempts(&self) -> i64 {
         match self {
             // A webhook that cannot be applied after this is recorded as failed in the inbox.
-            Job::ProcessWebhook { .. } | Job::DeliverWebhook { .. } => 10,
+            Job::ProcessWebhook { .. }
+            | Job::ApplyMeetingEvents { .. }
+            | Job::DeliverWebhook { .. } => 10,
             _ => 5,
         }
     }
@@ -131,6 +140,8 @@ impl Job {
             payload: self.encode(),
             lock_key: self.lock_key(),
             dedupe_key: self.dedupe_key(),
+            // Events that arrive while the meeting's apply job runs need the next one.
+            dedupe_until_claimed: matches!(self, Job::ApplyMeetingEvents { .. }),
             run_at,
             max_attempts: self.max_attempts(),
         }
@@ -192,6 +203,12 @@ mod tests {
                 },
                 json!({"v": 1, "kind": "process_webhook", "inbox_id": "i", "provider": "whereby",
                     "event": {"MeetingEnded": {"meeting": {"PlatformMeetingId": "m"}, "at": "2026-01-02T03:04:05Z"}}}),
+            ),
+            (
+                Job::ApplyMeetingEvents {
+                    meeting_id: "m".into(),
+                },
+                json!({"v": 1, "kind": "apply_meeting_events", "meeting_id": "m"}),
             ),
             (
                 Job::ReconcilePresence {
@@ -257,8 +274,18 @@ mod tests {
         assert_eq!(stored.kind, "check_meeting");
         assert_eq!(stored.lock_key.as_deref(), Some("meeting:m1"));
         assert_eq!(stored.dedupe_key.as_deref(), Some("check:m1"));
+        assert!(!stored.dedupe_until_claimed);
         let back = Job::decode(&stored.payload).unwrap();
         assert_eq!(back, job);
+        let apply = Job::ApplyMeetingEvents {
+            meeting_id: "m1".into(),
+        }
+        .to_new(Utc::now());
+        assert_eq!(
+            (apply.lock_key.as_deref(), apply.dedupe_key.as_deref()),
+            (Some("meeting:m1"), Some("apply:m1"))
+        );
+        assert!(apply.dedupe_until_claimed, "events arriving while it runs");
         let webhook = Job::ProcessWebhook {
             inbox_id: "i".into(),
             provider: "daily".into(),
