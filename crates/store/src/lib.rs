@@ -11,6 +11,7 @@ mod jobs;
 mod keys;
 mod meetings;
 mod presence;
+mod recordings;
 mod rooms;
 mod time;
 mod webhooks;
@@ -19,6 +20,7 @@ pub use consent::ConsentVote;
 pub use jobs::{ClaimedJob, JobCounts, NewJob};
 pub use keys::ApiKey;
 pub use presence::{ParticipantSession, SessionChange};
+pub use recordings::{Announced, Recording, RecordingStatus, StoredMedia};
 pub use rooms::RoomPage;
 pub use webhooks::{DeliveryAttempt, InboxEvent, OutboxEvent, OutboxStatus};
 
