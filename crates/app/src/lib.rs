@@ -1,6 +1,6 @@
 //! Reflector's application layer: what the product does, called alike by the HTTP routes and the
 //! background jobs. Getting or creating a room's meeting ([`meetings`]), ending one, ingesting a
-//! provider's events ([`ingest`]), notifying room owners through signed outgoing webhooks
+//! provider's events ([`ingest`]), bringing recordings into our storage ([`recordings`]), notifying room owners through signed outgoing webhooks
 //! ([`notify`], [`outgoing`]) and the jobs that carry the slow parts out ([`jobs`]) on the generic
 //! durable queue of `reflector-queue`. Services answer domain errors ([`AppError`]); which HTTP
 //! status they become is the server's one decision.
@@ -12,6 +12,7 @@ pub mod jobs;
 pub mod meetings;
 pub mod notify;
 pub mod outgoing;
+pub mod recordings;
 pub mod url_guard;
 
 use std::sync::Arc;
@@ -69,14 +70,22 @@ pub struct App {
     pub settings: AppSettings,
     /// Where services hand slow work to the background jobs.
     pub queue: Queue,
+    /// Object storage and what recording ingestion needs to fill it.
+    pub recordings: recordings::Recordings,
     pub(crate) sender: outgoing::WebhookSender,
     pub(crate) meetings: meetings::MeetingCreator,
 }
 
 impl App {
     /// The store and clock are the queue's own, so services and jobs agree on them.
-    pub fn new(queue: Queue, platforms: Arc<Registry>, settings: AppSettings) -> Self {
+    pub fn new(
+        queue: Queue,
+        platforms: Arc<Registry>,
+        settings: AppSettings,
+        recordings: recordings::Recordings,
+    ) -> Self {
         Self {
+            recordings,
             store: queue.store.clone(),
             clock: queue.clock.clone(),
             sender: outgoing::WebhookSender::new(settings.allow_private_urls),

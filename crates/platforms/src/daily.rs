@@ -58,6 +58,7 @@ const WEBHOOK_SECRET: &str = "DAILY_WEBHOOK_SECRET";
 const BUCKET_NAME: &str = "DAILYCO_STORAGE_AWS_BUCKET_NAME";
 const BUCKET_REGION: &str = "DAILYCO_STORAGE_AWS_REGION";
 const BUCKET_ROLE_ARN: &str = "DAILYCO_STORAGE_AWS_ROLE_ARN";
+const RECORDING_POLL_INTERVAL: &str = "DAILY_RECORDING_POLL_INTERVAL_SECONDS";
 const MIGRATION_ENABLED: &str = "DAILY_MIGRATION_ENABLED";
 const MIGRATION_ROOM_IDS: &str = "DAILY_MIGRATION_ROOM_IDS";
 
@@ -115,8 +116,15 @@ fn setup(setup: &ProviderSetup<'_>) -> Result<Configured, ConfigError> {
     } else {
         Vec::new()
     };
+    // The poll is the fallback for missed webhooks: rarely needed when Daily sends them.
+    let poll_default = if webhook_secret.is_some() { 180 } else { 15 };
+    let poll_seconds: u64 = env.parse_or(RECORDING_POLL_INTERVAL, poll_default)?;
+    if poll_seconds == 0 {
+        return Err(ConfigError::new(RECORDING_POLL_INTERVAL, "must be at least 1"));
+    }
     let platform = DailyPlatform {
         api: ApiClient::new(NAME, &api_url, api_key, API_KEY, setup.retry.clone()),
+        recording_poll: std::time::Duration::from_secs(poll_seconds),
         webhook_secret,
         bucket,
         limits: Limits::new(),
@@ -168,6 +176,7 @@ enum Limit {
 /// Built only by [`PROVIDER`]'s setup. Deliberately not `Debug`: it holds secrets.
 pub struct DailyPlatform {
     api: ApiClient,
+    recording_poll: std::time::Duration,
     /// Already base64-decoded: Daily keys the HMAC with the decoded bytes.
     webhook_secret: Option<Vec<u8>>,
     bucket: Option<CustomerBucket>,
@@ -684,6 +693,10 @@ impl VideoPlatform for DailyPlatform {
         }
         tracing::warn!(pages = MAX_RECORDING_PAGES, "daily recordings poll stopped at its page limit");
         Ok(found)
+    }
+
+    fn recording_poll_interval(&self) -> Option<std::time::Duration> {
+        Some(self.recording_poll)
     }
 
     fn recording_bucket(&self) -> Option<crate::RecordingBucket> {

@@ -214,3 +214,11 @@ pub struct RecordingReady {
     /// Object keys in the provider's bucket, when the event names them.
     pub keys: Vec<String>,
 }
+
+/// A queue of the provider bucket's object-created notifications (S3 event notifications over
+/// SQS), read every `every`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingQueue {
+    pub url: String,
+    pub every: std::time::Duration,
+}

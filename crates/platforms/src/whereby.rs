@@ -53,6 +53,9 @@ const BUCKET_REGION: &str = "WHEREBY_STORAGE_AWS_REGION";
 const RECORDING_SUFFIX: &str = ".mp4";
 const RECORDING_TIME_LEN: usize = "2026-01-01T00:00:00Z".len();
 const LOGO_PATH: &str = "WHEREBY_LOGO_PATH";
+/// The SQS queue that receives the Whereby bucket's ObjectCreated notifications.
+const RECORDING_QUEUE_URL: &str = "AWS_PROCESS_RECORDING_QUEUE_URL";
+const RECORDING_QUEUE_INTERVAL: &str = "WHEREBY_SQS_POLL_INTERVAL_SECONDS";
 
 const SIGNATURE_HEADER: &str = "Whereby-Signature";
 /// How far a signature's timestamp may be from our clock, either way, before we call it a replay.
@@ -78,8 +81,22 @@ fn setup(setup: &ProviderSetup<'_>) -> Result<Configured, ConfigError> {
         }),
         None => None,
     };
+    let recording_queue = match env.get(RECORDING_QUEUE_URL) {
+        Some(_) => {
+            let seconds: u64 = env.parse_or(RECORDING_QUEUE_INTERVAL, 60)?;
+            if seconds == 0 {
+                return Err(ConfigError::new(RECORDING_QUEUE_INTERVAL, "must be at least 1"));
+            }
+            Some(crate::RecordingQueue {
+                url: env.url_or(RECORDING_QUEUE_URL, "")?,
+                every: std::time::Duration::from_secs(seconds),
+            })
+        }
+        None => None,
+    };
     let platform = WherebyPlatform {
         api: ApiClient::new(NAME, &api_url, api_key, API_KEY, setup.retry.clone()),
+        recording_queue,
         webhook_secret: env.get(WEBHOOK_SECRET).map(str::to_owned),
         bucket,
         logo_path: env.get(LOGO_PATH).map(PathBuf::from),
@@ -101,6 +118,7 @@ struct RecordingBucket {
 /// Built only by [`PROVIDER`]'s setup. Deliberately not `Debug`: it holds secrets.
 pub struct WherebyPlatform {
     api: ApiClient,
+    recording_queue: Option<crate::RecordingQueue>,
     webhook_secret: Option<String>,
     bucket: Option<RecordingBucket>,
     logo_path: Option<PathBuf>,
@@ -226,6 +244,10 @@ impl VideoPlatform for WherebyPlatform {
             access_key_id: Some(b.access_key_id.clone()),
             secret_access_key: Some(b.secret_access_key.clone()),
         })
+    }
+
+    fn recording_queue(&self) -> Option<crate::RecordingQueue> {
+        self.recording_queue.clone()
     }
 
     fn recording_for_object(&self, bucket: &str, key: &str) -> Option<RecordingReady> {

@@ -10,6 +10,7 @@ use reflector_core::{ConfigError, Env};
 use reflector_platforms::RetryPolicy;
 use reflector_queue::QueueSettings;
 use reflector_server::HttpSettings;
+use reflector_storage::StorageSettings;
 use reflector_store::{Backend, DATABASE_URL_FORMS};
 
 #[derive(Clone)]
@@ -27,6 +28,8 @@ pub struct Config {
     pub http: HttpSettings,
     pub app: AppSettings,
     pub queue: QueueSettings,
+    /// Object storage (`TRANSCRIPT_STORAGE_*`) and the staging folder for downloads.
+    pub storage: StorageSettings,
     /// How provider API calls are retried.
     pub provider_retries: RetryPolicy,
     /// Each provider module reads its own settings (`DAILY_API_KEY`, …) from this, so that no
@@ -48,7 +51,9 @@ impl Config {
         let ui_base_url = env.url_or("UI_BASE_URL", &base_url)?;
         let host: IpAddr = env.parse_or("HOST", IpAddr::from([127, 0, 0, 1]))?;
         let port: u16 = env.parse_or("PORT", 1250)?;
+        let storage = StorageSettings::from_env(env, &data_dir)?;
         Ok(Self {
+            storage,
             data_dir,
             database_url,
             listen: SocketAddr::new(host, port),
@@ -103,6 +108,7 @@ mod tests {
             ("DATABASE_URL", "mysql://x"),
             ("WORKER_CONCURRENCY", "0"),
             ("MEETING_LIFECYCLE_INTERVAL_SECONDS", "0"),
+            ("TRANSCRIPT_STORAGE_BACKEND", "ftp"),
         ] {
             match config(&[(var, value)]) {
                 Err(err) => assert_eq!(err.variable, var, "{err}"),

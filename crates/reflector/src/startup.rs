@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use reflector_app::recordings::Recordings;
 use reflector_app::{App, ingest};
 use reflector_core::{Clock, ConfigError};
 use reflector_platforms::Registry;
@@ -30,6 +31,8 @@ pub enum StartError {
     Config(#[from] ConfigError),
     #[error("cannot open the database (check DATABASE_URL): {0}")]
     Database(#[source] StoreError),
+    #[error("cannot open the object storage (check TRANSCRIPT_STORAGE_*): {0}")]
+    Storage(#[source] reflector_storage::StorageError),
     #[error("cannot migrate the database: {0}")]
     Migrate(#[source] StoreError),
     #[error("cannot listen on {address} (check HOST and PORT): {source}")]
@@ -67,8 +70,14 @@ impl Application {
             &config.base_url,
             events,
         )?;
+        let recordings = Recordings::open(&config.storage).map_err(StartError::Storage)?;
         let queue = Queue::new(store, clock, config.queue.clone());
-        let app = Arc::new(App::new(queue, Arc::new(platforms), config.app.clone()));
+        let app = Arc::new(App::new(
+            queue,
+            Arc::new(platforms),
+            config.app.clone(),
+            recordings,
+        ));
         Ok(Self {
             config,
             app,

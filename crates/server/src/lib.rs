@@ -50,6 +50,7 @@ pub fn api_routes() -> OpenApiRouter<HttpState> {
         .routes(routes!(meetings::consent))
         .routes(routes!(meetings::deactivate))
         .routes(routes!(meetings::start_recording))
+        .routes(routes!(meetings::recordings))
         .routes(routes!(webhooks::deliveries))
         .routes(routes!(webhooks::test))
         .routes(routes!(keys::list, keys::create))

@@ -32,6 +32,12 @@ pub enum Job {
     ExpireRoom { meeting_id: String },
     /// Deliver (one attempt of) an outgoing room webhook.
     DeliverWebhook { event_id: String },
+    /// Download an announced recording into our storage.
+    IngestRecording { recording_id: String },
+    /// Periodic: announce a provider's recent finished recordings (missed webhooks).
+    PollRecordings { platform: String },
+    /// Periodic: read every message on a provider bucket's notification queue.
+    PollRecordingQueue { platform: String },
     /// Periodic: enqueue `CheckMeeting` for every active meeting.
     LifecycleSweep,
     /// Periodic: enqueue `ReconcilePresence` for every active meeting.
@@ -48,6 +54,9 @@ impl Job {
             Job::CheckMeeting { .. } => "check_meeting",
             Job::ExpireRoom { .. } => "expire_room",
             Job::DeliverWebhook { .. } => "deliver_webhook",
+            Job::IngestRecording { .. } => "ingest_recording",
+            Job::PollRecordings { .. } => "poll_recordings",
+            Job::PollRecordingQueue { .. } => "poll_recording_queue",
             Job::LifecycleSweep => "lifecycle_sweep",
             Job::PresenceSweep => "presence_sweep",
             Job::PruneJobs => "prune_jobs",
@@ -60,6 +69,8 @@ impl Job {
             Job::ReconcilePresence { meeting_id }
             | Job::CheckMeeting { meeting_id }
             | Job::ExpireRoom { meeting_id } => Some(meeting_key(meeting_id)),
+            // One download of a recording at a time (they share its staging files).
+            Job::IngestRecording { recording_id } => Some(format!("recording:{recording_id}")),
             _ => None,
         }
     }
@@ -70,6 +81,11 @@ impl Job {
             Job::ReconcilePresence { meeting_id } => Some(format!("presence:{meeting_id}")),
             Job::CheckMeeting { meeting_id } => Some(format!("check:{meeting_id}")),
             Job::ExpireRoom { meeting_id } => Some(format!("expire:{meeting_id}")),
+            Job::IngestRecording { recording_id } => Some(format!("ingest:{recording_id}")),
+            Job::PollRecordings { platform } => Some(format!("poll_recordings:{platform}")),
+            Job::PollRecordingQueue { platform } => {
+                Some(format!("poll_recording_queue:{platform}"))
+            }
             Job::LifecycleSweep | Job::PresenceSweep | Job::PruneJobs => {
                 Some(self.kind().to_owned())
             }
@@ -80,7 +96,7 @@ impl Job {
     fn max_attempts(&self) -> i64 {
         match self {
             // A webhook that cannot be applied after this is recorded as failed in the inbox.
-            Job::ProcessWebhook { .. } | Job::DeliverWebhook { .. } => 10,
+            Job::ProcessWebhook { .. } | Job::DeliverWebhook { .. } | Job::IngestRecording { .. } => 10,
             _ => 5,
         }
     }
@@ -200,6 +216,42 @@ mod tests {
                     event_id: "e".into(),
                 },
                 json!({"v": 1, "kind": "deliver_webhook", "event_id": "e"}),
+            ),
+            (
+                Job::ProcessWebhook {
+                    inbox_id: "i".into(),
+                    provider: "daily".into(),
+                    event: EventKind::RecordingReady(reflector_platforms::RecordingReady {
+                        meeting: MeetingKey::RoomName("r-1".into()),
+                        recording_id: "rec".into(),
+                        multitrack: true,
+                        started_at: Some(at),
+                        duration_seconds: None,
+                        keys: vec!["k-cam-audio-1".into()],
+                    }),
+                },
+                json!({"v": 1, "kind": "process_webhook", "inbox_id": "i", "provider": "daily",
+                    "event": {"RecordingReady": {"meeting": {"RoomName": "r-1"}, "recording_id": "rec",
+                    "multitrack": true, "started_at": "2026-01-02T03:04:05Z", "duration_seconds": null,
+                    "keys": ["k-cam-audio-1"]}}}),
+            ),
+            (
+                Job::IngestRecording {
+                    recording_id: "r".into(),
+                },
+                json!({"v": 1, "kind": "ingest_recording", "recording_id": "r"}),
+            ),
+            (
+                Job::PollRecordings {
+                    platform: "daily".into(),
+                },
+                json!({"v": 1, "kind": "poll_recordings", "platform": "daily"}),
+            ),
+            (
+                Job::PollRecordingQueue {
+                    platform: "whereby".into(),
+                },
+                json!({"v": 1, "kind": "poll_recording_queue", "platform": "whereby"}),
             ),
             (
                 Job::LifecycleSweep,
