@@ -7,6 +7,8 @@
 
 mod app;
 pub mod fakes;
+pub mod media;
+pub mod moto;
 pub mod process;
 
 pub use app::{TestApp, fast_retries};
