@@ -179,7 +179,11 @@ pub(crate) async fn poll_provider(ctx: &App, provider: &str) -> AppResult<Outcom
     let listed = match platform.list_recordings(since).await {
         Ok(listed) => listed,
         Err(PlatformError::Unsupported { .. }) => return Ok(Outcome::Done),
-        Err(e) => return Err(e.into()),
+        // The next period asks again; a failed poll is not a failed job for operators to clear.
+        Err(e) => {
+            tracing::warn!(provider, error = %e, "recording poll failed; trying again next period");
+            return Ok(Outcome::Done);
+        }
     };
     let mut new = 0;
     for ready in &listed {
@@ -204,10 +208,14 @@ pub(crate) async fn poll_queue(ctx: &App, provider: &str) -> AppResult<Outcome> 
     let queue = SqsQueue::new(&config.url, &ctx.recordings.s3)
         .map_err(|e| AppError::Unavailable(e.to_string()))?;
     for _ in 0..MAX_RECEIVES_PER_POLL {
-        let messages = queue
-            .receive(MESSAGE_VISIBILITY)
-            .await
-            .map_err(|e| AppError::Unavailable(e.to_string()))?;
+        let messages = match queue.receive(MESSAGE_VISIBILITY).await {
+            Ok(messages) => messages,
+            // Unread messages stay on the queue for the next period.
+            Err(e) => {
+                tracing::warn!(provider, error = %e, "recording queue poll failed; trying again next period");
+                return Ok(Outcome::Done);
+            }
+        };
         if messages.is_empty() {
             break;
         }
