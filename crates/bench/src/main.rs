@@ -8,9 +8,12 @@
 //!   this process: ingest latency and throughput at several concurrencies, how long the jobs take
 //!   to bring `num_clients` up to date after a burst, and how long one event takes from receipt
 //!   to its effect on `num_clients`.
+//! - `recordings`: one 1 GiB recording ingested from a local S3-compatible server (moto):
+//!   throughput and the server's peak memory.
 
 mod fake_daily;
 mod meetings;
+mod recordings;
 mod webhooks;
 
 use std::path::PathBuf;
@@ -69,6 +72,9 @@ enum Mode {
     Meetings,
     /// Signed Daily participant.joined webhooks: ingest, catch-up and receipt-to-effect times.
     Webhooks(webhooks::Options),
+    /// One large recording (1 GiB) ingested from an S3-compatible server (moto): throughput and
+    /// peak memory.
+    Recordings(recordings::Options),
 }
 
 /// The measured server; killed when dropped.
@@ -205,5 +211,6 @@ async fn main() -> anyhow::Result<()> {
     match cli.mode.unwrap_or(Mode::Meetings) {
         Mode::Meetings => meetings::run(&cli.common).await,
         Mode::Webhooks(options) => webhooks::run(&cli.common, &options).await,
+        Mode::Recordings(options) => recordings::run(&cli.common, &options).await,
     }
 }
