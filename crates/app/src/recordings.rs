@@ -85,7 +85,11 @@ impl Announcement {
     }
 }
 
-async fn meeting_of(ctx: &App, provider: &str, ready: &RecordingReady) -> AppResult<Option<Meeting>> {
+async fn meeting_of(
+    ctx: &App,
+    provider: &str,
+    ready: &RecordingReady,
+) -> AppResult<Option<Meeting>> {
     Ok(match &ready.meeting {
         MeetingKey::RoomName(name) => {
             ctx.store
@@ -98,7 +102,11 @@ async fn meeting_of(ctx: &App, provider: &str, ready: &RecordingReady) -> AppRes
 
 /// Records a provider's announcement of a finished recording and queues its download, once per
 /// provider recording.
-pub async fn announce(ctx: &App, provider: &str, ready: &RecordingReady) -> AppResult<Announcement> {
+pub async fn announce(
+    ctx: &App,
+    provider: &str,
+    ready: &RecordingReady,
+) -> AppResult<Announcement> {
     let Some(meeting) = meeting_of(ctx, provider, ready).await? else {
         return Ok(Announcement::UnknownMeeting);
     };
@@ -157,17 +165,26 @@ pub(crate) async fn provider_error(
     error: &str,
 ) -> AppResult<Option<String>> {
     let Some(id) = recording_id else {
-        return Ok(Some(format!("provider reported a recording error: {error}")));
+        return Ok(Some(format!(
+            "provider reported a recording error: {error}"
+        )));
     };
     match ctx.store.recording_by_platform_id(provider, id).await? {
         Some(recording) => {
             let message = format!("the provider reported an error: {error}");
             ctx.store
-                .set_recording_status(&recording.id, RecordingStatus::Error, Some(&message), ctx.clock.now())
+                .set_recording_status(
+                    &recording.id,
+                    RecordingStatus::Error,
+                    Some(&message),
+                    ctx.clock.now(),
+                )
                 .await?;
             Ok(None)
         }
-        None => Ok(Some(format!("provider reported an error on an unknown recording: {error}"))),
+        None => Ok(Some(format!(
+            "provider reported an error on an unknown recording: {error}"
+        ))),
     }
 }
 
@@ -192,7 +209,12 @@ pub(crate) async fn poll_provider(ctx: &App, provider: &str) -> AppResult<Outcom
         }
     }
     if new > 0 {
-        tracing::info!(provider, new, listed = listed.len(), "recording poll found recordings");
+        tracing::info!(
+            provider,
+            new,
+            listed = listed.len(),
+            "recording poll found recordings"
+        );
     }
     Ok(Outcome::Done)
 }
@@ -269,7 +291,10 @@ pub(crate) async fn ingest(ctx: &App, recording_id: &str) -> AppResult<Outcome> 
     let Some(recording) = ctx.store.recording(recording_id).await? else {
         return Ok(Outcome::Done);
     };
-    if matches!(recording.status, RecordingStatus::Stored | RecordingStatus::Error) {
+    if matches!(
+        recording.status,
+        RecordingStatus::Stored | RecordingStatus::Error
+    ) {
         return Ok(Outcome::Done);
     }
     let now = ctx.clock.now();
@@ -277,7 +302,12 @@ pub(crate) async fn ingest(ctx: &App, recording_id: &str) -> AppResult<Outcome> 
     let sources = match sources(ctx, platform.as_ref(), &recording).await {
         Ok(Some(sources)) => sources,
         Ok(None) if now - recording.created_at > NOT_READY_LIMIT => {
-            return fail(ctx, &recording, "the provider has not finished the recording after 24 hours").await;
+            return fail(
+                ctx,
+                &recording,
+                "the provider has not finished the recording after 24 hours",
+            )
+            .await;
         }
         Ok(None) => return Ok(Outcome::RunAgainAt(now + NOT_READY_DELAY)),
         Err(Failure::Permanent(e)) => return fail(ctx, &recording, &e).await,
@@ -305,7 +335,12 @@ fn staging(ctx: &App, recording: &Recording) -> PathBuf {
 async fn fail(ctx: &App, recording: &Recording, error: &str) -> AppResult<Outcome> {
     tracing::warn!(recording = %recording.id, error, "recording could not be ingested");
     ctx.store
-        .set_recording_status(&recording.id, RecordingStatus::Error, Some(error), ctx.clock.now())
+        .set_recording_status(
+            &recording.id,
+            RecordingStatus::Error,
+            Some(error),
+            ctx.clock.now(),
+        )
         .await?;
     let _ = tokio::fs::remove_dir_all(staging(ctx, recording)).await;
     Ok(Outcome::Done)
@@ -373,9 +408,16 @@ async fn sources(
                 .collect(),
         ));
     }
-    let media = match platform.recording_media(&recording.platform_recording_id).await {
+    let media = match platform
+        .recording_media(&recording.platform_recording_id)
+        .await
+    {
         Ok(media) => media,
-        Err(e @ (PlatformError::Unsupported { .. } | PlatformError::NotFound { .. } | PlatformError::NotConfigured { .. })) => {
+        Err(
+            e @ (PlatformError::Unsupported { .. }
+            | PlatformError::NotFound { .. }
+            | PlatformError::NotConfigured { .. }),
+        ) => {
             return Err(Failure::Permanent(e.to_string()));
         }
         Err(e) => return Err(Failure::Retry(e.to_string())),
@@ -419,7 +461,13 @@ fn url_name(url: &str) -> String {
 fn extension(name: &str) -> &str {
     let file = name.rsplit('/').next().unwrap_or(name);
     match file.rsplit_once('.') {
-        Some((_, ext)) if !ext.is_empty() && ext.len() <= 5 && ext.chars().all(|c| c.is_ascii_alphanumeric()) => ext,
+        Some((_, ext))
+            if !ext.is_empty()
+                && ext.len() <= 5
+                && ext.chars().all(|c| c.is_ascii_alphanumeric()) =>
+        {
+            ext
+        }
         _ => "bin",
     }
 }
@@ -456,16 +504,21 @@ async fn download(
                 total += size;
                 continue;
             }
-            _ => fetch(&ctx.recordings.http, source, &file, &ctx.recordings.download_policy)
-                .await
-                .map_err(|e| {
-                    let message = format!("downloading {which}: {}", e.message);
-                    if e.retryable {
-                        Failure::Retry(message)
-                    } else {
-                        Failure::Permanent(message)
-                    }
-                })?,
+            _ => fetch(
+                &ctx.recordings.http,
+                source,
+                &file,
+                &ctx.recordings.download_policy,
+            )
+            .await
+            .map_err(|e| {
+                let message = format!("downloading {which}: {}", e.message);
+                if e.retryable {
+                    Failure::Retry(message)
+                } else {
+                    Failure::Permanent(message)
+                }
+            })?,
         };
         let info = probe_audio(&file).await.map_err(|e| match e {
             ProbeError::NoAudio | ProbeError::Unreadable(_) | ProbeError::Tool(_) => {

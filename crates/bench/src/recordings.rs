@@ -62,7 +62,9 @@ fn vm_hwm_kib(pid: u32) -> anyhow::Result<u64> {
 pub async fn run(common: &Common, options: &Options) -> anyhow::Result<()> {
     let size = options.size_mib * 1024 * 1024;
     let http = reqwest::Client::new();
-    let moto_port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let moto_port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let moto_bin = std::env::var("MOTO_SERVER").unwrap_or_else(|_| "moto_server".into());
     let _moto = Moto(
         std::process::Command::new(&moto_bin)
@@ -81,7 +83,10 @@ pub async fn run(common: &Common, options: &Options) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let bucket = "bench-daily";
-    http.put(format!("{moto}/{bucket}")).send().await?.error_for_status()?;
+    http.put(format!("{moto}/{bucket}"))
+        .send()
+        .await?
+        .error_for_status()?;
     let room = format!("bench-rec-{}", std::process::id());
     let key = format!("acme/{room}/1767250800000-bench-cam-audio-1.wav");
     // The object: a WAV header and silence, streamed up in 1 MiB chunks.
@@ -113,10 +118,16 @@ pub async fn run(common: &Common, options: &Options) -> anyhow::Result<()> {
         ("DEFAULT_VIDEO_PLATFORM", "daily".to_owned()),
         ("DAILYCO_STORAGE_AWS_BUCKET_NAME", bucket.to_owned()),
         ("DAILYCO_STORAGE_AWS_REGION", "us-east-1".to_owned()),
-        ("DAILYCO_STORAGE_AWS_ROLE_ARN", "arn:aws:iam::1:role/bench".to_owned()),
+        (
+            "DAILYCO_STORAGE_AWS_ROLE_ARN",
+            "arn:aws:iam::1:role/bench".to_owned(),
+        ),
         ("TRANSCRIPT_STORAGE_AWS_ENDPOINT_URL", moto.clone()),
         ("TRANSCRIPT_STORAGE_AWS_ACCESS_KEY_ID", "bench".to_owned()),
-        ("TRANSCRIPT_STORAGE_AWS_SECRET_ACCESS_KEY", "bench".to_owned()),
+        (
+            "TRANSCRIPT_STORAGE_AWS_SECRET_ACCESS_KEY",
+            "bench".to_owned(),
+        ),
     ];
     let server = Server::start(common, &env, &http).await?;
     let base = &server.base;
@@ -185,7 +196,11 @@ pub async fn run(common: &Common, options: &Options) -> anyhow::Result<()> {
         rss_before as f64 / 1024.0,
         peak as f64 / 1024.0
     );
-    println!("server: {}; database: {}", server.path.display(), crate::database_label(common));
+    println!(
+        "server: {}; database: {}",
+        server.path.display(),
+        crate::database_label(common)
+    );
     Ok(())
 }
 
@@ -200,5 +215,7 @@ fn futures_util_stream(
         c[..header.len()].copy_from_slice(&header);
         c
     };
-    futures::stream::iter((0..chunks).map(move |i| Ok(if i == 0 { first.clone() } else { chunk.clone() })))
+    futures::stream::iter(
+        (0..chunks).map(move |i| Ok(if i == 0 { first.clone() } else { chunk.clone() })),
+    )
 }

@@ -120,7 +120,10 @@ fn setup(setup: &ProviderSetup<'_>) -> Result<Configured, ConfigError> {
     let poll_default = if webhook_secret.is_some() { 180 } else { 15 };
     let poll_seconds: u64 = env.parse_or(RECORDING_POLL_INTERVAL, poll_default)?;
     if poll_seconds == 0 {
-        return Err(ConfigError::new(RECORDING_POLL_INTERVAL, "must be at least 1"));
+        return Err(ConfigError::new(
+            RECORDING_POLL_INTERVAL,
+            "must be at least 1",
+        ));
     }
     let platform = DailyPlatform {
         api: ApiClient::new(NAME, &api_url, api_key, API_KEY, setup.retry.clone()),
@@ -691,7 +694,10 @@ impl VideoPlatform for DailyPlatform {
             }
             after = next;
         }
-        tracing::warn!(pages = MAX_RECORDING_PAGES, "daily recordings poll stopped at its page limit");
+        tracing::warn!(
+            pages = MAX_RECORDING_PAGES,
+            "daily recordings poll stopped at its page limit"
+        );
         Ok(found)
     }
 

@@ -80,7 +80,9 @@ impl MockCloud {
     }
 
     fn recordings(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<MockRecording>> {
-        self.recordings.lock().unwrap_or_else(PoisonError::into_inner)
+        self.recordings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Records a call that just ended: a tone per participant session, announced at once.
@@ -492,7 +494,9 @@ mod pages {
                 r.tracks.get(n).cloned()
             });
         match file {
-            Some(bytes) => ([(axum::http::header::CONTENT_TYPE, "audio/wav")], bytes).into_response(),
+            Some(bytes) => {
+                ([(axum::http::header::CONTENT_TYPE, "audio/wav")], bytes).into_response()
+            }
             None => problem(StatusCode::NOT_FOUND, "No such mock recording track."),
         }
     }

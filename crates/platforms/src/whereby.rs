@@ -85,7 +85,10 @@ fn setup(setup: &ProviderSetup<'_>) -> Result<Configured, ConfigError> {
         Some(_) => {
             let seconds: u64 = env.parse_or(RECORDING_QUEUE_INTERVAL, 60)?;
             if seconds == 0 {
-                return Err(ConfigError::new(RECORDING_QUEUE_INTERVAL, "must be at least 1"));
+                return Err(ConfigError::new(
+                    RECORDING_QUEUE_INTERVAL,
+                    "must be at least 1",
+                ));
             }
             Some(crate::RecordingQueue {
                 url: env.url_or(RECORDING_QUEUE_URL, "")?,
@@ -626,7 +629,9 @@ fn recording_time(key: &str) -> Option<DateTime<Utc>> {
 fn recording_for_key(key: &str) -> Option<RecordingReady> {
     let started_at = recording_time(key)?;
     let stem = key.rsplit('/').next()?.strip_suffix(RECORDING_SUFFIX)?;
-    let room = stem.get(..stem.len() - RECORDING_TIME_LEN)?.strip_suffix('-')?;
+    let room = stem
+        .get(..stem.len() - RECORDING_TIME_LEN)?
+        .strip_suffix('-')?;
     if room.is_empty() {
         return None;
     }
@@ -654,7 +659,12 @@ mod tests {
             r.started_at.unwrap().to_rfc3339(),
             "2026-01-01T07:00:00+00:00"
         );
-        for other in ["notes.txt", "x.mp4", "-2026-01-01T07:00:00Z.mp4", "a-2026-13-01T07:00:00Z.mp4"] {
+        for other in [
+            "notes.txt",
+            "x.mp4",
+            "-2026-01-01T07:00:00Z.mp4",
+            "a-2026-13-01T07:00:00Z.mp4",
+        ] {
             assert_eq!(recording_for_key(other), None, "{other}");
         }
     }

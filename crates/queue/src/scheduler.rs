@@ -58,7 +58,8 @@ impl Scheduler {
                 run_at: now,
                 ..task.job.clone()
             };
-            if store.claim_periodic(&task.name, now, next).await? && store.enqueue(&job, now).await?
+            if store.claim_periodic(&task.name, now, next).await?
+                && store.enqueue(&job, now).await?
             {
                 enqueued += 1;
             }

@@ -183,7 +183,8 @@ async fn a_worker_killed_mid_download_leaves_a_download_the_next_worker_resumes(
     Mock::given(method("GET"))
         .and(path("/recordings/rec-long"))
         .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"id": "rec-long", "status": "finished"})),
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": "rec-long", "status": "finished"})),
         )
         .mount(&daily)
         .await;
@@ -234,7 +235,10 @@ async fn a_worker_killed_mid_download_leaves_a_download_the_next_worker_resumes(
     let r = http
         .post(format!("{base}/v1/daily/webhook"))
         .header("x-webhook-timestamp", ts.to_string())
-        .header("x-webhook-signature", daily_signature(DAILY_SECRET, ts, body.as_bytes()))
+        .header(
+            "x-webhook-signature",
+            daily_signature(DAILY_SECRET, ts, body.as_bytes()),
+        )
         .body(body)
         .send()
         .await
@@ -252,9 +256,11 @@ async fn a_worker_killed_mid_download_leaves_a_download_the_next_worker_resumes(
             .sum::<u64>()
     };
     let mut first = spawn(BIN, &["worker"], &env, "error");
-    wait_until("the first worker has downloaded part of the file", PATIENCE, || async {
-        partial() > 256 * 1024
-    })
+    wait_until(
+        "the first worker has downloaded part of the file",
+        PATIENCE,
+        || async { partial() > 256 * 1024 },
+    )
     .await;
     first.0.kill().unwrap(); // SIGKILL
     first.0.wait().unwrap();
@@ -278,17 +284,33 @@ async fn a_worker_killed_mid_download_leaves_a_download_the_next_worker_resumes(
     let recording = list[0].clone();
     assert_eq!(recording["status"], "stored", "{recording}");
     let id = recording["id"].as_str().unwrap();
-    let stored = std::fs::read(data_dir.path().join(format!("storage/recordings/{id}/0.wav"))).unwrap();
-    assert!(stored == media, "the stored file differs from the provider's");
+    let stored = std::fs::read(
+        data_dir
+            .path()
+            .join(format!("storage/recordings/{id}/0.wav")),
+    )
+    .unwrap();
+    assert!(
+        stored == media,
+        "the stored file differs from the provider's"
+    );
     let ranges = link.ranges();
     assert_eq!(ranges[0], None, "{ranges:?}");
     let resumed_from = ranges
         .iter()
         .flatten()
-        .find_map(|r| r.strip_prefix("bytes=")?.strip_suffix('-')?.parse::<u64>().ok())
+        .find_map(|r| {
+            r.strip_prefix("bytes=")?
+                .strip_suffix('-')?
+                .parse::<u64>()
+                .ok()
+        })
         .unwrap_or_else(|| panic!("the second worker started over: {ranges:?}"));
     assert!(resumed_from >= 256 * 1024, "{ranges:?}");
-    eprintln!("killed the first worker at {at_kill} of {} bytes; the second resumed from {resumed_from}", media.len());
+    eprintln!(
+        "killed the first worker at {at_kill} of {} bytes; the second resumed from {resumed_from}",
+        media.len()
+    );
     let store = Store::connect(&database.url).await.unwrap();
     let counts = store.job_counts().await.unwrap();
     assert_eq!(counts.failed, 0, "{counts:?}");

@@ -137,7 +137,10 @@ async fn a_daily_raw_tracks_recording_is_stored_once_whatever_announces_it(db: D
     let daily = FakeDaily::start(ROOM).await;
     // The poller lists the same recording (and one still in progress, and one with an unknown
     // status and no duration).
-    let tracks: Vec<Value> = keys.iter().map(|k| json!({"type": "audio", "s3Key": k})).collect();
+    let tracks: Vec<Value> = keys
+        .iter()
+        .map(|k| json!({"type": "audio", "s3Key": k}))
+        .collect();
     Mock::given(method("GET"))
         .and(path("/recordings"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"total_count": 3, "data": [
@@ -153,7 +156,10 @@ async fn a_daily_raw_tracks_recording_is_stored_once_whatever_announces_it(db: D
     env.extend([
         ("DAILYCO_STORAGE_AWS_BUCKET_NAME", BUCKET.to_owned()),
         ("DAILYCO_STORAGE_AWS_REGION", "us-east-1".to_owned()),
-        ("DAILYCO_STORAGE_AWS_ROLE_ARN", "arn:aws:iam::1:role/daily".to_owned()),
+        (
+            "DAILYCO_STORAGE_AWS_ROLE_ARN",
+            "arn:aws:iam::1:role/daily".to_owned(),
+        ),
         ("ALLOW_PRIVATE_NETWORK_URLS", "true".to_owned()),
     ]);
     let app = TestApp::spawn(db, &pairs(&env)).await;
@@ -163,15 +169,29 @@ async fn a_daily_raw_tracks_recording_is_stored_once_whatever_announces_it(db: D
     let mid = m["id"].as_str().unwrap();
 
     let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-    assert_eq!(send_daily(&app, &raw_tracks_event("evt-1", &key_refs)).await, 200);
+    assert_eq!(
+        send_daily(&app, &raw_tracks_event("evt-1", &key_refs)).await,
+        200
+    );
     // A redelivery (same event id), and another event about the same recording.
-    assert_eq!(send_daily(&app, &raw_tracks_event("evt-1", &key_refs)).await, 200);
-    assert_eq!(send_daily(&app, &raw_tracks_event("evt-2", &key_refs)).await, 200);
+    assert_eq!(
+        send_daily(&app, &raw_tracks_event("evt-1", &key_refs)).await,
+        200
+    );
+    assert_eq!(
+        send_daily(&app, &raw_tracks_event("evt-2", &key_refs)).await,
+        200
+    );
     settle(&app).await;
     // The poll finds the recording already ingested.
     app.app
         .queue
-        .enqueue(&Job::PollRecordings { platform: "daily".into() }.to_new(Utc::now()))
+        .enqueue(
+            &Job::PollRecordings {
+                platform: "daily".into(),
+            }
+            .to_new(Utc::now()),
+        )
         .await
         .unwrap();
     settle(&app).await;
@@ -189,7 +209,10 @@ async fn a_daily_raw_tracks_recording_is_stored_once_whatever_announces_it(db: D
     assert_eq!(stored_file(&app, &format!("recordings/{id}/0.webm")), ada);
     assert_eq!(stored_file(&app, &format!("recordings/{id}/1.webm")), bob);
     // Staging files are gone.
-    assert!(std::fs::read_dir(app.data_dir.path().join("tmp/recordings")).map_or(true, |mut d| d.next().is_none()));
+    assert!(
+        std::fs::read_dir(app.data_dir.path().join("tmp/recordings"))
+            .map_or(true, |mut d| d.next().is_none())
+    );
 
     let ready = ready_events(&receiver);
     assert_eq!(ready.len(), 1, "{ready:?}");
@@ -207,7 +230,11 @@ async fn a_daily_cloud_recording_without_a_bucket_comes_through_the_access_link(
     let moto = Moto::start().await;
     moto.create_bucket("ours").await;
     let dir = tempfile::tempdir().unwrap();
-    let media = speech_mp4(dir.path(), "call", "This is the composed recording of the call");
+    let media = speech_mp4(
+        dir.path(),
+        "call",
+        "This is the composed recording of the call",
+    );
     let link = FileServer::start(media.clone(), "mp4", Duration::ZERO, 0).await;
     let daily = FakeDaily::start(ROOM).await;
     Mock::given(method("GET"))
@@ -233,7 +260,10 @@ async fn a_daily_cloud_recording_without_a_bucket_comes_through_the_access_link(
     ]);
     let app = TestApp::spawn(db, &pairs(&env)).await;
     app.room(json!({"name": "team", "platform": "daily"})).await;
-    let mid = meeting(&app, "team").await["id"].as_str().unwrap().to_owned();
+    let mid = meeting(&app, "team").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let event = json!({
         "version": "1.0.0", "type": "recording.ready-to-download", "id": "evt-c",
         "payload": {"type": "cloud", "recording_id": "rec-c", "room_name": ROOM,
@@ -249,7 +279,10 @@ async fn a_daily_cloud_recording_without_a_bucket_comes_through_the_access_link(
     let id = list[0]["id"].as_str().unwrap();
     let key = format!("recordings/{id}/0.mp4");
     assert_eq!(app.app.recordings.storage.location(), "s3://ours");
-    assert_eq!(app.app.recordings.storage.get_bytes(&key).await.unwrap(), media);
+    assert_eq!(
+        app.app.recordings.storage.get_bytes(&key).await.unwrap(),
+        media
+    );
     app.stop().await;
 }
 
@@ -260,7 +293,10 @@ async fn whereby_app(db: Db, moto: &Moto, whereby: &MockServer, queue_url: &str)
         ("WHEREBY_API_KEY", "w".to_owned()),
         ("WHEREBY_API_URL", uri),
         ("WHEREBY_WEBHOOK_SECRET", "whsecret".to_owned()),
-        ("WHEREBY_STORAGE_AWS_BUCKET_NAME", "whereby-recordings".to_owned()),
+        (
+            "WHEREBY_STORAGE_AWS_BUCKET_NAME",
+            "whereby-recordings".to_owned(),
+        ),
         ("WHEREBY_STORAGE_AWS_ACCESS_KEY_ID", "wk".to_owned()),
         ("WHEREBY_STORAGE_AWS_SECRET_ACCESS_KEY", "ws".to_owned()),
         ("AWS_PROCESS_RECORDING_QUEUE_URL", queue_url.to_owned()),
@@ -279,25 +315,46 @@ async fn a_whereby_recording_from_the_queue_twice_and_the_webhook_is_stored_once
         .mount(&whereby)
         .await;
     let app = whereby_app(db, &moto, &whereby, &queue).await;
-    app.room(json!({"name": "team", "platform": "whereby"})).await;
-    let mid = meeting(&app, "team").await["id"].as_str().unwrap().to_owned();
+    app.room(json!({"name": "team", "platform": "whereby"}))
+        .await;
+    let mid = meeting(&app, "team").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let dir = tempfile::tempdir().unwrap();
     let media = speech_mp4(dir.path(), "wb", "Recorded on Whereby");
-    let key = format!("team-6b1f0f6e-2f36-4b5c-9f9e-1d2d3c4b5a69-{}.mp4", Utc::now().format("%Y-%m-%dT%H:%M:%SZ"));
+    let key = format!(
+        "team-6b1f0f6e-2f36-4b5c-9f9e-1d2d3c4b5a69-{}.mp4",
+        Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+    );
     moto.put("whereby-recordings", &key, media.clone()).await;
     // S3 delivered the notification twice (SQS is at-least-once), plus a test event and noise.
     let note = object_created("whereby-recordings", &key, media.len());
     moto.send_message(&queue, &note).await;
     moto.send_message(&queue, &note).await;
-    moto.send_message(&queue, r#"{"Event":"s3:TestEvent"}"#).await;
-    moto.send_message(&queue, &object_created("whereby-recordings", "notes.txt", 3)).await;
+    moto.send_message(&queue, r#"{"Event":"s3:TestEvent"}"#)
+        .await;
+    moto.send_message(
+        &queue,
+        &object_created("whereby-recordings", "notes.txt", 3),
+    )
+    .await;
     app.app
         .queue
-        .enqueue(&Job::PollRecordingQueue { platform: "whereby".into() }.to_new(Utc::now()))
+        .enqueue(
+            &Job::PollRecordingQueue {
+                platform: "whereby".into(),
+            }
+            .to_new(Utc::now()),
+        )
         .await
         .unwrap();
     settle(&app).await;
-    assert_eq!(moto.visible_messages(&queue).await, 0, "every message is deleted once its work is queued");
+    assert_eq!(
+        moto.visible_messages(&queue).await,
+        0,
+        "every message is deleted once its work is queued"
+    );
     // And Whereby's webhook announces it too.
     let body = json!({"id": "wb-evt", "type": "recording.finished", "createdAt": Utc::now().to_rfc3339(),
         "data": {"filename": key, "recordingId": "wb-rec-1", "roomName": "team-6b1f0f6e-2f36-4b5c-9f9e-1d2d3c4b5a69"}})
@@ -306,7 +363,10 @@ async fn a_whereby_recording_from_the_queue_twice_and_the_webhook_is_stored_once
     let status = app
         .req(Method::POST, "/v1/whereby")
         .header("content-type", "application/json")
-        .header("whereby-signature", whereby_signature("whsecret", t, body.as_bytes()))
+        .header(
+            "whereby-signature",
+            whereby_signature("whsecret", t, body.as_bytes()),
+        )
         .body(body)
         .send()
         .await
@@ -330,7 +390,9 @@ async fn a_file_without_audio_fails_with_a_clear_error(db: Db) {
     let daily = FakeDaily::start(ROOM).await;
     Mock::given(method("GET"))
         .and(path("/recordings/rec-v"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "rec-v", "status": "finished"})))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"id": "rec-v", "status": "finished"})),
+        )
         .mount(&daily)
         .await;
     Mock::given(method("GET"))
@@ -342,7 +404,10 @@ async fn a_file_without_audio_fails_with_a_clear_error(db: Db) {
         .await;
     let app = TestApp::spawn(db, &pairs(&daily.env())).await;
     app.room(json!({"name": "team", "platform": "daily"})).await;
-    let mid = meeting(&app, "team").await["id"].as_str().unwrap().to_owned();
+    let mid = meeting(&app, "team").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let event = json!({"version": "1.0.0", "type": "recording.ready-to-download", "id": "evt-v",
         "payload": {"type": "cloud", "recording_id": "rec-v", "room_name": ROOM}});
     assert_eq!(send_daily(&app, &event).await, 200);
@@ -374,25 +439,41 @@ async fn a_provider_bucket_that_fails_then_recovers_is_read_to_the_end(db: Db) {
         ("TRANSCRIPT_STORAGE_AWS_ENDPOINT_URL", flaky.url.clone()),
         ("DAILYCO_STORAGE_AWS_BUCKET_NAME", BUCKET.to_owned()),
         ("DAILYCO_STORAGE_AWS_REGION", "us-east-1".to_owned()),
-        ("DAILYCO_STORAGE_AWS_ROLE_ARN", "arn:aws:iam::1:role/daily".to_owned()),
+        (
+            "DAILYCO_STORAGE_AWS_ROLE_ARN",
+            "arn:aws:iam::1:role/daily".to_owned(),
+        ),
     ]);
     let mut app = TestApp::spawn(db, &pairs(&env)).await;
     app.expect_failed_jobs();
     app.room(json!({"name": "team", "platform": "daily"})).await;
-    let mid = meeting(&app, "team").await["id"].as_str().unwrap().to_owned();
-    assert_eq!(send_daily(&app, &raw_tracks_event("evt-f", &[&key])).await, 200);
+    let mid = meeting(&app, "team").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        send_daily(&app, &raw_tracks_event("evt-f", &[&key])).await,
+        200
+    );
     app.run_jobs().await;
     // Still failing: the recording waits for its next attempt, not given up.
     let r = &recordings(&app, &mid).await[0];
     assert_ne!(r["status"], "error", "{r}");
     assert_ne!(r["status"], "stored", "{r}");
-    reflector_testing::process::wait_until("the retry stores the recording", Duration::from_secs(60), || async {
-        app.run_jobs().await;
-        recordings(&app, &mid).await[0]["status"] == "stored"
-    })
+    reflector_testing::process::wait_until(
+        "the retry stores the recording",
+        Duration::from_secs(60),
+        || async {
+            app.run_jobs().await;
+            recordings(&app, &mid).await[0]["status"] == "stored"
+        },
+    )
     .await;
     assert_eq!(flaky.failed(), 25);
-    let id = recordings(&app, &mid).await[0]["id"].as_str().unwrap().to_owned();
+    let id = recordings(&app, &mid).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(stored_file(&app, &format!("recordings/{id}/0.webm")), ada);
     app.stop().await;
 }
@@ -406,21 +487,38 @@ async fn a_mock_call_is_recorded_when_it_ends(db: Db) {
     let mut sessions = Vec::new();
     for name in ["Ada", "Bob"] {
         let (status, s) = app
-            .call(Method::POST, &format!("{}/sessions", page.trim_start_matches(&app.url)), None, Some(json!({"name": name})))
+            .call(
+                Method::POST,
+                &format!("{}/sessions", page.trim_start_matches(&app.url)),
+                None,
+                Some(json!({"name": name})),
+            )
             .await;
         assert_eq!(status, 201, "{s}");
         sessions.push(s["session_id"].as_str().unwrap().to_owned());
     }
     for s in &sessions {
         let (status, _) = app
-            .call(Method::DELETE, &format!("{}/sessions/{s}", page.trim_start_matches(&app.url)), None, None)
+            .call(
+                Method::DELETE,
+                &format!("{}/sessions/{s}", page.trim_start_matches(&app.url)),
+                None,
+                None,
+            )
             .await;
         assert_eq!(status, 204);
     }
-    reflector_testing::process::wait_until("the mock's recording is stored", Duration::from_secs(30), || async {
-        app.run_jobs().await;
-        recordings(&app, mid).await.first().is_some_and(|r| r["status"] == "stored")
-    })
+    reflector_testing::process::wait_until(
+        "the mock's recording is stored",
+        Duration::from_secs(30),
+        || async {
+            app.run_jobs().await;
+            recordings(&app, mid)
+                .await
+                .first()
+                .is_some_and(|r| r["status"] == "stored")
+        },
+    )
     .await;
     let r = &recordings(&app, mid).await[0];
     assert_eq!(r["tracks"], 2, "{r}");
@@ -433,21 +531,50 @@ async fn only_the_owner_lists_a_meetings_recordings(db: Db) {
     let keys = JwtKeys::generate();
     let app = TestApp::spawn(
         db,
-        &[("AUTH_BACKEND", "jwt"), ("AUTH_JWT_PUBLIC_KEY", &keys.public_key_path)],
+        &[
+            ("AUTH_BACKEND", "jwt"),
+            ("AUTH_JWT_PUBLIC_KEY", &keys.public_key_path),
+        ],
     )
     .await;
     let owner = keys.token("owner");
     let (status, _) = app
-        .call(Method::POST, "/v1/rooms", Some(&owner), Some(json!({"name": "team", "is_shared": true})))
+        .call(
+            Method::POST,
+            "/v1/rooms",
+            Some(&owner),
+            Some(json!({"name": "team", "is_shared": true})),
+        )
         .await;
     assert_eq!(status, 200);
-    let mid = meeting(&app, "team").await["id"].as_str().unwrap().to_owned();
+    let mid = meeting(&app, "team").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let path = format!("/v1/meetings/{mid}/recordings");
-    assert_eq!(app.call(Method::GET, &path, Some(&owner), None).await, (200, json!([])));
-    let (status, body) = app.call(Method::GET, &path, Some(&keys.token("other")), None).await;
+    assert_eq!(
+        app.call(Method::GET, &path, Some(&owner), None).await,
+        (200, json!([]))
+    );
+    let (status, body) = app
+        .call(Method::GET, &path, Some(&keys.token("other")), None)
+        .await;
     assert_eq!(status, 403, "{body}");
-    assert_eq!(body["detail"], "Only the room's owner may list its recordings");
+    assert_eq!(
+        body["detail"],
+        "Only the room's owner may list its recordings"
+    );
     assert_eq!(app.get(&path).await.0, 401);
-    assert_eq!(app.call(Method::GET, "/v1/meetings/nope/recordings", Some(&owner), None).await.0, 404);
+    assert_eq!(
+        app.call(
+            Method::GET,
+            "/v1/meetings/nope/recordings",
+            Some(&owner),
+            None
+        )
+        .await
+        .0,
+        404
+    );
     app.stop().await;
 }

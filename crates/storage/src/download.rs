@@ -128,7 +128,10 @@ pub async fn fetch(
 }
 
 async fn file_len(path: &Path) -> u64 {
-    tokio::fs::metadata(path).await.map(|m| m.len()).unwrap_or(0)
+    tokio::fs::metadata(path)
+        .await
+        .map(|m| m.len())
+        .unwrap_or(0)
 }
 
 async fn open_append(dest: &Path, truncate: bool) -> Result<tokio::fs::File, DownloadError> {
@@ -221,7 +224,14 @@ async fn object_pass(
     }
     let file = open_append(dest, offset == 0).await?;
     if size == 0 {
-        return write_stream(file, futures::stream::empty::<Result<bytes::Bytes, String>>(), 0, Some(0), policy.idle_timeout).await;
+        return write_stream(
+            file,
+            futures::stream::empty::<Result<bytes::Bytes, String>>(),
+            0,
+            Some(0),
+            policy.idle_timeout,
+        )
+        .await;
     }
     let result = store
         .get_opts(
@@ -267,8 +277,10 @@ async fn url_pass(
             .map(str::to_owned)
     };
     // `Content-Range: bytes a-b/total` (or `bytes */total` with 416).
-    let total_of_range = header(reqwest::header::CONTENT_RANGE)
-        .and_then(|r| r.rsplit_once('/').and_then(|(_, t)| t.trim().parse::<u64>().ok()));
+    let total_of_range = header(reqwest::header::CONTENT_RANGE).and_then(|r| {
+        r.rsplit_once('/')
+            .and_then(|(_, t)| t.trim().parse::<u64>().ok())
+    });
     match status.as_u16() {
         206 => {
             let file = open_append(dest, false).await?;

@@ -396,7 +396,9 @@ mod tests {
         })
         .unwrap();
         let file = dir.path().join("big.bin");
-        let data: Vec<u8> = (0..(PART_SIZE * 2 + 123)).map(|i| (i % 251) as u8).collect();
+        let data: Vec<u8> = (0..(PART_SIZE * 2 + 123))
+            .map(|i| (i % 251) as u8)
+            .collect();
         std::fs::write(&file, &data).unwrap();
         assert_eq!(
             storage.put_file("a/b.bin", &file).await.unwrap(),

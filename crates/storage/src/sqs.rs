@@ -192,7 +192,8 @@ impl SqsQueue {
             )));
         }
         let text = if text.trim().is_empty() { "{}" } else { &text };
-        serde_json::from_str(text).map_err(|e| SqsError(format!("{action}: unexpected answer: {e}")))
+        serde_json::from_str(text)
+            .map_err(|e| SqsError(format!("{action}: unexpected answer: {e}")))
     }
 }
 
@@ -336,10 +337,7 @@ mod tests {
     #[test]
     fn signing_key_matches_aws_documentation() {
         let key = ["us-east-1", "iam", "aws4_request"].iter().fold(
-            hmac(
-                b"AWS4wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-                b"20120215",
-            ),
+            hmac(b"AWS4wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", b"20120215"),
             |key, part| hmac(&key, part.as_bytes()),
         );
         assert_eq!(
@@ -379,10 +377,7 @@ mod tests {
                 size: Some(42)
             }]
         );
-        assert_eq!(
-            created_objects(r#"{"Event":"s3:TestEvent"}"#).unwrap(),
-            []
-        );
+        assert_eq!(created_objects(r#"{"Event":"s3:TestEvent"}"#).unwrap(), []);
         assert!(created_objects("hello").is_err());
     }
 }

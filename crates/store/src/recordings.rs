@@ -67,7 +67,11 @@ pub struct Recording {
 impl Recording {
     /// `multitrack` or `single`, as stored.
     pub fn kind(&self) -> &'static str {
-        if self.multitrack { "multitrack" } else { "single" }
+        if self.multitrack {
+            "multitrack"
+        } else {
+            "single"
+        }
     }
 
     /// Every key of this recording in our storage.
@@ -149,9 +153,17 @@ impl Store {
         .bind(&recording.meeting_id)
         .bind(recording.kind())
         .bind(&recording.bucket_name)
-        .bind((!recording.source_keys.is_empty()).then(|| serde_json::json!(recording.source_keys).to_string()))
+        .bind(
+            (!recording.source_keys.is_empty())
+                .then(|| serde_json::json!(recording.source_keys).to_string()),
+        )
         .bind(&recording.object_key)
-        .bind(recording.track_keys.as_ref().map(|k| serde_json::json!(k).to_string()))
+        .bind(
+            recording
+                .track_keys
+                .as_ref()
+                .map(|k| serde_json::json!(k).to_string()),
+        )
         .bind(opt_ts(recording.recorded_at))
         .bind(recording.duration)
         .bind(recording.size_bytes)
@@ -254,7 +266,12 @@ impl Store {
         )
         .bind(id)
         .bind(&media.object_key)
-        .bind(media.track_keys.as_ref().map(|k| serde_json::json!(k).to_string()))
+        .bind(
+            media
+                .track_keys
+                .as_ref()
+                .map(|k| serde_json::json!(k).to_string()),
+        )
         .bind(media.duration)
         .bind(media.size_bytes)
         .bind(ts(now))

@@ -284,7 +284,12 @@ struct FileState {
 }
 
 impl FileServer {
-    pub async fn start(body: Vec<u8>, ext: &str, chunk_delay: std::time::Duration, failures: usize) -> FileServer {
+    pub async fn start(
+        body: Vec<u8>,
+        ext: &str,
+        chunk_delay: std::time::Duration,
+        failures: usize,
+    ) -> FileServer {
         use axum::extract::State;
         use axum::response::IntoResponse;
         let state = Arc::new(FileState {
@@ -293,12 +298,22 @@ impl FileServer {
             failures: std::sync::atomic::AtomicUsize::new(failures),
             ranges: std::sync::Mutex::default(),
         });
-        async fn file(State(state): State<Arc<FileState>>, headers: axum::http::HeaderMap) -> axum::response::Response {
-            let range = headers.get("range").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        async fn file(
+            State(state): State<Arc<FileState>>,
+            headers: axum::http::HeaderMap,
+        ) -> axum::response::Response {
+            let range = headers
+                .get("range")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
             state.ranges.lock().unwrap().push(range.clone());
             let failing = state
                 .failures
-                .fetch_update(std::sync::atomic::Ordering::SeqCst, std::sync::atomic::Ordering::SeqCst, |n| n.checked_sub(1))
+                .fetch_update(
+                    std::sync::atomic::Ordering::SeqCst,
+                    std::sync::atomic::Ordering::SeqCst,
+                    |n| n.checked_sub(1),
+                )
                 .is_ok();
             if failing {
                 return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
@@ -312,16 +327,24 @@ impl FileServer {
                 .unwrap_or(0)
                 .min(total);
             let delay = state.chunk_delay;
-            let body: Vec<Vec<u8>> = state.body[start..].chunks(64 * 1024).map(<[u8]>::to_vec).collect();
+            let body: Vec<Vec<u8>> = state.body[start..]
+                .chunks(64 * 1024)
+                .map(<[u8]>::to_vec)
+                .collect();
             let stream = futures_stream(body, delay);
             let mut response = axum::response::Response::new(axum::body::Body::from_stream(stream));
             let headers = response.headers_mut();
-            headers.insert("content-length", (total - start).to_string().parse().unwrap());
+            headers.insert(
+                "content-length",
+                (total - start).to_string().parse().unwrap(),
+            );
             if range.is_some() {
                 *response.status_mut() = axum::http::StatusCode::PARTIAL_CONTENT;
                 response.headers_mut().insert(
                     "content-range",
-                    format!("bytes {start}-{}/{total}", total.saturating_sub(1)).parse().unwrap(),
+                    format!("bytes {start}-{}/{total}", total.saturating_sub(1))
+                        .parse()
+                        .unwrap(),
                 );
             }
             response
@@ -376,18 +399,34 @@ impl FlakyS3 {
         }
         async fn forward(State(p): State<Proxy>, request: Request) -> axum::response::Response {
             let (parts, body) = request.into_parts();
-            let is_read = matches!(parts.method.as_str(), "GET" | "HEAD") && parts.uri.path().matches('/').count() >= 2;
+            let is_read = matches!(parts.method.as_str(), "GET" | "HEAD")
+                && parts.uri.path().matches('/').count() >= 2;
             if is_read
                 && p.left
-                    .fetch_update(std::sync::atomic::Ordering::SeqCst, std::sync::atomic::Ordering::SeqCst, |n| n.checked_sub(1))
+                    .fetch_update(
+                        std::sync::atomic::Ordering::SeqCst,
+                        std::sync::atomic::Ordering::SeqCst,
+                        |n| n.checked_sub(1),
+                    )
                     .is_ok()
             {
                 p.failed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "<Error><Code>InternalError</Code></Error>").into_response();
+                return (
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "<Error><Code>InternalError</Code></Error>",
+                )
+                    .into_response();
             }
-            let url = format!("{}{}", p.upstream, parts.uri.path_and_query().map_or("/", |pq| pq.as_str()));
+            let url = format!(
+                "{}{}",
+                p.upstream,
+                parts.uri.path_and_query().map_or("/", |pq| pq.as_str())
+            );
             let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
-            let mut upstream = p.http.request(parts.method.clone(), url).body(body.to_vec());
+            let mut upstream = p
+                .http
+                .request(parts.method.clone(), url)
+                .body(body.to_vec());
             for (name, value) in &parts.headers {
                 if name != "host" {
                     upstream = upstream.header(name, value);

@@ -9,7 +9,9 @@ fn run(program: &str, args: &[&str]) {
     let output = Command::new(program)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {program} ({e}): install espeak-ng and ffmpeg (scripts/test does)"));
+        .unwrap_or_else(|e| {
+            panic!("cannot run {program} ({e}): install espeak-ng and ffmpeg (scripts/test does)")
+        });
     assert!(
         output.status.success(),
         "{program} failed: {}",
@@ -49,7 +51,20 @@ pub fn tone_wav(dir: &Path, name: &str, seconds: u32) -> Vec<u8> {
     let source = format!("sine=frequency=440:duration={seconds}");
     run(
         "ffmpeg",
-        &["-y", "-loglevel", "error", "-f", "lavfi", "-i", &source, "-ar", "16000", "-ac", "1", out.to_str().unwrap()],
+        &[
+            "-y",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            &source,
+            "-ar",
+            "16000",
+            "-ac",
+            "1",
+            out.to_str().unwrap(),
+        ],
     );
     std::fs::read(out).unwrap()
 }
@@ -59,7 +74,18 @@ pub fn silent_video_mp4(dir: &Path, name: &str) -> Vec<u8> {
     let out = dir.join(format!("{name}.mp4"));
     run(
         "ffmpeg",
-        &["-y", "-loglevel", "error", "-f", "lavfi", "-i", "color=c=black:s=64x64:d=1", "-c:v", "mpeg4", out.to_str().unwrap()],
+        &[
+            "-y",
+            "-loglevel",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=black:s=64x64:d=1",
+            "-c:v",
+            "mpeg4",
+            out.to_str().unwrap(),
+        ],
     );
     std::fs::read(out).unwrap()
 }

@@ -50,12 +50,20 @@ impl Moto {
             ("TRANSCRIPT_STORAGE_AWS_ENDPOINT_URL", self.url.clone()),
             ("TRANSCRIPT_STORAGE_AWS_REGION", "us-east-1".to_owned()),
             ("TRANSCRIPT_STORAGE_AWS_ACCESS_KEY_ID", "test".to_owned()),
-            ("TRANSCRIPT_STORAGE_AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+            (
+                "TRANSCRIPT_STORAGE_AWS_SECRET_ACCESS_KEY",
+                "test".to_owned(),
+            ),
         ]
     }
 
     pub async fn create_bucket(&self, bucket: &str) {
-        let r = self.http.put(format!("{}/{bucket}", self.url)).send().await.unwrap();
+        let r = self
+            .http
+            .put(format!("{}/{bucket}", self.url))
+            .send()
+            .await
+            .unwrap();
         assert!(r.status().is_success(), "create bucket: {}", r.status());
     }
 
@@ -103,8 +111,7 @@ impl Moto {
 
     /// Creates a queue; returns its URL.
     pub async fn create_queue(&self, name: &str) -> String {
-        self.sqs("CreateQueue", json!({"QueueName": name}))
-            .await["QueueUrl"]
+        self.sqs("CreateQueue", json!({"QueueName": name})).await["QueueUrl"]
             .as_str()
             .unwrap()
             .to_owned()

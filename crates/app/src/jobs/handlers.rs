@@ -14,8 +14,8 @@ use reflector_store::OutboxStatus;
 use crate::ingest::{find_meeting, meeting_key};
 use crate::jobs::Job;
 use crate::meetings::end_meeting;
-use crate::{notify, recordings};
 use crate::{App, AppResult};
+use crate::{notify, recordings};
 
 pub(crate) async fn run(ctx: &App, job: &Job) -> AppResult<Outcome> {
     match job {

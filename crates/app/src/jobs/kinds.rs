@@ -96,7 +96,9 @@ impl Job {
     fn max_attempts(&self) -> i64 {
         match self {
             // A webhook that cannot be applied after this is recorded as failed in the inbox.
-            Job::ProcessWebhook { .. } | Job::DeliverWebhook { .. } | Job::IngestRecording { .. } => 10,
+            Job::ProcessWebhook { .. }
+            | Job::DeliverWebhook { .. }
+            | Job::IngestRecording { .. } => 10,
             _ => 5,
         }
     }

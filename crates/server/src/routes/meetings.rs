@@ -269,5 +269,7 @@ pub async fn recordings(
         .ok_or(AppError::NotFound("Meeting"))?;
     caller.require_owner(&room, "Only the room's owner may list its recordings")?;
     let recordings = state.app.store.meeting_recordings(&meeting.id).await?;
-    Ok(Json(recordings.into_iter().map(RecordingView::new).collect()))
+    Ok(Json(
+        recordings.into_iter().map(RecordingView::new).collect(),
+    ))
 }
