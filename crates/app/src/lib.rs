@@ -13,6 +13,7 @@ pub mod meetings;
 pub mod notify;
 pub mod outgoing;
 pub mod recordings;
+pub mod transcripts;
 pub mod url_guard;
 
 use std::sync::Arc;
@@ -39,6 +40,8 @@ pub struct AppSettings {
     pub allow_private_urls: bool,
     /// `UI_BASE_URL`, for links in outgoing webhooks.
     pub ui_base_url: String,
+    /// `TRANSCRIPT_*` and `LLM_*`: the transcription backend and the summariser.
+    pub transcription: transcripts::TranscriptionSettings,
 }
 
 impl AppSettings {
@@ -58,6 +61,7 @@ impl AppSettings {
             empty_grace: chrono::Duration::seconds(i64::try_from(grace).unwrap_or(i64::MAX)),
             allow_private_urls: env.bool_or("ALLOW_PRIVATE_NETWORK_URLS", false)?,
             ui_base_url: ui_base_url.to_owned(),
+            transcription: transcripts::TranscriptionSettings::from_env(env)?,
         })
     }
 }
@@ -72,6 +76,8 @@ pub struct App {
     pub queue: Queue,
     /// Object storage and what recording ingestion needs to fill it.
     pub recordings: recordings::Recordings,
+    /// The transcription backend and summariser.
+    pub transcription: transcripts::Transcription,
     pub(crate) sender: outgoing::WebhookSender,
     pub(crate) meetings: meetings::MeetingCreator,
 }
@@ -85,6 +91,7 @@ impl App {
         recordings: recordings::Recordings,
     ) -> Self {
         Self {
+            transcription: transcripts::Transcription::new(&settings.transcription),
             recordings,
             store: queue.store.clone(),
             clock: queue.clock.clone(),

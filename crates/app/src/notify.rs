@@ -21,8 +21,13 @@ pub const TEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10)
 const EVENT_NAMESPACE: uuid::Uuid =
     uuid::Uuid::from_u128(0x5f0c_3a1e_8d2b_4c6f_9e7a_1b3d_5c7e_9f11);
 
-fn iso(t: DateTime<Utc>) -> String {
+pub(crate) fn iso(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A deterministic event id for `key` (`"{event}:{what it is about}"`).
+pub(crate) fn event_id(key: &str) -> String {
+    uuid::Uuid::new_v5(&EVENT_NAMESPACE, key.as_bytes()).to_string()
 }
 
 fn room_json(room: &Room, ui_base_url: &str) -> Value {

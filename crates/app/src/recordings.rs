@@ -291,10 +291,12 @@ pub(crate) async fn ingest(ctx: &App, recording_id: &str) -> AppResult<Outcome> 
     let Some(recording) = ctx.store.recording(recording_id).await? else {
         return Ok(Outcome::Done);
     };
-    if matches!(
-        recording.status,
-        RecordingStatus::Stored | RecordingStatus::Error
-    ) {
+    if recording.status == RecordingStatus::Stored {
+        // Stored by an earlier run that may have stopped before queueing the transcript.
+        crate::transcripts::recording_stored(ctx, &recording).await?;
+        return Ok(Outcome::Done);
+    }
+    if recording.status == RecordingStatus::Error {
         return Ok(Outcome::Done);
     }
     let now = ctx.clock.now();
@@ -569,6 +571,10 @@ async fn store(ctx: &App, recording: &Recording, media: &StoredMedia) -> AppResu
     if stored {
         tracing::info!(recording = %recording.id, bytes = media.size_bytes, "recording stored");
         ctx.queue.wake();
+    }
+    // Its transcript, once per recording (also when this run is a repeat).
+    if let Some(stored) = ctx.store.recording(&recording.id).await? {
+        crate::transcripts::recording_stored(ctx, &stored).await?;
     }
     Ok(())
 }

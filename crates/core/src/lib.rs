@@ -7,6 +7,7 @@ pub mod lifecycle;
 pub mod meeting;
 pub mod platform;
 pub mod room;
+pub mod transcript;
 
 pub use env::{ConfigError, Env};
 pub use meeting::{Meeting, MeetingSettings, reusable_meeting};

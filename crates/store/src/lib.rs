@@ -14,6 +14,7 @@ mod presence;
 mod recordings;
 mod rooms;
 mod time;
+mod transcripts;
 mod webhooks;
 
 pub use consent::ConsentVote;
@@ -22,6 +23,10 @@ pub use keys::ApiKey;
 pub use presence::{ParticipantSession, SessionChange};
 pub use recordings::{Announced, Recording, RecordingStatus, StoredMedia};
 pub use rooms::RoomPage;
+pub use transcripts::{
+    SearchHit, SearchPage, Transcript, TranscriptFilter, TranscriptPage, TranscriptPatch,
+    TranscriptResult,
+};
 pub use webhooks::{DeliveryAttempt, InboxEvent, OutboxEvent, OutboxStatus};
 
 use std::str::FromStr;
@@ -108,6 +113,7 @@ impl Store {
 
     pub async fn migrate(&self) -> Result<()> {
         MIGRATOR.run(&self.pool).await?;
+        self.migrate_search().await?;
         Ok(())
     }
 

@@ -10,6 +10,7 @@ pub mod fakes;
 pub mod media;
 pub mod moto;
 pub mod process;
+pub mod transcription;
 
 pub use app::{TestApp, fast_retries};
 pub use reflector_store::testing::TestDatabase;

@@ -89,3 +89,9 @@ pub fn silent_video_mp4(dir: &Path, name: &str) -> Vec<u8> {
     );
     std::fs::read(out).unwrap()
 }
+
+/// `text` spoken, as espeak-ng's WAV (16-bit PCM): what [`crate::transcription::FakeWhisper::learn`]
+/// learns a script from.
+pub fn speech(dir: &Path, name: &str, text: &str) -> Vec<u8> {
+    std::fs::read(speech_wav(dir, name, text)).unwrap()
+}

@@ -15,7 +15,7 @@ use crate::ingest::{find_meeting, meeting_key};
 use crate::jobs::Job;
 use crate::meetings::end_meeting;
 use crate::{App, AppResult};
-use crate::{notify, recordings};
+use crate::{notify, recordings, transcripts};
 
 pub(crate) async fn run(ctx: &App, job: &Job) -> AppResult<Outcome> {
     match job {
@@ -35,6 +35,7 @@ pub(crate) async fn run(ctx: &App, job: &Job) -> AppResult<Outcome> {
         Job::ExpireRoom { meeting_id } => expire_room(ctx, meeting_id).await,
         Job::DeliverWebhook { event_id } => notify::deliver(ctx, event_id).await,
         Job::IngestRecording { recording_id } => recordings::ingest(ctx, recording_id).await,
+        Job::ProcessTranscript { transcript_id } => transcripts::process(ctx, transcript_id).await,
         Job::PollRecordings { platform } => recordings::poll_provider(ctx, platform).await,
         Job::PollRecordingQueue { platform } => recordings::poll_queue(ctx, platform).await,
         Job::LifecycleSweep => sweep(ctx, |meeting_id| Job::CheckMeeting { meeting_id }).await,
@@ -251,6 +252,9 @@ pub(crate) async fn gave_up(ctx: &App, job: &Job, error: &str) -> AppResult<()> 
         }
         Job::IngestRecording { recording_id } => {
             recordings::gave_up(ctx, recording_id, error).await?;
+        }
+        Job::ProcessTranscript { transcript_id } => {
+            transcripts::gave_up(ctx, transcript_id, error).await?;
         }
         _ => {}
     }

@@ -34,6 +34,8 @@ pub enum Job {
     DeliverWebhook { event_id: String },
     /// Download an announced recording into our storage.
     IngestRecording { recording_id: String },
+    /// Run the transcript pipeline (SPEC §9.2) on one transcript.
+    ProcessTranscript { transcript_id: String },
     /// Periodic: announce a provider's recent finished recordings (missed webhooks).
     PollRecordings { platform: String },
     /// Periodic: read every message on a provider bucket's notification queue.
@@ -55,6 +57,7 @@ impl Job {
             Job::ExpireRoom { .. } => "expire_room",
             Job::DeliverWebhook { .. } => "deliver_webhook",
             Job::IngestRecording { .. } => "ingest_recording",
+            Job::ProcessTranscript { .. } => "process_transcript",
             Job::PollRecordings { .. } => "poll_recordings",
             Job::PollRecordingQueue { .. } => "poll_recording_queue",
             Job::LifecycleSweep => "lifecycle_sweep",
@@ -71,6 +74,8 @@ impl Job {
             | Job::ExpireRoom { meeting_id } => Some(meeting_key(meeting_id)),
             // One download of a recording at a time (they share its staging files).
             Job::IngestRecording { recording_id } => Some(format!("recording:{recording_id}")),
+            // One run of a transcript at a time (they share its temporary audio).
+            Job::ProcessTranscript { transcript_id } => Some(format!("transcript:{transcript_id}")),
             _ => None,
         }
     }
@@ -82,6 +87,7 @@ impl Job {
             Job::CheckMeeting { meeting_id } => Some(format!("check:{meeting_id}")),
             Job::ExpireRoom { meeting_id } => Some(format!("expire:{meeting_id}")),
             Job::IngestRecording { recording_id } => Some(format!("ingest:{recording_id}")),
+            Job::ProcessTranscript { transcript_id } => Some(format!("process:{transcript_id}")),
             Job::PollRecordings { platform } => Some(format!("poll_recordings:{platform}")),
             Job::PollRecordingQueue { platform } => {
                 Some(format!("poll_recording_queue:{platform}"))
@@ -242,6 +248,12 @@ mod tests {
                     recording_id: "r".into(),
                 },
                 json!({"v": 1, "kind": "ingest_recording", "recording_id": "r"}),
+            ),
+            (
+                Job::ProcessTranscript {
+                    transcript_id: "t".into(),
+                },
+                json!({"v": 1, "kind": "process_transcript", "transcript_id": "t"}),
             ),
             (
                 Job::PollRecordings {
