@@ -71,6 +71,26 @@ export interface paths {
         patch: operations["deactivate"];
         trace?: never;
     };
+    "/v1/meetings/{meeting_id}/recordings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The meeting's recordings and where each stands (`pending`, `downloading`, `stored`, or
+         *     `error` with its `error` text); only the room's owner may list them.
+         */
+        get: operations["recordings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/meetings/{meeting_id}/recordings/start": {
         parameters: {
             query?: never;
@@ -430,6 +450,35 @@ export interface components {
         RecordingTrigger: "none" | "prompt" | "automatic" | "automatic-2nd-participant";
         /** @enum {string} */
         RecordingType: "none" | "local" | "cloud";
+        /** @description A meeting's recording as the owner sees it. */
+        RecordingView: {
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: double
+             * @description Seconds, from the media (or the provider) once stored.
+             */
+            duration?: number | null;
+            /** @description Why it is in `error`. */
+            error?: string | null;
+            id: string;
+            /** @description `single` (one file) or `multitrack` (one audio file per participant). */
+            kind: string;
+            meeting_id: string;
+            platform: string;
+            /** @description The provider's id for the recording. */
+            platform_recording_id: string;
+            /** Format: date-time */
+            recorded_at?: string | null;
+            /** Format: int64 */
+            size_bytes?: number | null;
+            /** @description `pending`, `downloading`, `stored` or `error`. */
+            status: string;
+            /** @description Files in our storage (tracks of a multitrack recording), once stored. */
+            tracks: number;
+            /** Format: date-time */
+            updated_at: string;
+        };
         /** @description A room. `webhook_url`, `webhook_secret` and `ics_url` are null unless the caller owns it. */
         RoomDetails: {
             /** Format: date-time */
@@ -626,6 +675,45 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MeetingStatus"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    recordings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                meeting_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordingView"][];
                 };
             };
             401: {
