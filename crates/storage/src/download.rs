@@ -77,6 +77,9 @@ impl Default for DownloadPolicy {
     }
 }
 
+/// Bytes buffered before each write to the staging file.
+const WRITE_BUFFER: usize = 1024 * 1024;
+
 /// What one pass of a download got.
 enum Pass {
     /// The file is complete at this size.
@@ -147,7 +150,7 @@ async fn open_append(dest: &Path, truncate: bool) -> Result<tokio::fs::File, Dow
 
 /// Appends `chunks` to `file`; `Interrupted` when the stream fails midway.
 async fn write_stream<S, E>(
-    mut file: tokio::fs::File,
+    file: tokio::fs::File,
     mut chunks: S,
     mut written: u64,
     expected: Option<u64>,
@@ -158,6 +161,8 @@ where
     E: std::fmt::Display,
 {
     let io = |e: std::io::Error| DownloadError::retry(format!("cannot write the download: {e}"));
+    // Network chunks are small; one write per MiB keeps file writes off the hot path.
+    let mut file = tokio::io::BufWriter::with_capacity(WRITE_BUFFER, file);
     loop {
         let next = match tokio::time::timeout(idle, chunks.next()).await {
             Ok(next) => next,
@@ -192,7 +197,7 @@ where
         }
     }
     file.flush().await.map_err(io)?;
-    file.sync_all().await.map_err(io)?;
+    file.get_ref().sync_all().await.map_err(io)?;
     match expected {
         Some(expected) if written != expected => Ok(Pass::Interrupted(DownloadError::retry(
             format!("the download ended at {written} of {expected} bytes"),
