@@ -15,11 +15,16 @@ on_both_databases!(
     a_recorded_mock_call_becomes_one_searchable_transcript,
     a_declined_consent_deletes_the_audio_but_keeps_the_text,
     without_a_backend_the_transcript_ends_in_error_saying_so,
+    transcript_completed_is_sent_once_per_run,
 );
 
 /// Runs a two-person mock call in room `team` and returns its meeting id.
 async fn mock_call(app: &TestApp, decline: bool) -> String {
-    app.room(json!({"name": "team"})).await;
+    mock_call_in(app, json!({"name": "team"}), decline).await
+}
+
+async fn mock_call_in(app: &TestApp, room: Value, decline: bool) -> String {
+    app.room(room).await;
     let (status, m) = app.post("/v1/rooms/team/meeting", json!({})).await;
     assert_eq!(status, 200, "{m}");
     let mid = m["id"].as_str().unwrap().to_owned();
@@ -281,5 +286,72 @@ async fn without_a_backend_the_transcript_ends_in_error_saying_so(db: Db) {
             .contains("no transcription backend is configured"),
         "{items:?}"
     );
+    app.stop().await;
+}
+
+async fn transcript_completed_is_sent_once_per_run(db: Db) {
+    let whisper = FakeWhisper::start().await;
+    let receiver = reflector_testing::fakes::Receiver::start("hook-secret").await;
+    let mut env = whisper_env(&whisper);
+    env.push(("ALLOW_PRIVATE_NETWORK_URLS", "true".into()));
+    let app = TestApp::spawn(db, &pairs(&env)).await;
+    mock_call_in(
+        &app,
+        json!({"name": "team", "webhook_url": receiver.url, "webhook_secret": "hook-secret"}),
+        false,
+    )
+    .await;
+    let items = finished_transcripts(&app).await;
+    let id = items[0]["id"].as_str().unwrap().to_owned();
+    let completed = |receiver: &reflector_testing::fakes::Receiver| -> Vec<Value> {
+        receiver
+            .received()
+            .into_iter()
+            .filter(|r| r.body["event"] == "transcript.completed")
+            .map(|r| {
+                assert!(r.signature_valid, "{:?}", r.body);
+                r.body
+            })
+            .collect()
+    };
+    for _ in 0..100 {
+        app.run_jobs().await;
+        if !completed(&receiver).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let first = completed(&receiver);
+    assert_eq!(first.len(), 1, "{first:?}");
+    let body = &first[0];
+    assert_eq!(body["transcript"]["id"], id.as_str());
+    assert_eq!(body["transcript"]["status"], "ended");
+    assert_eq!(
+        body["transcript"]["participants"].as_array().unwrap().len(),
+        2
+    );
+    assert!(
+        body["transcript"]["webvtt"]
+            .as_str()
+            .unwrap()
+            .starts_with("WEBVTT")
+    );
+    assert_eq!(body["room"]["name"], "team");
+
+    let (status, _) = app
+        .post(&format!("/v1/transcripts/{id}/process"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    finished_transcripts(&app).await;
+    for _ in 0..100 {
+        app.run_jobs().await;
+        if completed(&receiver).len() > 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let both = completed(&receiver);
+    assert_eq!(both.len(), 2, "a re-run is announced again, once");
+    assert_ne!(both[0]["event_id"], both[1]["event_id"]);
     app.stop().await;
 }
