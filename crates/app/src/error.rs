@@ -10,6 +10,10 @@ pub enum AppError {
     /// `what` ("Room", "Meeting") does not exist, or the caller may not know it does.
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// It existed and is gone for a reason the detail gives ("Audio unavailable due to privacy
+    /// settings").
+    #[error("{0}")]
+    Gone(&'static str),
     /// The action needs a signed-in user.
     #[error("Not authenticated")]
     Unauthenticated,
@@ -75,6 +79,7 @@ impl From<AppError> for JobError {
                 P::NotConfigured { .. } | P::Unsupported { .. } | P::InvalidRequest { .. },
             )
             | AppError::NotFound(_)
+            | AppError::Gone(_)
             | AppError::Unauthenticated
             | AppError::BadCredentials(_)
             | AppError::Forbidden(_)

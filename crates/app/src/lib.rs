@@ -1,6 +1,6 @@
 //! Reflector's application layer: what the product does, called alike by the HTTP routes and the
 //! background jobs. Getting or creating a room's meeting ([`meetings`]), ending one, ingesting a
-//! provider's events ([`ingest`]), notifying room owners through signed outgoing webhooks
+//! provider's events ([`ingest`]), bringing recordings into our storage ([`recordings`]), notifying room owners through signed outgoing webhooks
 //! ([`notify`], [`outgoing`]) and the jobs that carry the slow parts out ([`jobs`]) on the generic
 //! durable queue of `reflector-queue`. Services answer domain errors ([`AppError`]); which HTTP
 //! status they become is the server's one decision.
@@ -13,6 +13,8 @@ pub mod meetings;
 pub mod metrics;
 pub mod notify;
 pub mod outgoing;
+pub mod recordings;
+pub mod transcripts;
 pub mod url_guard;
 
 use std::sync::Arc;
@@ -42,6 +44,8 @@ pub struct AppSettings {
     /// The most provider events a meeting's apply job applies in one transaction
     /// (`WEBHOOK_APPLY_BATCH`, 1000); it takes the next batch until none waits.
     pub apply_batch: i64,
+    /// `TRANSCRIPT_*` and `LLM_*`: the transcription backend and the summariser.
+    pub transcription: transcripts::TranscriptionSettings,
 }
 
 impl AppSettings {
@@ -69,6 +73,7 @@ impl AppSettings {
             allow_private_urls: env.bool_or("ALLOW_PRIVATE_NETWORK_URLS", false)?,
             ui_base_url: ui_base_url.to_owned(),
             apply_batch,
+            transcription: transcripts::TranscriptionSettings::from_env(env)?,
         })
     }
 }
@@ -81,6 +86,10 @@ pub struct App {
     pub settings: AppSettings,
     /// Where services hand slow work to the background jobs.
     pub queue: Queue,
+    /// Object storage and what recording ingestion needs to fill it.
+    pub recordings: recordings::Recordings,
+    /// The transcription backend and summariser.
+    pub transcription: transcripts::Transcription,
     pub(crate) sender: outgoing::WebhookSender,
     pub(crate) meetings: meetings::MeetingCreator,
     pub(crate) ingest: ingest::Ingest,
@@ -88,8 +97,15 @@ pub struct App {
 
 impl App {
     /// The store and clock are the queue's own, so services and jobs agree on them.
-    pub fn new(queue: Queue, platforms: Arc<Registry>, settings: AppSettings) -> Self {
+    pub fn new(
+        queue: Queue,
+        platforms: Arc<Registry>,
+        settings: AppSettings,
+        recordings: recordings::Recordings,
+    ) -> Self {
         Self {
+            transcription: transcripts::Transcription::new(&settings.transcription),
+            recordings,
             store: queue.store.clone(),
             clock: queue.clock.clone(),
             sender: outgoing::WebhookSender::new(settings.allow_private_urls),

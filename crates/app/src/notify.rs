@@ -4,7 +4,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use reflector_core::{Meeting, Room};
 use reflector_queue::Outcome;
-use reflector_store::{DeliveryAttempt, OutboxEvent, OutboxStatus};
+use reflector_store::{DeliveryAttempt, NewJob, OutboxEvent, OutboxStatus, Recording, StoredMedia};
 use serde_json::{Value, json};
 
 use crate::jobs::Job;
@@ -21,8 +21,13 @@ pub const TEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10)
 const EVENT_NAMESPACE: uuid::Uuid =
     uuid::Uuid::from_u128(0x5f0c_3a1e_8d2b_4c6f_9e7a_1b3d_5c7e_9f11);
 
-fn iso(t: DateTime<Utc>) -> String {
+pub(crate) fn iso(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// A deterministic event id for `key` (`"{event}:{what it is about}"`).
+pub(crate) fn event_id(key: &str) -> String {
+    uuid::Uuid::new_v5(&EVENT_NAMESPACE, key.as_bytes()).to_string()
 }
 
 fn room_json(room: &Room, ui_base_url: &str) -> Value {
@@ -48,14 +53,7 @@ pub(crate) fn meeting_outbox(
         "event": event,
         "event_id": event_id,
         "timestamp": iso(now),
-        "meeting": {
-            "id": meeting.id,
-            "platform": meeting.platform.as_str(),
-            "start_date": iso(meeting.start_date),
-            "end_date": iso(meeting.end_date),
-            "calendar_event_id": meeting.calendar_event_id,
-            "url": format!("{}/{}/{}", ctx.settings.ui_base_url, room.name, meeting.id),
-        },
+        "meeting": meeting_json(ctx, meeting, room),
         "room": room_json(room, &ctx.settings.ui_base_url),
     });
     Some(OutboxEvent {
@@ -66,6 +64,69 @@ pub(crate) fn meeting_outbox(
         status: OutboxStatus::Pending,
         created_at: now,
     })
+}
+
+fn meeting_json(ctx: &App, meeting: &Meeting, room: &Room) -> Value {
+    json!({
+        "id": meeting.id,
+        "platform": meeting.platform.as_str(),
+        "start_date": iso(meeting.start_date),
+        "end_date": iso(meeting.end_date),
+        "calendar_event_id": meeting.calendar_event_id,
+        "url": format!("{}/{}/{}", ctx.settings.ui_base_url, room.name, meeting.id),
+    })
+}
+
+/// The outgoing `recording.ready` event of a stored recording (SPEC §8), with its delivery job,
+/// or `None` when the room has no webhook. Its id derives from the recording, so a recording
+/// is announced once.
+pub(crate) fn recording_ready(
+    ctx: &App,
+    recording: &Recording,
+    media: &StoredMedia,
+    meeting: &Meeting,
+    room: &Room,
+) -> Option<(OutboxEvent, NewJob)> {
+    room.webhook_url.as_ref()?;
+    let event = "recording.ready";
+    let event_id = uuid::Uuid::new_v5(
+        &EVENT_NAMESPACE,
+        format!("{event}:{}", recording.id).as_bytes(),
+    )
+    .to_string();
+    let now = ctx.clock.now();
+    let tracks = media.track_keys.as_ref().map_or(1, Vec::len);
+    let body = json!({
+        "event": event,
+        "event_id": event_id,
+        "timestamp": iso(now),
+        "recording": {
+            "id": recording.id,
+            "meeting_id": meeting.id,
+            "platform": recording.platform,
+            "kind": if recording.multitrack { "raw-tracks" } else { "cloud" },
+            "duration": media.duration,
+            "tracks": tracks,
+            "created_at": iso(recording.created_at),
+        },
+        "meeting": meeting_json(ctx, meeting, room),
+        "room": room_json(room, &ctx.settings.ui_base_url),
+    });
+    let delivery = Job::DeliverWebhook {
+        event_id: event_id.clone(),
+    }
+    .to_new(now);
+    Some((
+        OutboxEvent {
+            event_id,
+            room_id: room.id.clone(),
+            event: event.to_owned(),
+            payload: body.to_string(),
+            status: OutboxStatus::Pending,
+            created_at: now,
+        },
+        delivery,
+    ))
 }
 
 /// Queues `meeting.started` for the meeting's room.

@@ -12,10 +12,13 @@
 //!   to bring `num_clients` up to date after a burst, and how long one event takes from receipt
 //!   to its effect on `num_clients`.
 //! - `signatures`: how long unsigned webhooks with oversized signature headers take to refuse.
+//! - `recordings`: one 1 GiB recording ingested from a local S3-compatible server (moto):
+//!   throughput and the server's peak memory.
 
 mod ceiling;
 mod fake_daily;
 mod meetings;
+mod recordings;
 mod report;
 mod signatures;
 mod webhooks;
@@ -87,6 +90,9 @@ enum Mode {
         #[arg(long)]
         port: u16,
     },
+    /// One large recording (1 GiB) ingested from an S3-compatible server (moto): throughput and
+    /// peak memory.
+    Recordings(recordings::Options),
 }
 
 /// The measured server; killed when dropped.
@@ -233,6 +239,7 @@ fn main() -> anyhow::Result<()> {
             Mode::Meetings => meetings::run(&cli.common).await,
             Mode::Webhooks(options) => webhooks::run(&cli.common, &options).await,
             Mode::Signatures(options) => signatures::run(&cli.common, &options).await,
+            Mode::Recordings(options) => recordings::run(&cli.common, &options).await,
             Mode::Ceiling { .. } => Ok(()),
         }
     })

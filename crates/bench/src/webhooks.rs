@@ -134,7 +134,7 @@ impl Events {
 
 /// Daily's scheme (SPEC §3.3): standard base64 of HMAC-SHA256, keyed with the decoded secret,
 /// over `"{timestamp}." + body`.
-fn sign(secret: &[u8], timestamp: &str, body: &[u8]) -> anyhow::Result<String> {
+pub(crate) fn sign(secret: &[u8], timestamp: &str, body: &[u8]) -> anyhow::Result<String> {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).context("HMAC key")?;
     mac.update(timestamp.as_bytes());
     mac.update(b".");

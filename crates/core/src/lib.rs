@@ -7,6 +7,7 @@ pub mod lifecycle;
 pub mod meeting;
 pub mod platform;
 pub mod room;
+pub mod transcript;
 pub mod webhook;
 
 pub use env::{ConfigError, Env};

@@ -59,6 +59,7 @@ const WEBHOOK_SECRET: &str = "DAILY_WEBHOOK_SECRET";
 const BUCKET_NAME: &str = "DAILYCO_STORAGE_AWS_BUCKET_NAME";
 const BUCKET_REGION: &str = "DAILYCO_STORAGE_AWS_REGION";
 const BUCKET_ROLE_ARN: &str = "DAILYCO_STORAGE_AWS_ROLE_ARN";
+const RECORDING_POLL_INTERVAL: &str = "DAILY_RECORDING_POLL_INTERVAL_SECONDS";
 const MIGRATION_ENABLED: &str = "DAILY_MIGRATION_ENABLED";
 const MIGRATION_ROOM_IDS: &str = "DAILY_MIGRATION_ROOM_IDS";
 
@@ -77,6 +78,8 @@ const ACCESS_LINK_SECS: &str = "43200";
 const PAGE_LIMIT: usize = 100;
 /// A room's meeting sessions fit in a few pages; more means the API is looping.
 const MAX_SESSION_PAGES: usize = 20;
+/// Pages of `GET /recordings` one poll reads at most (newest first).
+const MAX_RECORDING_PAGES: usize = 10;
 /// Multitrack recordings: the per-participant audio tracks carry this in their key.
 const AUDIO_TRACK_MARK: &str = "cam-audio";
 /// Namespace of raw-tracks instance ids (shared with the web client, which derives the same id).
@@ -116,8 +119,18 @@ fn setup(setup: &ProviderSetup<'_>) -> Result<Configured, ConfigError> {
     } else {
         Vec::new()
     };
+    // The poll is the fallback for missed webhooks: rarely needed when Daily sends them.
+    let poll_default = if webhook_secret.is_some() { 180 } else { 15 };
+    let poll_seconds: u64 = env.parse_or(RECORDING_POLL_INTERVAL, poll_default)?;
+    if poll_seconds == 0 {
+        return Err(ConfigError::new(
+            RECORDING_POLL_INTERVAL,
+            "must be at least 1",
+        ));
+    }
     let platform = DailyPlatform {
         api: ApiClient::new(NAME, &api_url, api_key, API_KEY, setup.retry.clone()),
+        recording_poll: std::time::Duration::from_secs(poll_seconds),
         webhook_secret,
         bucket,
         limits: Limits::new(),
@@ -169,6 +182,7 @@ enum Limit {
 /// Built only by [`PROVIDER`]'s setup. Deliberately not `Debug`: it holds secrets.
 pub struct DailyPlatform {
     api: ApiClient,
+    recording_poll: std::time::Duration,
     /// Already base64-decoded: Daily keys the HMAC with the decoded bytes.
     webhook_secret: Option<Vec<u8>>,
     bucket: Option<CustomerBucket>,
@@ -289,6 +303,33 @@ struct MeetingWire {
     duration: Option<f64>,
     #[serde(default)]
     ongoing: bool,
+}
+
+#[derive(Deserialize)]
+struct RecordingsPage {
+    #[serde(default, deserialize_with = "lenient_vec")]
+    data: Vec<ListedRecordingWire>,
+}
+
+/// One recording of `GET /recordings`. Everything is optional: an entry we cannot use is skipped,
+/// never the whole page (statuses we do not know, null durations).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ListedRecordingWire {
+    #[serde(deserialize_with = "lenient_string")]
+    id: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    room_name: Option<String>,
+    #[serde(deserialize_with = "lenient_f64")]
+    start_ts: Option<f64>,
+    #[serde(deserialize_with = "lenient_string")]
+    status: Option<String>,
+    #[serde(deserialize_with = "lenient_f64")]
+    duration: Option<f64>,
+    #[serde(deserialize_with = "lenient_string")]
+    s3key: Option<String>,
+    #[serde(deserialize_with = "lenient_vec")]
+    tracks: Vec<TrackWire>,
 }
 
 #[derive(Deserialize)]
@@ -634,6 +675,61 @@ impl VideoPlatform for DailyPlatform {
         })
     }
 
+    /// `GET /recordings?limit=100&starting_after=…`, newest first, until a page reaches
+    /// recordings older than `since` (or [`MAX_RECORDING_PAGES`]). Paced at Daily's 2 req/s.
+    async fn list_recordings(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<RecordingReady>, PlatformError> {
+        let limit = PAGE_LIMIT.to_string();
+        let mut after: Option<String> = None;
+        let mut found = Vec::new();
+        for _ in 0..MAX_RECORDING_PAGES {
+            let mut query = vec![("limit", limit.as_str())];
+            if let Some(after) = &after {
+                query.push(("starting_after", after.as_str()));
+            }
+            self.wait(Limit::Recordings).await;
+            let page: RecordingsPage = self.api.get_json("/recordings", &query).await?;
+            let full = page.data.len() >= PAGE_LIMIT;
+            let next = page.data.last().and_then(|r| r.id.clone());
+            let mut older = false;
+            for wire in page.data {
+                let started_at = wire.start_ts.and_then(unix_time);
+                if started_at.is_some_and(|t| t < since) {
+                    older = true;
+                    continue;
+                }
+                if let Some(ready) = listed_recording(wire) {
+                    found.push(ready);
+                }
+            }
+            if older || !full || next.is_none() || next == after {
+                return Ok(found);
+            }
+            after = next;
+        }
+        tracing::warn!(
+            pages = MAX_RECORDING_PAGES,
+            "daily recordings poll stopped at its page limit"
+        );
+        Ok(found)
+    }
+
+    fn recording_poll_interval(&self) -> Option<std::time::Duration> {
+        Some(self.recording_poll)
+    }
+
+    fn recording_bucket(&self) -> Option<crate::RecordingBucket> {
+        self.bucket.as_ref().map(|b| crate::RecordingBucket {
+            bucket: b.name.clone(),
+            region: Some(b.region.clone()),
+            // Daily writes with the role it assumes; we read with our own storage keys.
+            access_key_id: None,
+            secret_access_key: None,
+        })
+    }
+
     async fn start_recording(
         &self,
         meeting: &MeetingHandle<'_>,
@@ -724,6 +820,33 @@ fn session(wire: MeetingWire) -> Option<ProviderSession> {
         session_id,
         started_at,
         ended_at,
+    })
+}
+
+/// A finished recording of the listing, or `None` (in progress, or lacking what we need).
+fn listed_recording(wire: ListedRecordingWire) -> Option<RecordingReady> {
+    let status = wire.status.as_deref().unwrap_or("unknown");
+    if status != "finished" {
+        tracing::debug!(status, id = ?wire.id, "daily recording not finished; not ingested yet");
+        return None;
+    }
+    let (Some(recording_id), Some(room_name)) = (wire.id, wire.room_name) else {
+        tracing::warn!("daily recording without id or room_name; skipped");
+        return None;
+    };
+    let audio_tracks = audio_track_keys(&wire.tracks);
+    let multitrack = !wire.tracks.is_empty();
+    Some(RecordingReady {
+        meeting: MeetingKey::RoomName(room_name),
+        recording_id,
+        multitrack,
+        started_at: wire.start_ts.and_then(unix_time),
+        duration_seconds: wire.duration,
+        keys: if multitrack {
+            audio_tracks
+        } else {
+            wire.s3key.into_iter().collect()
+        },
     })
 }
 

@@ -48,6 +48,10 @@ use chrono::{DateTime, Utc};
 /// | [`extend_meeting`](Self::extend_meeting) | [`PlatformError::Unsupported`] |
 /// | [`recording_media`](Self::recording_media) | [`PlatformError::Unsupported`] |
 /// | [`start_recording`](Self::start_recording) | [`PlatformError::Unsupported`] |
+/// | [`list_recordings`](Self::list_recordings) | [`PlatformError::Unsupported`] |
+/// | [`recording_bucket`](Self::recording_bucket) | none |
+/// | [`recording_for_object`](Self::recording_for_object) with [`recording_queue`](Self::recording_queue) | none |
+/// | [`recording_poll_interval`](Self::recording_poll_interval) | none (no polling) |
 /// | [`webhook_path`](Self::webhook_path) with [`verify_webhook`](Self::verify_webhook) | no webhooks; [`WebhookRejection::Unsupported`] |
 /// | [`page_prefix`](Self::page_prefix) with [`pages`](Self::pages) | no pages |
 ///
@@ -107,6 +111,41 @@ pub trait VideoPlatform: Send + Sync + 'static {
             self.name(),
             "fetching recordings through its API",
         ))
+    }
+
+    /// Optional: the provider's finished recordings that started after `since`, newest first
+    /// (a fallback for missed webhooks). Recordings still in progress are left out.
+    async fn list_recordings(
+        &self,
+        _since: DateTime<Utc>,
+    ) -> Result<Vec<RecordingReady>, PlatformError> {
+        Err(PlatformError::unsupported(
+            self.name(),
+            "listing recordings through its API",
+        ))
+    }
+
+    /// Optional: the bucket this provider writes recordings into, when one is configured. Keys
+    /// its announcements name are read from there.
+    fn recording_bucket(&self) -> Option<RecordingBucket> {
+        None
+    }
+
+    /// Optional: the recording that an object created in `bucket` (an S3 event notification)
+    /// is, when the bucket is this provider's and the key one of its recordings.
+    fn recording_for_object(&self, _bucket: &str, _key: &str) -> Option<RecordingReady> {
+        None
+    }
+
+    /// Optional: how often [`list_recordings`](Self::list_recordings) is polled, for providers
+    /// whose webhooks may be missed.
+    fn recording_poll_interval(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// Optional: the queue where the provider bucket's notifications arrive, when configured.
+    fn recording_queue(&self) -> Option<RecordingQueue> {
+        None
     }
 
     /// Optional: starts a recording through the provider's API, for providers that need a REST

@@ -2,21 +2,24 @@
 //! `/mock-video/{room_name}` (it declares [`PAGE_PREFIX`] as its page prefix) where people join
 //! and leave under a name, and its "cloud" is this process's memory: it resets on restart, as a
 //! real provider's room is gone once it expires. Joining and leaving go straight into the event
-//! sink rather than through webhooks, and it cannot record: webhooks and recordings are the
-//! trait's `Unsupported` defaults.
+//! sink rather than through webhooks (it has none: that is the trait's default). When the last
+//! person leaves a cloud-recorded call it "records" it: one short generated WAV track per
+//! participant (a tone each), announced as a multitrack recording and downloadable from its
+//! pages, so the whole recording chain runs without a vendor account. It cannot start recordings
+//! on request (the trait's `Unsupported` default).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use reflector_core::ConfigError;
+use reflector_core::{ConfigError, RecordingType};
 
 use crate::registry::EventSink;
 use crate::registry::{Configured, Provider, ProviderSetup};
 use crate::{
     CreateMeeting, EventKind, JoinRequest, MeetingHandle, PlatformError, PresentParticipant,
-    ProviderEvent, ProviderMeeting, ProviderSession, VideoPlatform,
+    ProviderEvent, ProviderMeeting, ProviderSession, RecordingMedia, VideoPlatform,
 };
 
 pub const NAME: &str = "mock";
@@ -35,11 +38,27 @@ fn setup(setup: &ProviderSetup<'_>) -> Result<Configured, ConfigError> {
 
 /// Sessions kept per room, so a page left joining in a loop cannot grow memory without bound.
 const MAX_SESSIONS_PER_ROOM: usize = 500;
+/// Recordings kept in memory (the oldest go first); each is a few tracks of 64 KB.
+const MAX_RECORDINGS: usize = 20;
+/// Tracks per recording at most (one per participant session).
+const MAX_TRACKS: usize = 8;
 
 #[derive(Debug, Clone)]
 struct MockRoom {
     expires_at: DateTime<Utc>,
     sessions: Vec<MockSession>,
+    /// Cloud-recorded: the call is recorded when it ends.
+    records: bool,
+    /// Sessions before this index were in calls already recorded.
+    recorded_until: usize,
+}
+
+/// A finished mock recording: one WAV file per participant.
+#[derive(Debug, Clone)]
+struct MockRecording {
+    id: String,
+    room_name: String,
+    tracks: Vec<Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]
@@ -51,12 +70,59 @@ struct MockSession {
 #[derive(Default)]
 struct MockCloud {
     rooms: Mutex<HashMap<String, MockRoom>>,
+    recordings: Mutex<std::collections::VecDeque<MockRecording>>,
     events: Option<EventSink>,
 }
 
 impl MockCloud {
     fn rooms(&self) -> std::sync::MutexGuard<'_, HashMap<String, MockRoom>> {
         self.rooms.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn recordings(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<MockRecording>> {
+        self.recordings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Records a call that just ended: a tone per participant session, announced at once.
+    fn record(&self, room_name: &str, sessions: &[MockSession]) {
+        let Some(started_at) = sessions.iter().map(|s| s.session.started_at).min() else {
+            return;
+        };
+        let ended_at = sessions
+            .iter()
+            .filter_map(|s| s.session.ended_at)
+            .max()
+            .unwrap_or(started_at);
+        let tracks: Vec<Vec<u8>> = (0..sessions.len().min(MAX_TRACKS))
+            .map(|n| tone_wav(220.0 * (n as f64 + 1.0)))
+            .collect();
+        let id = uuid::Uuid::new_v4().to_string();
+        {
+            let mut recordings = self.recordings();
+            if recordings.len() >= MAX_RECORDINGS {
+                recordings.pop_front();
+            }
+            recordings.push_back(MockRecording {
+                id: id.clone(),
+                room_name: room_name.to_owned(),
+                tracks,
+            });
+        }
+        let duration = (ended_at - started_at).num_milliseconds() as f64 / 1000.0;
+        self.emit(
+            EventKind::RecordingReady(crate::RecordingReady {
+                meeting: crate::MeetingKey::RoomName(room_name.to_owned()),
+                recording_id: id.clone(),
+                multitrack: true,
+                started_at: Some(started_at),
+                duration_seconds: Some(duration),
+                keys: Vec::new(),
+            }),
+            "recording.ready",
+            serde_json::json!({ "room": room_name, "recording_id": id }),
+        );
     }
 
     /// Delivers an event as a real provider's webhook would. A full channel drops it: presence
@@ -86,6 +152,7 @@ impl MockPlatform {
             base_url: base_url.trim_end_matches('/').to_owned(),
             cloud: Arc::new(MockCloud {
                 rooms: Mutex::default(),
+                recordings: Mutex::default(),
                 events,
             }),
         }
@@ -114,6 +181,8 @@ impl VideoPlatform for MockPlatform {
             MockRoom {
                 expires_at: request.end_date,
                 sessions: Vec::new(),
+                records: request.recording_type == RecordingType::Cloud,
+                recorded_until: 0,
             },
         );
         Ok(ProviderMeeting {
@@ -182,6 +251,29 @@ impl VideoPlatform for MockPlatform {
         Ok(meeting.room_url.to_owned())
     }
 
+    /// The tracks of a recording this process made, as links to its pages. Another process (a
+    /// separate worker, or after a restart) does not have them.
+    async fn recording_media(&self, recording_id: &str) -> Result<RecordingMedia, PlatformError> {
+        let recordings = self.cloud.recordings();
+        let recording = recordings
+            .iter()
+            .find(|r| r.id == recording_id)
+            .ok_or_else(|| PlatformError::NotFound {
+                platform: NAME,
+                what: format!("recording {recording_id} (made by another process, or forgotten)"),
+            })?;
+        Ok(RecordingMedia::Links {
+            urls: (0..recording.tracks.len())
+                .map(|n| {
+                    format!(
+                        "{}/{PAGE_PREFIX}/{}/recordings/{}/{n}.wav",
+                        self.base_url, recording.room_name, recording.id
+                    )
+                })
+                .collect(),
+        })
+    }
+
     fn page_prefix(&self) -> Option<&'static str> {
         Some(PAGE_PREFIX)
     }
@@ -212,6 +304,7 @@ mod pages {
             .route("/{room_name}", get(page))
             .route("/{room_name}/sessions", get(list_sessions).post(join))
             .route("/{room_name}/sessions/{session_id}", delete(leave))
+            .route("/{room_name}/recordings/{recording_id}/{track}", get(track))
             .with_state(cloud)
     }
 
@@ -343,7 +436,18 @@ mod pages {
         session.session.ended_at = Some(now);
         let name = session.name.clone();
         let last = room.sessions.iter().all(|s| s.session.ended_at.is_some());
+        // Each call (from the first join after an empty room to the last leave) is recorded once.
+        let call: Vec<MockSession> = if last && room.records {
+            let recorded = room.recorded_until;
+            room.recorded_until = room.sessions.len();
+            room.sessions[recorded.min(room.sessions.len())..].to_vec()
+        } else {
+            Vec::new()
+        };
         drop(rooms);
+        if !call.is_empty() {
+            cloud.record(&room_name, &call);
+        }
         cloud.emit(
             EventKind::ParticipantLeft(participant(&room_name, &session_id, &name, now)),
             "participant.left",
@@ -377,6 +481,26 @@ mod pages {
         (status, Html(body)).into_response()
     }
 
+    async fn track(
+        State(cloud): State<Arc<MockCloud>>,
+        Path((room_name, recording_id, track)): Path<(String, String, String)>,
+    ) -> Response {
+        let recordings = cloud.recordings();
+        let file = recordings
+            .iter()
+            .find(|r| r.id == recording_id && r.room_name == room_name)
+            .and_then(|r| {
+                let n: usize = track.strip_suffix(".wav")?.parse().ok()?;
+                r.tracks.get(n).cloned()
+            });
+        match file {
+            Some(bytes) => {
+                ([(axum::http::header::CONTENT_TYPE, "audio/wav")], bytes).into_response()
+            }
+            None => problem(StatusCode::NOT_FOUND, "No such mock recording track."),
+        }
+    }
+
     fn participant(room: &str, session_id: &str, name: &str, at: DateTime<Utc>) -> Participant {
         Participant {
             meeting: MeetingKey::RoomName(room.to_owned()),
@@ -399,13 +523,39 @@ mod pages {
     const PAGE: &str = include_str!("mock_page.html");
 }
 
+/// Two seconds of a sine tone at `frequency` Hz: 16 kHz mono 16-bit PCM WAV (64 KB).
+fn tone_wav(frequency: f64) -> Vec<u8> {
+    const RATE: u32 = 16_000;
+    let samples = RATE * 2;
+    let data_len = samples * 2;
+    let mut wav = Vec::with_capacity(44 + data_len as usize);
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
+    wav.extend_from_slice(&RATE.to_le_bytes());
+    wav.extend_from_slice(&(RATE * 2).to_le_bytes());
+    wav.extend_from_slice(&2u16.to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&data_len.to_le_bytes());
+    for i in 0..samples {
+        let t = f64::from(i) / f64::from(RATE);
+        let sample = (t * frequency * std::f64::consts::TAU).sin() * 8000.0;
+        wav.extend_from_slice(&(sample as i16).to_le_bytes());
+    }
+    wav
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{RecordingLayout, StartRecording, WebhookRejection};
 
     #[tokio::test]
-    async fn the_mock_cannot_record_and_sends_no_webhooks() {
+    async fn the_mock_cannot_start_recordings_and_sends_no_webhooks() {
         let mock = MockPlatform::new("http://localhost:1250/", None);
         let meeting = MeetingHandle {
             meeting_id: "m1",
@@ -427,7 +577,7 @@ mod tests {
         );
         assert!(matches!(
             mock.recording_media("r1").await,
-            Err(PlatformError::Unsupported { platform: NAME, .. })
+            Err(PlatformError::NotFound { platform: NAME, .. })
         ));
         assert_eq!(mock.webhook_path(), None);
         let rejection = mock

@@ -113,8 +113,30 @@ pub enum RecordingMedia {
         url: String,
         expires_at: DateTime<Utc>,
     },
+    /// Download links that need no refreshing, one per file (the mock's tracks).
+    Links { urls: Vec<String> },
     /// The provider has not finished the recording yet.
     NotReady { status: String },
+}
+
+/// The bucket a provider writes recordings into, with what reading it needs beyond our own S3
+/// connection settings (which fill in what is `None`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RecordingBucket {
+    pub bucket: String,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+}
+
+impl std::fmt::Debug for RecordingBucket {
+    // The keys are secrets: never in logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecordingBucket")
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The result of a verified webhook delivery.
@@ -185,6 +207,8 @@ pub struct Participant {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RecordingReady {
     pub meeting: MeetingKey,
+    /// The provider's id for the recording, the same in every announcement of it (webhook,
+    /// listing, bucket notification): it is what makes ingestion happen once.
     pub recording_id: String,
     /// `single` (one file) or `multitrack` (one file per participant).
     pub multitrack: bool,
@@ -192,4 +216,12 @@ pub struct RecordingReady {
     pub duration_seconds: Option<f64>,
     /// Object keys in the provider's bucket, when the event names them.
     pub keys: Vec<String>,
+}
+
+/// A queue of the provider bucket's object-created notifications (S3 event notifications over
+/// SQS), read every `every`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingQueue {
+    pub url: String,
+    pub every: std::time::Duration,
 }

@@ -5,7 +5,10 @@
 //!
 //! Whereby has no API to fetch or start cloud recordings: it writes them into the operator's S3
 //! bucket (configured per meeting at creation) and announces them through `recording.finished`
-//! and the bucket's S3 notifications, which the recording ingestion reads. So this provider
+//! and the bucket's S3 notifications, which the recording ingestion reads: this provider names
+//! the bucket ([`VideoPlatform::recording_bucket`]) and says which created objects are its
+//! recordings ([`VideoPlatform::recording_for_object`]). A recording's id is its file's key,
+//! the one name both announcements share. So this provider
 //! leaves [`VideoPlatform::recording_media`] and [`VideoPlatform::start_recording`] to the
 //! trait's `Unsupported` defaults, as it does [`VideoPlatform::extend_meeting`] (Whereby cannot
 //! move a meeting's `endDate`) and [`VideoPlatform::presence`] (it has no presence API; its
@@ -46,7 +49,14 @@ const WEBHOOK_SECRET: &str = "WHEREBY_WEBHOOK_SECRET";
 const BUCKET_NAME: &str = "WHEREBY_STORAGE_AWS_BUCKET_NAME";
 const BUCKET_ACCESS_KEY_ID: &str = "WHEREBY_STORAGE_AWS_ACCESS_KEY_ID";
 const BUCKET_SECRET_ACCESS_KEY: &str = "WHEREBY_STORAGE_AWS_SECRET_ACCESS_KEY";
+const BUCKET_REGION: &str = "WHEREBY_STORAGE_AWS_REGION";
+/// Whereby names recording files `{room name without "/"}-{YYYY-MM-DDTHH:MM:SSZ}.mp4`.
+const RECORDING_SUFFIX: &str = ".mp4";
+const RECORDING_TIME_LEN: usize = "2026-01-01T00:00:00Z".len();
 const LOGO_PATH: &str = "WHEREBY_LOGO_PATH";
+/// The SQS queue that receives the Whereby bucket's ObjectCreated notifications.
+const RECORDING_QUEUE_URL: &str = "AWS_PROCESS_RECORDING_QUEUE_URL";
+const RECORDING_QUEUE_INTERVAL: &str = "WHEREBY_SQS_POLL_INTERVAL_SECONDS";
 
 const SIGNATURE_HEADER: &str = "Whereby-Signature";
 /// How far a signature's timestamp may be from our clock, either way, before we call it a replay.
@@ -65,18 +75,35 @@ fn setup(setup: &ProviderSetup<'_>) -> Result<Configured, ConfigError> {
         return Ok(Configured::Missing { setting: API_KEY });
     };
     let api_url = env.url_or(API_URL, DEFAULT_API_URL)?;
-    // The region is not part of what Whereby needs to write into the bucket; the storage layer
-    // that reads the bucket takes it from the environment itself.
+    // The region is not part of what Whereby needs to write into the bucket; we read with it.
     let bucket = match env.get(BUCKET_NAME) {
         Some(name) => Some(RecordingBucket {
             name: name.to_owned(),
+            region: env.get(BUCKET_REGION).map(str::to_owned),
             access_key_id: env.require(BUCKET_ACCESS_KEY_ID)?.to_owned(),
             secret_access_key: env.require(BUCKET_SECRET_ACCESS_KEY)?.to_owned(),
         }),
         None => None,
     };
+    let recording_queue = match env.get(RECORDING_QUEUE_URL) {
+        Some(_) => {
+            let seconds: u64 = env.parse_or(RECORDING_QUEUE_INTERVAL, 60)?;
+            if seconds == 0 {
+                return Err(ConfigError::new(
+                    RECORDING_QUEUE_INTERVAL,
+                    "must be at least 1",
+                ));
+            }
+            Some(crate::RecordingQueue {
+                url: env.url_or(RECORDING_QUEUE_URL, "")?,
+                every: std::time::Duration::from_secs(seconds),
+            })
+        }
+        None => None,
+    };
     let platform = WherebyPlatform {
         api: ApiClient::new(NAME, &api_url, api_key, API_KEY, setup.retry.clone()),
+        recording_queue,
         webhook_secret: env.get(WEBHOOK_SECRET).map(str::to_owned),
         bucket,
         logo_path: env.get(LOGO_PATH).map(PathBuf::from),
@@ -90,6 +117,7 @@ fn setup(setup: &ProviderSetup<'_>) -> Result<Configured, ConfigError> {
 /// The bucket Whereby writes cloud recordings into; its credentials go into each meeting request.
 struct RecordingBucket {
     name: String,
+    region: Option<String>,
     access_key_id: String,
     secret_access_key: String,
 }
@@ -97,6 +125,7 @@ struct RecordingBucket {
 /// Built only by [`PROVIDER`]'s setup. Deliberately not `Debug`: it holds secrets.
 pub struct WherebyPlatform {
     api: ApiClient,
+    recording_queue: Option<crate::RecordingQueue>,
     webhook_secret: Option<String>,
     bucket: Option<RecordingBucket>,
     logo_path: Option<PathBuf>,
@@ -213,6 +242,26 @@ struct RecordingFinishedData {
 impl VideoPlatform for WherebyPlatform {
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    fn recording_bucket(&self) -> Option<crate::RecordingBucket> {
+        self.bucket.as_ref().map(|b| crate::RecordingBucket {
+            bucket: b.name.clone(),
+            region: b.region.clone(),
+            access_key_id: Some(b.access_key_id.clone()),
+            secret_access_key: Some(b.secret_access_key.clone()),
+        })
+    }
+
+    fn recording_queue(&self) -> Option<crate::RecordingQueue> {
+        self.recording_queue.clone()
+    }
+
+    fn recording_for_object(&self, bucket: &str, key: &str) -> Option<RecordingReady> {
+        if self.bucket.as_ref()?.name != bucket {
+            return None;
+        }
+        recording_for_key(key)
     }
 
     async fn create_meeting(
@@ -609,17 +658,48 @@ fn event_kind(
             } else {
                 format!("/{room_name}")
             };
+            // The file's key is the recording's id, because the bucket's notifications (the
+            // other announcement of the same recording) know only the key.
+            data.recording_id.ok_or("data.recordingId")?;
+            let key = data.filename.ok_or("data.filename")?;
             Ok(EventKind::RecordingReady(RecordingReady {
                 meeting: MeetingKey::RoomName(room_name),
-                recording_id: data.recording_id.ok_or("data.recordingId")?,
+                recording_id: key.clone(),
                 multitrack: false,
-                started_at: None,
+                started_at: recording_time(&key),
                 duration_seconds: None,
-                keys: vec![data.filename.ok_or("data.filename")?],
+                keys: vec![key],
             }))
         }
         _ => Ok(EventKind::Other),
     }
+}
+
+/// The start time in a recording file's name (`…-2026-01-01T07:00:00Z.mp4`).
+fn recording_time(key: &str) -> Option<DateTime<Utc>> {
+    let stem = key.rsplit('/').next()?.strip_suffix(RECORDING_SUFFIX)?;
+    let at = stem.get(stem.len().checked_sub(RECORDING_TIME_LEN)?..)?;
+    rfc3339_time(at)
+}
+
+/// The recording a file created in our Whereby bucket is: `{room}-{time}.mp4`.
+fn recording_for_key(key: &str) -> Option<RecordingReady> {
+    let started_at = recording_time(key)?;
+    let stem = key.rsplit('/').next()?.strip_suffix(RECORDING_SUFFIX)?;
+    let room = stem
+        .get(..stem.len() - RECORDING_TIME_LEN)?
+        .strip_suffix('-')?;
+    if room.is_empty() {
+        return None;
+    }
+    Some(RecordingReady {
+        meeting: MeetingKey::RoomName(format!("/{room}")),
+        recording_id: key.to_owned(),
+        multitrack: false,
+        started_at: Some(started_at),
+        duration_seconds: None,
+        keys: vec![key.to_owned()],
+    })
 }
 
 #[cfg(test)]
@@ -691,6 +771,25 @@ mod tests {
             verify_signature(b"whsecret", &header, body, at(1_700_000_000)),
             Ok(1_700_000_000)
         );
+    }
+
+    #[test]
+    fn recording_files_name_their_room_and_start() {
+        let r = recording_for_key("team-3f2a9c-2026-01-01T07:00:00Z.mp4").unwrap();
+        assert_eq!(r.meeting, MeetingKey::RoomName("/team-3f2a9c".into()));
+        assert_eq!(r.recording_id, "team-3f2a9c-2026-01-01T07:00:00Z.mp4");
+        assert_eq!(
+            r.started_at.unwrap().to_rfc3339(),
+            "2026-01-01T07:00:00+00:00"
+        );
+        for other in [
+            "notes.txt",
+            "x.mp4",
+            "-2026-01-01T07:00:00Z.mp4",
+            "a-2026-13-01T07:00:00Z.mp4",
+        ] {
+            assert_eq!(recording_for_key(other), None, "{other}");
+        }
     }
 
     #[test]

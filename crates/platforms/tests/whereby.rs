@@ -894,9 +894,9 @@ fn recording_finished_becomes_a_single_file_recording() {
             got.kind,
             EventKind::RecordingReady(RecordingReady {
                 meeting: MeetingKey::RoomName("/team-standup-8b1c".into()),
-                recording_id: "rec-1".into(),
+                recording_id: "team-standup-8b1c-2026-01-01T07:00:00Z.mp4".into(),
                 multitrack: false,
-                started_at: None,
+                started_at: Some("2026-01-01T07:00:00Z".parse().unwrap()),
                 duration_seconds: None,
                 keys: vec!["team-standup-8b1c-2026-01-01T07:00:00Z.mp4".into()],
             })

@@ -16,7 +16,7 @@ const TICK: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone)]
 pub struct PeriodicTask {
     /// Unique among the tasks; each period of it is claimed once under this name.
-    pub name: &'static str,
+    pub name: String,
     pub every: Duration,
     /// Enqueued as given, with `run_at` set to the period's start. Give it a dedupe key, so a
     /// period that is still queued is not queued twice.
@@ -58,7 +58,8 @@ impl Scheduler {
                 run_at: now,
                 ..task.job.clone()
             };
-            if store.claim_periodic(task.name, now, next).await? && store.enqueue(&job, now).await?
+            if store.claim_periodic(&task.name, now, next).await?
+                && store.enqueue(&job, now).await?
             {
                 enqueued += 1;
             }

@@ -10,6 +10,7 @@ use reflector_core::{ConfigError, Env};
 use reflector_platforms::RetryPolicy;
 use reflector_queue::{DEFAULT_SHUTDOWN_GRACE, QueueSettings};
 use reflector_server::HttpSettings;
+use reflector_storage::StorageSettings;
 use reflector_store::{Backend, DATABASE_URL_FORMS};
 
 #[derive(Clone)]
@@ -27,6 +28,8 @@ pub struct Config {
     pub http: HttpSettings,
     pub app: AppSettings,
     pub queue: QueueSettings,
+    /// Object storage (`TRANSCRIPT_STORAGE_*`) and the staging folder for downloads.
+    pub storage: StorageSettings,
     /// How provider API calls are retried.
     pub provider_retries: RetryPolicy,
     /// Each provider module reads its own settings (`DAILY_API_KEY`, …) from this, so that no
@@ -56,7 +59,9 @@ impl Config {
         http.limits.shutdown_grace = grace;
         let mut queue = QueueSettings::from_env(env)?;
         queue.shutdown_grace = grace;
+        let storage = StorageSettings::from_env(env, &data_dir)?;
         Ok(Self {
+            storage,
             data_dir,
             database_url,
             listen: SocketAddr::new(host, port),
@@ -113,6 +118,7 @@ mod tests {
             ("MEETING_LIFECYCLE_INTERVAL_SECONDS", "0"),
             ("SHUTDOWN_GRACE_SECONDS", "-1"),
             ("MAX_CONNECTIONS", "many"),
+            ("TRANSCRIPT_STORAGE_BACKEND", "ftp"),
         ] {
             match config(&[(var, value)]) {
                 Err(err) => assert_eq!(err.variable, var, "{err}"),

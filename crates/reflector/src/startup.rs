@@ -5,6 +5,7 @@ use std::sync::{Arc, OnceLock};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use reflector_app::recordings::Recordings;
 use reflector_app::{App, ingest};
 use reflector_core::{Clock, ConfigError};
 use reflector_platforms::Registry;
@@ -32,6 +33,8 @@ pub enum StartError {
     Config(#[from] ConfigError),
     #[error("cannot open the database (check DATABASE_URL): {0}")]
     Database(#[source] StoreError),
+    #[error("cannot open the object storage (check TRANSCRIPT_STORAGE_*): {0}")]
+    Storage(#[source] reflector_storage::StorageError),
     #[error("cannot migrate the database: {0}")]
     Migrate(#[source] StoreError),
     #[error("cannot listen on {address} (check HOST and PORT): {source}")]
@@ -71,8 +74,14 @@ impl Application {
             &config.base_url,
             events,
         )?;
+        let recordings = Recordings::open(&config.storage).map_err(StartError::Storage)?;
         let queue = Queue::new(store, clock, config.queue.clone());
-        let app = Arc::new(App::new(queue, Arc::new(platforms), config.app.clone()));
+        let app = Arc::new(App::new(
+            queue,
+            Arc::new(platforms),
+            config.app.clone(),
+            recordings,
+        ));
         Ok(Self {
             config,
             app,

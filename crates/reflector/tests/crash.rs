@@ -49,10 +49,12 @@ async fn a_killed_worker_leaves_work_that_another_worker_completes() {
         .await;
 
     let database = database().await;
+    let data_dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut env = daily.env();
     env.extend([
         ("DATABASE_URL", database.url.clone()),
+        ("DATA_DIR", data_dir.path().display().to_string()),
         ("PORT", port.to_string()),
         ("JOB_LEASE_SECONDS", "2".to_owned()),
         ("JOB_POLL_MILLISECONDS", "50".to_owned()),
@@ -161,6 +163,160 @@ async fn a_killed_worker_leaves_work_that_another_worker_completes() {
     eprintln!(
         "killed the first worker after {at_kill} of {EVENTS} events; the second finished the rest"
     );
+    store.close().await;
+    database.drop_database().await;
+}
+
+/// A `reflector worker` killed with SIGKILL halfway through downloading a recording: the next
+/// worker resumes the download where the first stopped (a `Range` request from the bytes on
+/// disk), and the stored file is the provider's, byte for byte, stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_killed_mid_download_leaves_a_download_the_next_worker_resumes() {
+    let media_dir = tempfile::tempdir().unwrap();
+    // 40 s of audio (1.3 MB), served at 64 KB per 100 ms: about 2 s to download.
+    let media = reflector_testing::media::tone_wav(media_dir.path(), "long", 40);
+    let link = reflector_testing::fakes::FileServer::start(
+        media.clone(),
+        "wav",
+        Duration::from_millis(100),
+        0,
+    )
+    .await;
+    let daily = FakeDaily::start(ROOM).await;
+    Mock::given(method("GET"))
+        .and(path("/recordings/rec-long"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": "rec-long", "status": "finished"})),
+        )
+        .mount(&daily)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/recordings/rec-long/access-link"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "download_link": link.url, "expires": chrono::Utc::now().timestamp() + 3600
+        })))
+        .mount(&daily)
+        .await;
+
+    let database = database().await;
+    let data_dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut env = daily.env();
+    env.extend([
+        ("DATABASE_URL", database.url.clone()),
+        ("DATA_DIR", data_dir.path().display().to_string()),
+        ("PORT", port.to_string()),
+        ("JOB_LEASE_SECONDS", "2".to_owned()),
+        ("JOB_POLL_MILLISECONDS", "50".to_owned()),
+    ]);
+    let _api = spawn(BIN, &["serve", "--no-jobs"], &env, "error");
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    wait_healthy(&base).await;
+    let created = http
+        .post(format!("{base}/v1/rooms"))
+        .json(&json!({"name": "team", "platform": "daily"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 200);
+    let meeting: Value = http
+        .post(format!("{base}/v1/rooms/team/meeting"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let meeting_id = meeting["id"].as_str().unwrap().to_owned();
+    let body = json!({"version": "1.0.0", "type": "recording.ready-to-download", "id": "evt-long",
+        "payload": {"type": "cloud", "recording_id": "rec-long", "room_name": ROOM}})
+    .to_string();
+    let ts = chrono::Utc::now().timestamp();
+    let r = http
+        .post(format!("{base}/v1/daily/webhook"))
+        .header("x-webhook-timestamp", ts.to_string())
+        .header(
+            "x-webhook-signature",
+            daily_signature(DAILY_SECRET, ts, body.as_bytes()),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let staging = data_dir.path().join("tmp").join("recordings");
+    let partial = || {
+        std::fs::read_dir(&staging)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten().flatten())
+            .map(|f| f.metadata().map(|m| m.len()).unwrap_or(0))
+            .sum::<u64>()
+    };
+    let mut first = spawn(BIN, &["worker"], &env, "error");
+    wait_until(
+        "the first worker has downloaded part of the file",
+        PATIENCE,
+        || async { partial() > 256 * 1024 },
+    )
+    .await;
+    first.0.kill().unwrap(); // SIGKILL
+    first.0.wait().unwrap();
+    let at_kill = partial();
+    assert!(
+        (at_kill as usize) < media.len(),
+        "the worker must be killed mid-download for this test to mean anything"
+    );
+
+    let _second = spawn(BIN, &["worker"], &env, "error");
+    let api = format!("{base}/v1/meetings/{meeting_id}/recordings");
+    wait_until("the second worker stores the recording", PATIENCE, || {
+        let request = http.get(&api).send();
+        async move {
+            let list: Value = request.await.unwrap().json().await.unwrap();
+            list[0]["status"] == "stored" || list[0]["status"] == "error"
+        }
+    })
+    .await;
+    let list: Value = http.get(&api).send().await.unwrap().json().await.unwrap();
+    let recording = list[0].clone();
+    assert_eq!(recording["status"], "stored", "{recording}");
+    let id = recording["id"].as_str().unwrap();
+    let stored = std::fs::read(
+        data_dir
+            .path()
+            .join(format!("storage/recordings/{id}/0.wav")),
+    )
+    .unwrap();
+    assert!(
+        stored == media,
+        "the stored file differs from the provider's"
+    );
+    let ranges = link.ranges();
+    assert_eq!(ranges[0], None, "{ranges:?}");
+    let resumed_from = ranges
+        .iter()
+        .flatten()
+        .find_map(|r| {
+            r.strip_prefix("bytes=")?
+                .strip_suffix('-')?
+                .parse::<u64>()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("the second worker started over: {ranges:?}"));
+    assert!(resumed_from >= 256 * 1024, "{ranges:?}");
+    eprintln!(
+        "killed the first worker at {at_kill} of {} bytes; the second resumed from {resumed_from}",
+        media.len()
+    );
+    let store = Store::connect(&database.url).await.unwrap();
+    let counts = store.job_counts().await.unwrap();
+    assert_eq!(counts.failed, 0, "{counts:?}");
     store.close().await;
     database.drop_database().await;
 }

@@ -65,7 +65,8 @@ impl From<AppError> for ApiError {
     fn from(e: AppError) -> Self {
         let detail = e.to_string();
         let (status, retry_after) = match &e {
-            AppError::NotFound(_) => (StatusCode::NOT_FOUND, None),
+            // The original answers 404 for audio deleted for consent, and clients rely on it.
+            AppError::NotFound(_) | AppError::Gone(_) => (StatusCode::NOT_FOUND, None),
             AppError::Unauthenticated | AppError::BadCredentials(_) => {
                 (StatusCode::UNAUTHORIZED, None)
             }

@@ -34,7 +34,7 @@ pub use config::HttpSettings;
 pub use state::HttpState;
 
 use crate::error::ApiError;
-use crate::routes::{keys, meetings, rooms, system, webhooks};
+use crate::routes::{keys, meetings, rooms, system, transcripts, webhooks};
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -53,6 +53,18 @@ pub fn api_routes() -> OpenApiRouter<HttpState> {
         .routes(routes!(meetings::consent))
         .routes(routes!(meetings::deactivate))
         .routes(routes!(meetings::start_recording))
+        .routes(routes!(meetings::recordings))
+        .routes(routes!(transcripts::list))
+        .routes(routes!(transcripts::search))
+        .routes(routes!(
+            transcripts::get,
+            transcripts::update,
+            transcripts::delete
+        ))
+        .routes(routes!(transcripts::topics))
+        .routes(routes!(transcripts::participants))
+        .routes(routes!(transcripts::process))
+        .routes(routes!(transcripts::audio))
         .routes(routes!(webhooks::deliveries))
         .routes(routes!(webhooks::test))
         .routes(routes!(keys::list, keys::create))

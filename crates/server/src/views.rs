@@ -129,3 +129,47 @@ impl MeetingView {
 pub struct Status {
     pub status: &'static str,
 }
+
+/// A meeting's recording as the owner sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecordingView {
+    pub id: String,
+    pub meeting_id: String,
+    pub platform: String,
+    /// The provider's id for the recording.
+    pub platform_recording_id: String,
+    /// `single` (one file) or `multitrack` (one audio file per participant).
+    pub kind: String,
+    /// `pending`, `downloading`, `stored` or `error`.
+    pub status: String,
+    /// Why it is in `error`.
+    pub error: Option<String>,
+    pub recorded_at: Option<DateTime<Utc>>,
+    /// Seconds, from the media (or the provider) once stored.
+    pub duration: Option<f64>,
+    /// Files in our storage (tracks of a multitrack recording), once stored.
+    pub tracks: usize,
+    pub size_bytes: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl RecordingView {
+    pub fn new(r: reflector_store::Recording) -> Self {
+        Self {
+            tracks: r.stored_keys().len(),
+            kind: r.kind().to_owned(),
+            status: r.status.as_str().to_owned(),
+            id: r.id,
+            meeting_id: r.meeting_id,
+            platform: r.platform,
+            platform_recording_id: r.platform_recording_id,
+            error: r.error,
+            recorded_at: r.recorded_at,
+            duration: r.duration,
+            size_bytes: r.size_bytes,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}

@@ -11,15 +11,22 @@ mod jobs;
 mod keys;
 mod meetings;
 mod presence;
+mod recordings;
 mod rooms;
 mod time;
+mod transcripts;
 mod webhooks;
 
 pub use consent::ConsentVote;
 pub use jobs::{ClaimedJob, JobCounts, JobLease, KindBacklog, NewJob};
 pub use keys::ApiKey;
 pub use presence::{ParticipantSession, SessionChange};
+pub use recordings::{Announced, Recording, RecordingStatus, StoredMedia};
 pub use rooms::RoomPage;
+pub use transcripts::{
+    SearchHit, SearchPage, Transcript, TranscriptFilter, TranscriptPage, TranscriptPatch,
+    TranscriptResult,
+};
 pub use webhooks::{
     DeliveryAttempt, InboxEvent, IncomingWebhook, OutboxEvent, OutboxStatus, PendingEvent,
 };
@@ -119,6 +126,7 @@ impl Store {
 
     pub async fn migrate(&self) -> Result<()> {
         MIGRATOR.run(&self.pool).await?;
+        self.migrate_search().await?;
         Ok(())
     }
 

@@ -25,6 +25,8 @@ pub struct TestApp {
     runner: reflector_queue::Runner<Jobs>,
     expect_failed_jobs: bool,
     db: Option<TestDatabase>,
+    /// `DATA_DIR` (local storage and staging files), unless the test gave one.
+    pub data_dir: tempfile::TempDir,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
 }
@@ -68,9 +70,14 @@ impl TestApp {
         clock: Arc<dyn Clock>,
         service_url: impl Fn(&str) -> String,
     ) -> TestApp {
+        let data_dir = tempfile::tempdir().unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
-        let env = Env::from_pairs(env.iter().copied())
+        let mut env = Env::from_pairs(env.iter().copied());
+        if env.get("DATA_DIR").is_none() {
+            env = env.with("DATA_DIR", data_dir.path().display().to_string());
+        }
+        let env = env
             .with("BASE_URL", url.clone())
             .with("DATABASE_URL", service_url(&database.url));
         let mut config = Config::from_env(&env).expect("configuration");
@@ -96,6 +103,7 @@ impl TestApp {
             app,
             expect_failed_jobs: false,
             db: Some(database),
+            data_dir,
             shutdown: Some(tx),
             server: Some(server),
         }

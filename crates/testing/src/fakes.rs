@@ -294,3 +294,197 @@ pub fn whereby_signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
         hex_lower(&mac.finalize().into_bytes())
     )
 }
+
+/// A download link's server on 127.0.0.1: serves one file at `/file.{ext}`, honouring `Range`,
+/// optionally slowly (a delay per 64 KB chunk) and after failing its first requests with 500.
+/// It records every `Range` header it was sent.
+pub struct FileServer {
+    pub url: String,
+    state: Arc<FileState>,
+}
+
+struct FileState {
+    body: Vec<u8>,
+    chunk_delay: std::time::Duration,
+    failures: std::sync::atomic::AtomicUsize,
+    ranges: std::sync::Mutex<Vec<Option<String>>>,
+}
+
+impl FileServer {
+    pub async fn start(
+        body: Vec<u8>,
+        ext: &str,
+        chunk_delay: std::time::Duration,
+        failures: usize,
+    ) -> FileServer {
+        use axum::extract::State;
+        use axum::response::IntoResponse;
+        let state = Arc::new(FileState {
+            body,
+            chunk_delay,
+            failures: std::sync::atomic::AtomicUsize::new(failures),
+            ranges: std::sync::Mutex::default(),
+        });
+        async fn file(
+            State(state): State<Arc<FileState>>,
+            headers: axum::http::HeaderMap,
+        ) -> axum::response::Response {
+            let range = headers
+                .get("range")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            state.ranges.lock().unwrap().push(range.clone());
+            let failing = state
+                .failures
+                .fetch_update(
+                    std::sync::atomic::Ordering::SeqCst,
+                    std::sync::atomic::Ordering::SeqCst,
+                    |n| n.checked_sub(1),
+                )
+                .is_ok();
+            if failing {
+                return axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            }
+            let total = state.body.len();
+            let start = range
+                .as_deref()
+                .and_then(|r| r.strip_prefix("bytes="))
+                .and_then(|r| r.strip_suffix('-'))
+                .and_then(|r| r.parse::<usize>().ok())
+                .unwrap_or(0)
+                .min(total);
+            let delay = state.chunk_delay;
+            let body: Vec<Vec<u8>> = state.body[start..]
+                .chunks(64 * 1024)
+                .map(<[u8]>::to_vec)
+                .collect();
+            let stream = futures_stream(body, delay);
+            let mut response = axum::response::Response::new(axum::body::Body::from_stream(stream));
+            let headers = response.headers_mut();
+            headers.insert(
+                "content-length",
+                (total - start).to_string().parse().unwrap(),
+            );
+            if range.is_some() {
+                *response.status_mut() = axum::http::StatusCode::PARTIAL_CONTENT;
+                response.headers_mut().insert(
+                    "content-range",
+                    format!("bytes {start}-{}/{total}", total.saturating_sub(1))
+                        .parse()
+                        .unwrap(),
+                );
+            }
+            response
+        }
+        let app = axum::Router::new()
+            .route(&format!("/file.{ext}"), axum::routing::get(file))
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/file.{ext}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FileServer { url, state }
+    }
+
+    /// The `Range` header of every request, in order (`None`: the whole file).
+    pub fn ranges(&self) -> Vec<Option<String>> {
+        self.state.ranges.lock().unwrap().clone()
+    }
+}
+
+fn futures_stream(
+    chunks: Vec<Vec<u8>>,
+    delay: std::time::Duration,
+) -> impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    futures::stream::unfold(chunks.into_iter(), move |mut chunks| async move {
+        let chunk = chunks.next()?;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        Some((Ok(chunk), chunks))
+    })
+}
+
+/// An S3 endpoint in front of a real one (moto) that answers its first `failures` object reads
+/// (GET and HEAD of a key) with 500, then forwards everything: a bucket that fails, then recovers.
+pub struct FlakyS3 {
+    pub url: String,
+    failed: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl FlakyS3 {
+    pub async fn start(upstream: &str, failures: usize) -> FlakyS3 {
+        use axum::extract::{Request, State};
+        use axum::response::IntoResponse;
+        #[derive(Clone)]
+        struct Proxy {
+            upstream: String,
+            left: Arc<std::sync::atomic::AtomicUsize>,
+            failed: Arc<std::sync::atomic::AtomicUsize>,
+            http: reqwest::Client,
+        }
+        async fn forward(State(p): State<Proxy>, request: Request) -> axum::response::Response {
+            let (parts, body) = request.into_parts();
+            let is_read = matches!(parts.method.as_str(), "GET" | "HEAD")
+                && parts.uri.path().matches('/').count() >= 2;
+            if is_read
+                && p.left
+                    .fetch_update(
+                        std::sync::atomic::Ordering::SeqCst,
+                        std::sync::atomic::Ordering::SeqCst,
+                        |n| n.checked_sub(1),
+                    )
+                    .is_ok()
+            {
+                p.failed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                return (
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "<Error><Code>InternalError</Code></Error>",
+                )
+                    .into_response();
+            }
+            let url = format!(
+                "{}{}",
+                p.upstream,
+                parts.uri.path_and_query().map_or("/", |pq| pq.as_str())
+            );
+            let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+            let mut upstream = p
+                .http
+                .request(parts.method.clone(), url)
+                .body(body.to_vec());
+            for (name, value) in &parts.headers {
+                if name != "host" {
+                    upstream = upstream.header(name, value);
+                }
+            }
+            let answer = upstream.send().await.unwrap();
+            let mut response = axum::response::Response::builder().status(answer.status().as_u16());
+            for (name, value) in answer.headers() {
+                response = response.header(name, value);
+            }
+            let bytes = answer.bytes().await.unwrap();
+            response.body(axum::body::Body::from(bytes)).unwrap()
+        }
+        let failed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let proxy = Proxy {
+            upstream: upstream.trim_end_matches('/').to_owned(),
+            left: Arc::new(std::sync::atomic::AtomicUsize::new(failures)),
+            failed: failed.clone(),
+            http: reqwest::Client::new(),
+        };
+        let app = axum::Router::new().fallback(forward).with_state(proxy);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        FlakyS3 { url, failed }
+    }
+
+    /// How many reads it failed.
+    pub fn failed(&self) -> usize {
+        self.failed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}

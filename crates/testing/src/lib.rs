@@ -7,8 +7,11 @@
 
 mod app;
 pub mod fakes;
+pub mod media;
+pub mod moto;
 pub mod process;
 pub mod proxy;
+pub mod transcription;
 
 pub use app::{TestApp, fast_retries};
 pub use reflector_store::testing::TestDatabase;

@@ -75,6 +75,26 @@ export interface paths {
         patch: operations["deactivate"];
         trace?: never;
     };
+    "/v1/meetings/{meeting_id}/recordings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The meeting's recordings and where each stands (`pending`, `downloading`, `stored`, or
+         *     `error` with its `error` text); only the room's owner may list them.
+         */
+        get: operations["recordings"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/meetings/{meeting_id}/recordings/start": {
         parameters: {
             query?: never;
@@ -271,6 +291,125 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/transcripts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The transcripts the caller may read, newest first. */
+        get: operations["list_transcripts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/transcripts/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Full-text search, best match first (SQLite FTS5 / PostgreSQL full-text, both stemmed). */
+        get: operations["search_transcripts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/transcripts/{transcript_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["get_transcript"];
+        put?: never;
+        post?: never;
+        delete: operations["delete_transcript"];
+        options?: never;
+        head?: never;
+        patch: operations["update_transcript"];
+        trace?: never;
+    };
+    "/v1/transcripts/{transcript_id}/audio/mp3": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The recording's original media, streamed (404 `Audio unavailable due to privacy settings`
+         *     once it was deleted for consent).
+         */
+        get: operations["transcript_audio"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/transcripts/{transcript_id}/participants": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["transcript_participants"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/transcripts/{transcript_id}/process": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Runs the pipeline again on the same transcript (owner only). */
+        post: operations["process_transcript"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/transcripts/{transcript_id}/topics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["transcript_topics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/user/api-keys": {
         parameters: {
             query?: never;
@@ -426,6 +565,21 @@ export interface components {
              */
             issuer: string;
         };
+        /** @description A speaker of the transcript: `speaker` is the track index. */
+        Participant: {
+            id: string;
+            name: string;
+            /** Format: int32 */
+            speaker?: number | null;
+            user_id?: string | null;
+        };
+        PatchTranscript: {
+            long_summary?: string | null;
+            name?: string | null;
+            share_mode?: string | null;
+            short_summary?: string | null;
+            title?: string | null;
+        };
         PlatformInfo: {
             configured: boolean;
             is_default: boolean;
@@ -437,6 +591,35 @@ export interface components {
         RecordingTrigger: "none" | "prompt" | "automatic" | "automatic-2nd-participant";
         /** @enum {string} */
         RecordingType: "none" | "local" | "cloud";
+        /** @description A meeting's recording as the owner sees it. */
+        RecordingView: {
+            /** Format: date-time */
+            created_at: string;
+            /**
+             * Format: double
+             * @description Seconds, from the media (or the provider) once stored.
+             */
+            duration?: number | null;
+            /** @description Why it is in `error`. */
+            error?: string | null;
+            id: string;
+            /** @description `single` (one file) or `multitrack` (one audio file per participant). */
+            kind: string;
+            meeting_id: string;
+            platform: string;
+            /** @description The provider's id for the recording. */
+            platform_recording_id: string;
+            /** Format: date-time */
+            recorded_at?: string | null;
+            /** Format: int64 */
+            size_bytes?: number | null;
+            /** @description `pending`, `downloading`, `stored` or `error`. */
+            status: string;
+            /** @description Files in our storage (tracks of a multitrack recording), once stored. */
+            tracks: number;
+            /** Format: date-time */
+            updated_at: string;
+        };
         /** @description A room. `webhook_url`, `webhook_secret` and `ics_url` are null unless the caller owns it. */
         RoomDetails: {
             /** Format: date-time */
@@ -478,6 +661,46 @@ export interface components {
             /** Format: int64 */
             total: number;
         };
+        SearchResponse: {
+            /** Format: int64 */
+            limit: number;
+            /** Format: int64 */
+            offset: number;
+            query: string;
+            results: components["schemas"]["SearchResult"][];
+            /** Format: int64 */
+            total: number;
+        };
+        SearchResult: {
+            created_at: string;
+            /** Format: int64 */
+            duration?: number | null;
+            id: string;
+            /** Format: double */
+            rank: number;
+            room_id?: string | null;
+            room_name?: string | null;
+            /**
+             * @description Fragments around the matches; matched words are wrapped in `<mark>`…`</mark>` and the
+             *     rest is the transcript's text as is (escape it before showing it as HTML).
+             */
+            search_snippets: string[];
+            source_kind: components["schemas"]["SourceKind"];
+            status: components["schemas"]["TranscriptStatus"];
+            title?: string | null;
+            /** Format: int64 */
+            total_match_count: number;
+        };
+        /**
+         * @description Who may read a transcript besides its owner (and members of a shared room).
+         * @enum {string}
+         */
+        ShareMode: "Private" | "SemiPrivate" | "Public";
+        /**
+         * @description Where a transcript's audio came from.
+         * @enum {string}
+         */
+        SourceKind: "Room" | "Live" | "File";
         StartRecordingRequest: {
             instanceId: string;
             /** @description `cloud` or `raw-tracks`. */
@@ -489,6 +712,77 @@ export interface components {
         };
         Status: {
             status: string;
+        };
+        StatusOk: {
+            status: string;
+        };
+        /** @description A named part of the meeting (from the LLM, when one is configured). */
+        Topic: {
+            /**
+             * Format: double
+             * @description Seconds.
+             */
+            duration: number;
+            id: string;
+            summary: string;
+            /**
+             * Format: double
+             * @description Seconds from the start.
+             */
+            timestamp: number;
+            title: string;
+            transcript: string;
+        };
+        TranscriptPage: {
+            items: components["schemas"]["TranscriptView"][];
+            /** Format: int64 */
+            page: number;
+            /** Format: int64 */
+            pages: number;
+            /** Format: int64 */
+            size: number;
+            /** Format: int64 */
+            total: number;
+        };
+        /**
+         * @description `idle → processing → ended | error`; `uploaded` once an upload is complete.
+         * @enum {string}
+         */
+        TranscriptStatus: "Idle" | "Uploaded" | "Processing" | "Ended" | "Error";
+        /** @description A transcript's metadata (the original's `GetTranscript` fields where it has them). */
+        TranscriptView: {
+            audio_deleted: boolean;
+            created_at: string;
+            /**
+             * Format: int64
+             * @description Milliseconds.
+             */
+            duration?: number | null;
+            /** @description Why processing failed, when `status` is `error`. */
+            error?: string | null;
+            id: string;
+            locked: boolean;
+            long_summary?: string | null;
+            meeting_id?: string | null;
+            name: string;
+            participants: components["schemas"]["Participant"][];
+            reviewed: boolean;
+            room_id?: string | null;
+            room_name?: string | null;
+            share_mode: components["schemas"]["ShareMode"];
+            short_summary?: string | null;
+            source_kind: components["schemas"]["SourceKind"];
+            source_language: string;
+            status: components["schemas"]["TranscriptStatus"];
+            target_language: string;
+            title?: string | null;
+            user_id?: string | null;
+        };
+        /** @description A transcript with, when asked, its text in one of four formats. */
+        TranscriptWithText: components["schemas"]["TranscriptView"] & {
+            /** @description A string for the text formats, the segments for `json`. */
+            transcript: Record<string, never>;
+            transcript_format?: string | null;
         };
         /**
          * @description Changes to a room: only the fields sent change. Sending `webhook_url` without a secret keeps
@@ -653,6 +947,45 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MeetingStatus"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    recordings: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                meeting_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecordingView"][];
                 };
             };
             401: {
@@ -1165,6 +1498,302 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    list_transcripts: {
+        parameters: {
+            query?: {
+                /** @description 1-based page number. */
+                page?: number;
+                /** @description Items per page, 1–100 (default 50). */
+                size?: number;
+                room_id?: string;
+                source_kind?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TranscriptPage"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    search_transcripts: {
+        parameters: {
+            query: {
+                /** @description Words to find in titles, summaries and what was said. */
+                q: string;
+                /** @description 1–100 (default 20). */
+                limit?: number;
+                offset?: number;
+                room_id?: string;
+                source_kind?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SearchResponse"];
+                };
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    get_transcript: {
+        parameters: {
+            query?: {
+                /** @description `text`, `text-timestamped`, `webvtt-named` or `json` (default: metadata only). */
+                transcript_format?: string;
+            };
+            header?: never;
+            path: {
+                transcript_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TranscriptWithText"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    delete_transcript: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                transcript_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StatusOk"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    update_transcript: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                transcript_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PatchTranscript"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TranscriptView"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    transcript_audio: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                transcript_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The audio */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    transcript_participants: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                transcript_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Participant"][];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    process_transcript: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                transcript_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StatusOk"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    transcript_topics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                transcript_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Topic"][];
+                };
             };
             404: {
                 headers: {

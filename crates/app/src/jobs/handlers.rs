@@ -14,8 +14,8 @@ use reflector_store::OutboxStatus;
 use crate::ingest::{find_meeting, meeting_key};
 use crate::jobs::Job;
 use crate::meetings::end_meeting;
-use crate::notify;
 use crate::{App, AppResult};
+use crate::{notify, recordings, transcripts};
 
 pub(crate) async fn run(ctx: &App, job: &Job) -> AppResult<Outcome> {
     match job {
@@ -35,6 +35,10 @@ pub(crate) async fn run(ctx: &App, job: &Job) -> AppResult<Outcome> {
         Job::CheckMeeting { meeting_id } => check_meeting(ctx, meeting_id).await,
         Job::ExpireRoom { meeting_id } => expire_room(ctx, meeting_id).await,
         Job::DeliverWebhook { event_id } => notify::deliver(ctx, event_id).await,
+        Job::IngestRecording { recording_id } => recordings::ingest(ctx, recording_id).await,
+        Job::ProcessTranscript { transcript_id } => transcripts::process(ctx, transcript_id).await,
+        Job::PollRecordings { platform } => recordings::poll_provider(ctx, platform).await,
+        Job::PollRecordingQueue { platform } => recordings::poll_queue(ctx, platform).await,
         Job::LifecycleSweep => sweep(ctx, |meeting_id| Job::CheckMeeting { meeting_id }).await,
         Job::PresenceSweep => sweep(ctx, |meeting_id| Job::ReconcilePresence { meeting_id }).await,
         Job::PruneJobs => {
@@ -198,7 +202,15 @@ async fn apply_event(ctx: &App, provider: &str, event: &EventKind) -> AppResult<
             .await?;
             Ok(None)
         }
-        _ => Ok(Some("stored; recordings are not processed yet".into())),
+        EventKind::RecordingReady(ready) => {
+            Ok(recordings::announce(ctx, provider, ready).await?.note())
+        }
+        EventKind::RecordingError {
+            recording_id,
+            error,
+            ..
+        } => recordings::provider_error(ctx, provider, recording_id.as_deref(), error).await,
+        EventKind::RecordingStarted { .. } | EventKind::Other => Ok(None),
     }
 }
 
@@ -336,6 +348,12 @@ pub(crate) async fn gave_up(ctx: &App, job: &Job, error: &str) -> AppResult<()> 
             ctx.store
                 .set_outbox_status(event_id, OutboxStatus::Failed)
                 .await?;
+        }
+        Job::IngestRecording { recording_id } => {
+            recordings::gave_up(ctx, recording_id, error).await?;
+        }
+        Job::ProcessTranscript { transcript_id } => {
+            transcripts::gave_up(ctx, transcript_id, error).await?;
         }
         _ => {}
     }

@@ -34,6 +34,14 @@ pub enum Job {
     ExpireRoom { meeting_id: String },
     /// Deliver (one attempt of) an outgoing room webhook.
     DeliverWebhook { event_id: String },
+    /// Download an announced recording into our storage.
+    IngestRecording { recording_id: String },
+    /// Run the transcript pipeline (SPEC §9.2) on one transcript.
+    ProcessTranscript { transcript_id: String },
+    /// Periodic: announce a provider's recent finished recordings (missed webhooks).
+    PollRecordings { platform: String },
+    /// Periodic: read every message on a provider bucket's notification queue.
+    PollRecordingQueue { platform: String },
     /// Periodic: enqueue `CheckMeeting` for every active meeting.
     LifecycleSweep,
     /// Periodic: enqueue `ReconcilePresence` for every active meeting.
@@ -51,6 +59,10 @@ impl Job {
             Job::CheckMeeting { .. } => "check_meeting",
             Job::ExpireRoom { .. } => "expire_room",
             Job::DeliverWebhook { .. } => "deliver_webhook",
+            Job::IngestRecording { .. } => "ingest_recording",
+            Job::ProcessTranscript { .. } => "process_transcript",
+            Job::PollRecordings { .. } => "poll_recordings",
+            Job::PollRecordingQueue { .. } => "poll_recording_queue",
             Job::LifecycleSweep => "lifecycle_sweep",
             Job::PresenceSweep => "presence_sweep",
             Job::PruneJobs => "prune_jobs",
@@ -70,7 +82,11 @@ impl Job {
                 180
             }
             Job::LifecycleSweep | Job::PresenceSweep => 120,
-            Job::PruneJobs => 600,
+            Job::PollRecordings { .. } | Job::PollRecordingQueue { .. } | Job::PruneJobs => 600,
+            // A download streams a recording of any size (1 GiB took 7 s here; slow links more).
+            Job::IngestRecording { .. } => 3600,
+            // Transcription of a long multitrack meeting through a remote backend.
+            Job::ProcessTranscript { .. } => 4 * 3600,
         };
         std::time::Duration::from_secs(seconds)
     }
@@ -82,6 +98,10 @@ impl Job {
             | Job::ReconcilePresence { meeting_id }
             | Job::CheckMeeting { meeting_id }
             | Job::ExpireRoom { meeting_id } => Some(meeting_key(meeting_id)),
+            // One download of a recording at a time (they share its staging files).
+            Job::IngestRecording { recording_id } => Some(format!("recording:{recording_id}")),
+            // One run of a transcript at a time (they share its temporary audio).
+            Job::ProcessTranscript { transcript_id } => Some(format!("transcript:{transcript_id}")),
             _ => None,
         }
     }
@@ -93,6 +113,12 @@ impl Job {
             Job::ReconcilePresence { meeting_id } => Some(format!("presence:{meeting_id}")),
             Job::CheckMeeting { meeting_id } => Some(format!("check:{meeting_id}")),
             Job::ExpireRoom { meeting_id } => Some(format!("expire:{meeting_id}")),
+            Job::IngestRecording { recording_id } => Some(format!("ingest:{recording_id}")),
+            Job::ProcessTranscript { transcript_id } => Some(format!("process:{transcript_id}")),
+            Job::PollRecordings { platform } => Some(format!("poll_recordings:{platform}")),
+            Job::PollRecordingQueue { platform } => {
+                Some(format!("poll_recording_queue:{platform}"))
+            }
             Job::LifecycleSweep | Job::PresenceSweep | Job::PruneJobs => {
                 Some(self.kind().to_owned())
             }
@@ -105,7 +131,8 @@ impl Job {
             // A webhook that cannot be applied after this is recorded as failed in the inbox.
             Job::ProcessWebhook { .. }
             | Job::ApplyMeetingEvents { .. }
-            | Job::DeliverWebhook { .. } => 10,
+            | Job::DeliverWebhook { .. }
+            | Job::IngestRecording { .. } => 10,
             _ => 5,
         }
     }
@@ -233,6 +260,48 @@ mod tests {
                     event_id: "e".into(),
                 },
                 json!({"v": 1, "kind": "deliver_webhook", "event_id": "e"}),
+            ),
+            (
+                Job::ProcessWebhook {
+                    inbox_id: "i".into(),
+                    provider: "daily".into(),
+                    event: EventKind::RecordingReady(reflector_platforms::RecordingReady {
+                        meeting: MeetingKey::RoomName("r-1".into()),
+                        recording_id: "rec".into(),
+                        multitrack: true,
+                        started_at: Some(at),
+                        duration_seconds: None,
+                        keys: vec!["k-cam-audio-1".into()],
+                    }),
+                },
+                json!({"v": 1, "kind": "process_webhook", "inbox_id": "i", "provider": "daily",
+                    "event": {"RecordingReady": {"meeting": {"RoomName": "r-1"}, "recording_id": "rec",
+                    "multitrack": true, "started_at": "2026-01-02T03:04:05Z", "duration_seconds": null,
+                    "keys": ["k-cam-audio-1"]}}}),
+            ),
+            (
+                Job::IngestRecording {
+                    recording_id: "r".into(),
+                },
+                json!({"v": 1, "kind": "ingest_recording", "recording_id": "r"}),
+            ),
+            (
+                Job::ProcessTranscript {
+                    transcript_id: "t".into(),
+                },
+                json!({"v": 1, "kind": "process_transcript", "transcript_id": "t"}),
+            ),
+            (
+                Job::PollRecordings {
+                    platform: "daily".into(),
+                },
+                json!({"v": 1, "kind": "poll_recordings", "platform": "daily"}),
+            ),
+            (
+                Job::PollRecordingQueue {
+                    platform: "whereby".into(),
+                },
+                json!({"v": 1, "kind": "poll_recording_queue", "platform": "whereby"}),
             ),
             (
                 Job::LifecycleSweep,

@@ -45,18 +45,42 @@ impl App {
     /// The periodic scheduler of SPEC §6 (one leads among all processes).
     pub fn scheduler(&self) -> Scheduler {
         let s = &self.settings;
-        let task = |name, every, job: Job| PeriodicTask {
-            name,
+        let task = |name: &str, every, job: Job| PeriodicTask {
+            name: name.to_owned(),
             every,
             job: job.to_new(self.clock.now()),
         };
-        Scheduler::new(
-            self.queue.clone(),
-            vec![
-                task("lifecycle", s.lifecycle_interval, Job::LifecycleSweep),
-                task("presence", s.presence_interval, Job::PresenceSweep),
-                task("prune_jobs", Duration::from_secs(3600), Job::PruneJobs),
-            ],
-        )
+        let mut tasks = vec![
+            task("lifecycle", s.lifecycle_interval, Job::LifecycleSweep),
+            task("presence", s.presence_interval, Job::PresenceSweep),
+            task("prune_jobs", Duration::from_secs(3600), Job::PruneJobs),
+        ];
+        // Recording announcements that webhooks may miss: each provider's own listing and
+        // bucket notification queue, at the interval the provider's settings give.
+        for name in self.platforms.known() {
+            let Ok(platform) = self.platforms.get(name) else {
+                continue;
+            };
+            let platform_name = (*name).to_owned();
+            if let Some(every) = platform.recording_poll_interval() {
+                tasks.push(task(
+                    &format!("recording_poll:{name}"),
+                    every,
+                    Job::PollRecordings {
+                        platform: platform_name.clone(),
+                    },
+                ));
+            }
+            if let Some(queue) = platform.recording_queue() {
+                tasks.push(task(
+                    &format!("recording_queue:{name}"),
+                    queue.every,
+                    Job::PollRecordingQueue {
+                        platform: platform_name,
+                    },
+                ));
+            }
+        }
+        Scheduler::new(self.queue.clone(), tasks)
     }
 }

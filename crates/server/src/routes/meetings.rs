@@ -17,7 +17,7 @@ use crate::auth::Caller;
 use crate::error::{ApiJson, ApiResult};
 use crate::routes::rooms::load_room_by_name;
 use crate::state::HttpState;
-use crate::views::MeetingView;
+use crate::views::{MeetingView, RecordingView};
 
 async fn load_meeting(state: &HttpState, id: &str) -> AppResult<Meeting> {
     state
@@ -292,4 +292,27 @@ pub async fn start_recording(
             RecordingStarted::AlreadyActive => "already_active",
         },
     }))
+}
+
+/// The meeting's recordings and where each stands (`pending`, `downloading`, `stored`, or
+/// `error` with its `error` text); only the room's owner may list them.
+#[utoipa::path(get, path = "/v1/meetings/{meeting_id}/recordings", tag = "meetings", params(("meeting_id" = String, Path)),
+    responses((status = 200, body = Vec<RecordingView>), (status = 401), (status = 403), (status = 404)))]
+pub async fn recordings(
+    State(state): State<HttpState>,
+    caller: Caller,
+    Path(meeting_id): Path<String>,
+) -> ApiResult<Json<Vec<RecordingView>>> {
+    let meeting = load_meeting(&state, &meeting_id).await?;
+    let room = state
+        .app
+        .store
+        .room(&meeting.room_id)
+        .await?
+        .ok_or(AppError::NotFound("Meeting"))?;
+    caller.require_owner(&room, "Only the room's owner may list its recordings")?;
+    let recordings = state.app.store.meeting_recordings(&meeting.id).await?;
+    Ok(Json(
+        recordings.into_iter().map(RecordingView::new).collect(),
+    ))
 }

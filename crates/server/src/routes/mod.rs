@@ -2,4 +2,5 @@ pub mod keys;
 pub mod meetings;
 pub mod rooms;
 pub mod system;
+pub mod transcripts;
 pub mod webhooks;

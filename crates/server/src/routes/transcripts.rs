@@ -1,0 +1,451 @@
+//! Transcripts (SPEC §4): list, search, one transcript in four formats, its topics and
+//! participants, the owner's edits, deletion, re-processing and the audio.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use reflector_app::{AppError, transcripts};
+use reflector_core::transcript::{
+    Participant, Segment, ShareMode, SourceKind, Topic, TranscriptStatus, plain_text,
+    timestamped_text, webvtt,
+};
+use reflector_store::{Transcript, TranscriptFilter, TranscriptPatch};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Caller;
+use crate::error::{ApiJson, ApiResult, query_rejection};
+use crate::state::HttpState;
+
+/// A transcript's metadata (the original's `GetTranscript` fields where it has them).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TranscriptView {
+    pub id: String,
+    pub user_id: Option<String>,
+    pub name: String,
+    pub status: TranscriptStatus,
+    pub locked: bool,
+    /// Milliseconds.
+    pub duration: Option<i64>,
+    pub title: Option<String>,
+    pub short_summary: Option<String>,
+    pub long_summary: Option<String>,
+    pub created_at: String,
+    pub share_mode: ShareMode,
+    pub source_language: String,
+    pub target_language: String,
+    pub reviewed: bool,
+    pub meeting_id: Option<String>,
+    pub source_kind: SourceKind,
+    pub room_id: Option<String>,
+    pub room_name: Option<String>,
+    pub audio_deleted: bool,
+    pub participants: Vec<Participant>,
+    /// Why processing failed, when `status` is `error`.
+    pub error: Option<String>,
+}
+
+fn iso(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+async fn view(state: &HttpState, t: Transcript) -> ApiResult<TranscriptView> {
+    let room_name = match &t.room_id {
+        Some(r) => state.app.store.room(r).await?.map(|r| r.name),
+        None => None,
+    };
+    Ok(TranscriptView {
+        id: t.id,
+        user_id: t.user_id,
+        name: t.name,
+        status: t.status,
+        locked: false,
+        duration: t.duration,
+        title: t.title,
+        short_summary: t.short_summary,
+        long_summary: t.long_summary,
+        created_at: iso(t.created_at),
+        share_mode: t.share_mode,
+        source_language: t.source_language,
+        target_language: t.target_language,
+        reviewed: false,
+        meeting_id: t.meeting_id,
+        source_kind: t.source_kind,
+        room_id: t.room_id,
+        room_name,
+        audio_deleted: t.audio_deleted,
+        participants: t.participants,
+        error: t.error,
+    })
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// 1-based page number.
+    pub page: Option<i64>,
+    /// Items per page, 1–100 (default 50).
+    pub size: Option<i64>,
+    pub room_id: Option<String>,
+    pub source_kind: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TranscriptPage {
+    pub items: Vec<TranscriptView>,
+    pub total: i64,
+    pub page: i64,
+    pub size: i64,
+    pub pages: i64,
+}
+
+fn source_kind(raw: Option<&str>) -> ApiResult<Option<SourceKind>> {
+    raw.filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<SourceKind>()
+                .map_err(|e| AppError::invalid("source_kind", e).into())
+        })
+        .transpose()
+}
+
+fn filter(caller: &Caller, room_id: Option<String>, kind: Option<SourceKind>) -> TranscriptFilter {
+    TranscriptFilter {
+        user_id: caller.user_id.clone(),
+        room_id: room_id.filter(|r| !r.is_empty()),
+        source_kind: kind,
+    }
+}
+
+/// The transcripts the caller may read, newest first.
+#[utoipa::path(get, path = "/v1/transcripts", operation_id = "list_transcripts", tag = "transcripts", params(ListQuery),
+    responses((status = 200, body = TranscriptPage), (status = 422)))]
+pub async fn list(
+    State(state): State<HttpState>,
+    caller: Caller,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> ApiResult<Json<TranscriptPage>> {
+    let Query(q) = query.map_err(query_rejection)?;
+    let page = q.page.unwrap_or(1);
+    let size = q.size.unwrap_or(50);
+    if page < 1 {
+        return Err(AppError::invalid("page", "must be at least 1").into());
+    }
+    if !(1..=100).contains(&size) {
+        return Err(AppError::invalid("size", "must be between 1 and 100").into());
+    }
+    let kind = source_kind(q.source_kind.as_deref())?;
+    let found = state
+        .app
+        .store
+        .list_transcripts(&filter(&caller, q.room_id, kind), size, (page - 1) * size)
+        .await?;
+    let mut items = Vec::with_capacity(found.items.len());
+    for t in found.items {
+        items.push(view(&state, t).await?);
+    }
+    Ok(Json(TranscriptPage {
+        items,
+        total: found.total,
+        page,
+        size,
+        pages: (found.total + size - 1) / size,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchQuery {
+    /// Words to find in titles, summaries and what was said.
+    pub q: String,
+    /// 1–100 (default 20).
+    pub limit: Option<i64>,
+    pub offset: Option<i64>,
+    pub room_id: Option<String>,
+    pub source_kind: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchResult {
+    pub id: String,
+    pub title: Option<String>,
+    pub room_id: Option<String>,
+    pub room_name: Option<String>,
+    pub source_kind: SourceKind,
+    pub created_at: String,
+    pub status: TranscriptStatus,
+    pub rank: f64,
+    pub duration: Option<i64>,
+    /// Fragments around the matches; matched words are wrapped in `<mark>`…`</mark>` and the
+    /// rest is the transcript's text as is (escape it before showing it as HTML).
+    pub search_snippets: Vec<String>,
+    pub total_match_count: i64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SearchResponse {
+    pub results: Vec<SearchResult>,
+    pub total: i64,
+    pub query: String,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// Full-text search, best match first (SQLite FTS5 / PostgreSQL full-text, both stemmed).
+#[utoipa::path(get, path = "/v1/transcripts/search", operation_id = "search_transcripts", tag = "transcripts", params(SearchQuery),
+    responses((status = 200, body = SearchResponse), (status = 422)))]
+pub async fn search(
+    State(state): State<HttpState>,
+    caller: Caller,
+    query: Result<Query<SearchQuery>, QueryRejection>,
+) -> ApiResult<Json<SearchResponse>> {
+    let Query(q) = query.map_err(query_rejection)?;
+    let limit = q.limit.unwrap_or(20);
+    let offset = q.offset.unwrap_or(0);
+    if !(1..=100).contains(&limit) {
+        return Err(AppError::invalid("limit", "must be between 1 and 100").into());
+    }
+    if offset < 0 {
+        return Err(AppError::invalid("offset", "must not be negative").into());
+    }
+    if q.q.trim().is_empty() {
+        return Err(AppError::invalid("q", "must not be empty").into());
+    }
+    if q.q.chars().count() > 500 {
+        return Err(AppError::invalid("q", "must be at most 500 characters").into());
+    }
+    let kind = source_kind(q.source_kind.as_deref())?;
+    let found = state
+        .app
+        .store
+        .search_transcripts(&q.q, &filter(&caller, q.room_id, kind), limit, offset)
+        .await?;
+    let mut results = Vec::with_capacity(found.hits.len());
+    for hit in found.hits {
+        let matches = hit
+            .snippets
+            .iter()
+            .map(|s| s.matches("<mark>").count())
+            .sum::<usize>();
+        let t = view(&state, hit.transcript).await?;
+        results.push(SearchResult {
+            id: t.id,
+            title: t.title.or(Some(t.name)),
+            room_id: t.room_id,
+            room_name: t.room_name,
+            source_kind: t.source_kind,
+            created_at: t.created_at,
+            status: t.status,
+            rank: hit.rank,
+            duration: t.duration,
+            search_snippets: hit.snippets,
+            total_match_count: i64::try_from(matches).unwrap_or(i64::MAX),
+        });
+    }
+    Ok(Json(SearchResponse {
+        results,
+        total: found.total,
+        query: q.q,
+        limit,
+        offset,
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FormatQuery {
+    /// `text`, `text-timestamped`, `webvtt-named` or `json` (default: metadata only).
+    pub transcript_format: Option<String>,
+}
+
+/// A transcript with, when asked, its text in one of four formats.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TranscriptWithText {
+    #[serde(flatten)]
+    pub meta: TranscriptView,
+    pub transcript_format: Option<String>,
+    /// A string for the text formats, the segments for `json`.
+    #[schema(value_type = Object)]
+    pub transcript: Option<serde_json::Value>,
+}
+
+#[utoipa::path(get, path = "/v1/transcripts/{transcript_id}", operation_id = "get_transcript", tag = "transcripts",
+    params(("transcript_id" = String, Path), FormatQuery),
+    responses((status = 200, body = TranscriptWithText), (status = 404), (status = 422)))]
+pub async fn get(
+    State(state): State<HttpState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    query: Result<Query<FormatQuery>, QueryRejection>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let Query(q) = query.map_err(query_rejection)?;
+    let t = transcripts::visible(&state.app, &caller, &id).await?;
+    let segments: Vec<Segment> = t.segments.clone();
+    let people = t.participants.clone();
+    let text = match q.transcript_format.as_deref() {
+        None => None,
+        Some("text") => Some(serde_json::json!(plain_text(&segments, &people))),
+        Some("text-timestamped") => Some(serde_json::json!(timestamped_text(&segments, &people))),
+        Some("webvtt-named") => Some(serde_json::json!(
+            t.webvtt
+                .clone()
+                .unwrap_or_else(|| webvtt(&segments, &people))
+        )),
+        Some("json") => Some(serde_json::json!(
+            segments
+                .iter()
+                .map(|s| serde_json::json!({
+                    "speaker": s.speaker,
+                    "speaker_name": reflector_core::transcript::speaker_name(&people, s.speaker),
+                    "text": s.text,
+                    "start": s.start,
+                    "end": s.end,
+                }))
+                .collect::<Vec<_>>()
+        )),
+        Some(other) => {
+            return Err(AppError::invalid(
+                "transcript_format",
+                format!("{other:?} is not one of text, text-timestamped, webvtt-named, json"),
+            )
+            .into());
+        }
+    };
+    let mut body = serde_json::to_value(view(&state, t).await?).unwrap_or_default();
+    if let (Some(format), Some(text), Some(fields)) =
+        (q.transcript_format, text, body.as_object_mut())
+    {
+        fields.insert("transcript_format".into(), format.into());
+        fields.insert("transcript".into(), text);
+    }
+    Ok(Json(body))
+}
+
+#[utoipa::path(get, path = "/v1/transcripts/{transcript_id}/topics", operation_id = "transcript_topics", tag = "transcripts",
+    params(("transcript_id" = String, Path)), responses((status = 200, body = Vec<Topic>), (status = 404)))]
+pub async fn topics(
+    State(state): State<HttpState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<Topic>>> {
+    Ok(Json(
+        transcripts::visible(&state.app, &caller, &id).await?.topics,
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/transcripts/{transcript_id}/participants", operation_id = "transcript_participants", tag = "transcripts",
+    params(("transcript_id" = String, Path)), responses((status = 200, body = Vec<Participant>), (status = 404)))]
+pub async fn participants(
+    State(state): State<HttpState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Vec<Participant>>> {
+    Ok(Json(
+        transcripts::visible(&state.app, &caller, &id)
+            .await?
+            .participants,
+    ))
+}
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchTranscript {
+    pub name: Option<String>,
+    pub title: Option<String>,
+    pub short_summary: Option<String>,
+    pub long_summary: Option<String>,
+    pub share_mode: Option<String>,
+}
+
+fn bounded(field: &str, value: Option<String>, max: usize) -> ApiResult<Option<String>> {
+    match value {
+        Some(v) if v.chars().count() > max => {
+            Err(AppError::invalid(field, format!("must be at most {max} characters")).into())
+        }
+        v => Ok(v),
+    }
+}
+
+#[utoipa::path(patch, path = "/v1/transcripts/{transcript_id}", operation_id = "update_transcript", tag = "transcripts",
+    params(("transcript_id" = String, Path)), request_body = PatchTranscript,
+    responses((status = 200, body = TranscriptView), (status = 403), (status = 404), (status = 422)))]
+pub async fn update(
+    State(state): State<HttpState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<PatchTranscript>,
+) -> ApiResult<Json<TranscriptView>> {
+    transcripts::owned(&state.app, &caller, &id).await?;
+    let share_mode = body
+        .share_mode
+        .as_deref()
+        .map(|m| {
+            m.parse::<ShareMode>()
+                .map_err(|e| AppError::invalid("share_mode", e))
+        })
+        .transpose()?;
+    let patch = TranscriptPatch {
+        name: bounded("name", body.name, 300)?,
+        title: bounded("title", body.title, 300)?,
+        short_summary: bounded("short_summary", body.short_summary, 10_000)?,
+        long_summary: bounded("long_summary", body.long_summary, 100_000)?,
+        share_mode,
+    };
+    let updated = state
+        .app
+        .store
+        .patch_transcript(&id, &patch, state.app.clock.now())
+        .await?
+        .ok_or(AppError::NotFound("Transcript"))?;
+    Ok(Json(view(&state, updated).await?))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusOk {
+    pub status: &'static str,
+}
+
+#[utoipa::path(delete, path = "/v1/transcripts/{transcript_id}", operation_id = "delete_transcript", tag = "transcripts",
+    params(("transcript_id" = String, Path)), responses((status = 200, body = StatusOk), (status = 403), (status = 404)))]
+pub async fn delete(
+    State(state): State<HttpState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<StatusOk>> {
+    transcripts::delete(&state.app, &caller, &id).await?;
+    Ok(Json(StatusOk { status: "ok" }))
+}
+
+/// Runs the pipeline again on the same transcript (owner only).
+#[utoipa::path(post, path = "/v1/transcripts/{transcript_id}/process", operation_id = "process_transcript", tag = "transcripts",
+    params(("transcript_id" = String, Path)), responses((status = 200, body = StatusOk), (status = 400), (status = 403), (status = 404)))]
+pub async fn process(
+    State(state): State<HttpState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<StatusOk>> {
+    transcripts::reprocess(&state.app, &caller, &id).await?;
+    Ok(Json(StatusOk { status: "ok" }))
+}
+
+/// The recording's original media, streamed (404 `Audio unavailable due to privacy settings`
+/// once it was deleted for consent).
+#[utoipa::path(get, path = "/v1/transcripts/{transcript_id}/audio/mp3", operation_id = "transcript_audio", tag = "transcripts",
+    params(("transcript_id" = String, Path)), responses((status = 200, description = "The audio"), (status = 404)))]
+pub async fn audio(
+    State(state): State<HttpState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let audio = transcripts::audio(&state.app, &caller, &id).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, audio.content_type.to_owned()),
+            (header::CONTENT_LENGTH, audio.size.to_string()),
+        ],
+        Body::from_stream(audio.body),
+    )
+        .into_response())
+}

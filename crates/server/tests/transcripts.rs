@@ -1,0 +1,357 @@
+//! Transcripts end to end (SPEC §9.2, §9.3, §4): a mock call with two people ends, its
+//! recording is stored, the pipeline runs against a fake OpenAI-compatible transcription server
+//! that checks each request, and the transcript is readable, searchable and re-processable.
+
+#![allow(clippy::unwrap_used)] // tests fail loudly on purpose
+
+use std::time::Duration;
+
+use reflector_testing::transcription::FakeWhisper;
+use reflector_testing::{Db, TestApp, on_both_databases};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+on_both_databases!(
+    a_recorded_mock_call_becomes_one_searchable_transcript,
+    a_declined_consent_deletes_the_audio_but_keeps_the_text,
+    without_a_backend_the_transcript_ends_in_error_saying_so,
+    transcript_completed_is_sent_once_per_run,
+);
+
+/// Runs a two-person mock call in room `team` and returns its meeting id.
+async fn mock_call(app: &TestApp, decline: bool) -> String {
+    mock_call_in(app, json!({"name": "team"}), decline).await
+}
+
+async fn mock_call_in(app: &TestApp, room: Value, decline: bool) -> String {
+    app.room(room).await;
+    let (status, m) = app.post("/v1/rooms/team/meeting", json!({})).await;
+    assert_eq!(status, 200, "{m}");
+    let mid = m["id"].as_str().unwrap().to_owned();
+    if decline {
+        let (status, body) = app
+            .post(
+                &format!("/v1/meetings/{mid}/consent"),
+                json!({"consent_given": false, "participant_token": "bob-token"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let page = m["room_url"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches(&app.url)
+        .to_owned();
+    let mut sessions = Vec::new();
+    for name in ["Ada", "Bob"] {
+        let (status, s) = app
+            .call(
+                Method::POST,
+                &format!("{page}/sessions"),
+                None,
+                Some(json!({"name": name})),
+            )
+            .await;
+        assert_eq!(status, 201, "{s}");
+        sessions.push(s["session_id"].as_str().unwrap().to_owned());
+    }
+    for s in &sessions {
+        let (status, _) = app
+            .call(Method::DELETE, &format!("{page}/sessions/{s}"), None, None)
+            .await;
+        assert_eq!(status, 204);
+    }
+    mid
+}
+
+async fn finished_transcripts(app: &TestApp) -> Vec<Value> {
+    for _ in 0..300 {
+        app.run_jobs().await;
+        let (status, page) = app.get("/v1/transcripts").await;
+        assert_eq!(status, 200, "{page}");
+        let items = page["items"].as_array().unwrap().clone();
+        if !items.is_empty()
+            && items
+                .iter()
+                .all(|t| t["status"] == "ended" || t["status"] == "error")
+        {
+            return items;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("the transcript did not finish within 60 s");
+}
+
+fn whisper_env(whisper: &FakeWhisper) -> Vec<(&'static str, String)> {
+    vec![
+        ("TRANSCRIPT_BACKEND", "openai".into()),
+        ("TRANSCRIPT_URL", whisper.url.clone()),
+        ("TRANSCRIPT_API_KEY", "transcribe-key".into()),
+        ("TRANSCRIPT_MODEL", "whisper-large".into()),
+    ]
+}
+
+fn pairs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+async fn a_recorded_mock_call_becomes_one_searchable_transcript(db: Db) {
+    let whisper = FakeWhisper::start().await;
+    whisper.script(2.0, "quarterly roadmap review");
+    let env = whisper_env(&whisper);
+    let app = TestApp::spawn(db, &pairs(&env)).await;
+    let mid = mock_call(&app, false).await;
+    let items = finished_transcripts(&app).await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    let t = &items[0];
+    assert_eq!(t["status"], "ended", "{t}");
+    assert_eq!(t["meeting_id"], mid.as_str());
+    assert_eq!(t["room_name"], "team");
+    assert_eq!(t["source_kind"], "room");
+    assert_eq!(t["audio_deleted"], false);
+    let id = t["id"].as_str().unwrap().to_owned();
+
+    // One request per track, each the documented multipart form.
+    let requests = whisper.requests();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    for r in &requests {
+        assert_eq!(r.authorization.as_deref(), Some("Bearer transcribe-key"));
+        assert_eq!(r.field("model"), Some("whisper-large"));
+        assert_eq!(r.field("response_format"), Some("verbose_json"));
+        assert_eq!(r.field("timestamp_granularities[]"), Some("word"));
+    }
+
+    // Two speakers, one per track, in the four formats.
+    let (status, participants) = app.get(&format!("/v1/transcripts/{id}/participants")).await;
+    assert_eq!(status, 200);
+    assert_eq!(participants.as_array().unwrap().len(), 2, "{participants}");
+    let (_, text) = app
+        .get(&format!("/v1/transcripts/{id}?transcript_format=text"))
+        .await;
+    let text = text["transcript"].as_str().unwrap().to_owned();
+    // Both tracks speak at the same time in the mock's recording, so their words interleave.
+    assert!(
+        text.starts_with("Speaker 0: quarterly\nSpeaker 1: quarterly\n"),
+        "{text}"
+    );
+    let (_, vtt) = app
+        .get(&format!(
+            "/v1/transcripts/{id}?transcript_format=webvtt-named"
+        ))
+        .await;
+    assert!(
+        vtt["transcript"].as_str().unwrap().starts_with("WEBVTT\n"),
+        "{vtt}"
+    );
+    let (_, stamped) = app
+        .get(&format!(
+            "/v1/transcripts/{id}?transcript_format=text-timestamped"
+        ))
+        .await;
+    assert!(
+        stamped["transcript"]
+            .as_str()
+            .unwrap()
+            .starts_with("[00:00:0"),
+        "{stamped}"
+    );
+    let (_, segments) = app
+        .get(&format!("/v1/transcripts/{id}?transcript_format=json"))
+        .await;
+    for speaker in [0, 1] {
+        let said: Vec<&str> = segments["transcript"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["speaker"] == speaker)
+            .map(|s| s["text"].as_str().unwrap())
+            .collect();
+        assert_eq!(said.join(" "), "quarterly roadmap review", "{segments}");
+    }
+    let (status, bad) = app
+        .get(&format!("/v1/transcripts/{id}?transcript_format=pdf"))
+        .await;
+    assert_eq!(status, 422, "{bad}");
+
+    // Searchable, with the match marked.
+    let (status, found) = app.get("/v1/transcripts/search?q=roadmap").await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["total"], 1, "{found}");
+    assert_eq!(found["results"][0]["id"], id.as_str());
+    assert!(
+        found["results"][0]["search_snippets"][0]
+            .as_str()
+            .unwrap()
+            .contains("<mark>roadmap</mark>"),
+        "{found}"
+    );
+    let (_, none) = app.get("/v1/transcripts/search?q=budget").await;
+    assert_eq!(none["total"], 0);
+
+    // The audio is served while it is kept.
+    let audio = app
+        .req(Method::GET, &format!("/v1/transcripts/{id}/audio/mp3"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(audio.status(), 200);
+    assert!(!audio.bytes().await.unwrap().is_empty());
+
+    // A re-run updates the same transcript; a new title is searchable.
+    let (status, body) = app
+        .post(&format!("/v1/transcripts/{id}/process"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let items = finished_transcripts(&app).await;
+    assert_eq!(items.len(), 1, "a re-run never makes a second transcript");
+    assert_eq!(whisper.requests().len(), 4);
+    let (status, patched) = app
+        .patch(
+            &format!("/v1/transcripts/{id}"),
+            json!({"title": "Planning day"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{patched}");
+    let (_, found) = app.get("/v1/transcripts/search?q=planning").await;
+    assert_eq!(found["total"], 1, "{found}");
+    let (status, bad) = app
+        .patch(
+            &format!("/v1/transcripts/{id}"),
+            json!({"share_mode": "everyone"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{bad}");
+
+    let (status, _) = app
+        .call(Method::DELETE, &format!("/v1/transcripts/{id}"), None, None)
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = app.get(&format!("/v1/transcripts/{id}")).await;
+    assert_eq!(status, 404);
+    app.stop().await;
+}
+
+async fn a_declined_consent_deletes_the_audio_but_keeps_the_text(db: Db) {
+    let whisper = FakeWhisper::start().await;
+    let env = whisper_env(&whisper);
+    let app = TestApp::spawn(db, &pairs(&env)).await;
+    mock_call(&app, true).await;
+    let items = finished_transcripts(&app).await;
+    let t = &items[0];
+    assert_eq!(t["status"], "ended", "{t}");
+    assert_eq!(t["audio_deleted"], true, "{t}");
+    let id = t["id"].as_str().unwrap();
+    let (status, body) = app.get(&format!("/v1/transcripts/{id}/audio/mp3")).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["detail"], "Audio unavailable due to privacy settings");
+    let (_, text) = app
+        .get(&format!("/v1/transcripts/{id}?transcript_format=text"))
+        .await;
+    assert!(
+        text["transcript"]
+            .as_str()
+            .unwrap()
+            .contains("Speaker 1: world"),
+        "{text}"
+    );
+    // The recording's files are gone from storage.
+    let storage = app.data_dir.path().join("storage").join("recordings");
+    let left: Vec<_> = walk(&storage);
+    assert!(left.is_empty(), "{left:?}");
+    app.stop().await;
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .flat_map(|e| {
+            let p = e.path();
+            if p.is_dir() { walk(&p) } else { vec![p] }
+        })
+        .collect()
+}
+
+async fn without_a_backend_the_transcript_ends_in_error_saying_so(db: Db) {
+    let app = TestApp::spawn(db, &[]).await;
+    mock_call(&app, false).await;
+    let items = finished_transcripts(&app).await;
+    assert_eq!(items[0]["status"], "error");
+    assert!(
+        items[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("no transcription backend is configured"),
+        "{items:?}"
+    );
+    app.stop().await;
+}
+
+async fn transcript_completed_is_sent_once_per_run(db: Db) {
+    let whisper = FakeWhisper::start().await;
+    let receiver = reflector_testing::fakes::Receiver::start("hook-secret").await;
+    let mut env = whisper_env(&whisper);
+    env.push(("ALLOW_PRIVATE_NETWORK_URLS", "true".into()));
+    let app = TestApp::spawn(db, &pairs(&env)).await;
+    mock_call_in(
+        &app,
+        json!({"name": "team", "webhook_url": receiver.url, "webhook_secret": "hook-secret"}),
+        false,
+    )
+    .await;
+    let items = finished_transcripts(&app).await;
+    let id = items[0]["id"].as_str().unwrap().to_owned();
+    let completed = |receiver: &reflector_testing::fakes::Receiver| -> Vec<Value> {
+        receiver
+            .received()
+            .into_iter()
+            .filter(|r| r.body["event"] == "transcript.completed")
+            .map(|r| {
+                assert!(r.signature_valid, "{:?}", r.body);
+                r.body
+            })
+            .collect()
+    };
+    for _ in 0..100 {
+        app.run_jobs().await;
+        if !completed(&receiver).is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let first = completed(&receiver);
+    assert_eq!(first.len(), 1, "{first:?}");
+    let body = &first[0];
+    assert_eq!(body["transcript"]["id"], id.as_str());
+    assert_eq!(body["transcript"]["status"], "ended");
+    assert_eq!(
+        body["transcript"]["participants"].as_array().unwrap().len(),
+        2
+    );
+    assert!(
+        body["transcript"]["webvtt"]
+            .as_str()
+            .unwrap()
+            .starts_with("WEBVTT")
+    );
+    assert_eq!(body["room"]["name"], "team");
+
+    let (status, _) = app
+        .post(&format!("/v1/transcripts/{id}/process"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    finished_transcripts(&app).await;
+    for _ in 0..100 {
+        app.run_jobs().await;
+        if completed(&receiver).len() > 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let both = completed(&receiver);
+    assert_eq!(both.len(), 2, "a re-run is announced again, once");
+    assert_ne!(both[0]["event_id"], both[1]["event_id"]);
+    app.stop().await;
+}
