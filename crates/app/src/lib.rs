@@ -6,7 +6,9 @@
 //! status they become is the server's one decision.
 
 pub mod access;
+pub mod calendar;
 mod error;
+mod ics_fetch;
 pub mod ingest;
 pub mod jobs;
 pub mod meetings;
@@ -36,8 +38,12 @@ pub struct AppSettings {
     pub empty_grace: chrono::Duration,
     /// `ALLOW_PRIVATE_NETWORK_URLS`.
     pub allow_private_urls: bool,
-    /// `UI_BASE_URL`, for links in outgoing webhooks.
+    /// `UI_BASE_URL`, for links in outgoing webhooks and a room's URL in calendar events.
     pub ui_base_url: String,
+    /// How often rooms' calendar feeds are checked for being due (`ICS_SCHEDULER_INTERVAL_SECONDS`, 60).
+    pub ics_scheduler_interval: Duration,
+    /// How often meetings are prepared for upcoming events (`CALENDAR_PRECREATE_INTERVAL_SECONDS`, 30).
+    pub calendar_precreate_interval: Duration,
 }
 
 impl AppSettings {
@@ -57,6 +63,8 @@ impl AppSettings {
             empty_grace: chrono::Duration::seconds(i64::try_from(grace).unwrap_or(i64::MAX)),
             allow_private_urls: env.bool_or("ALLOW_PRIVATE_NETWORK_URLS", false)?,
             ui_base_url: ui_base_url.to_owned(),
+            ics_scheduler_interval: seconds("ICS_SCHEDULER_INTERVAL_SECONDS", 60)?,
+            calendar_precreate_interval: seconds("CALENDAR_PRECREATE_INTERVAL_SECONDS", 30)?,
         })
     }
 }

@@ -14,7 +14,7 @@ use reflector_store::OutboxStatus;
 use crate::ingest::{find_meeting, meeting_key};
 use crate::jobs::Job;
 use crate::meetings::end_meeting;
-use crate::notify;
+use crate::{calendar, notify};
 use crate::{App, AppResult};
 
 pub(crate) async fn run(ctx: &App, job: &Job) -> AppResult<Outcome> {
@@ -36,6 +36,26 @@ pub(crate) async fn run(ctx: &App, job: &Job) -> AppResult<Outcome> {
         Job::DeliverWebhook { event_id } => notify::deliver(ctx, event_id).await,
         Job::LifecycleSweep => sweep(ctx, |meeting_id| Job::CheckMeeting { meeting_id }).await,
         Job::PresenceSweep => sweep(ctx, |meeting_id| Job::ReconcilePresence { meeting_id }).await,
+        Job::SyncCalendars => {
+            for room_id in calendar::due_rooms(ctx).await? {
+                ctx.enqueue(Job::SyncRoomCalendar { room_id }).await?;
+            }
+            Ok(Outcome::Done)
+        }
+        Job::SyncRoomCalendar { room_id } => {
+            // A room deleted or switched off since is nothing to do; a feed that fails is
+            // recorded on the room and tried again at its next interval, not as a job retry.
+            if let Some(room) = ctx.store.room(room_id).await?
+                && calendar::follows_calendar(&room)
+            {
+                calendar::sync_room(ctx, &room).await?;
+            }
+            Ok(Outcome::Done)
+        }
+        Job::PrepareCalendarMeetings => {
+            calendar::prepare_meetings(ctx).await?;
+            Ok(Outcome::Done)
+        }
         Job::PruneJobs => {
             let now = ctx.clock.now();
             let jobs = ctx

@@ -38,6 +38,12 @@ pub enum Job {
     PresenceSweep,
     /// Periodic: delete finished jobs older than a week.
     PruneJobs,
+    /// Periodic: enqueue `SyncRoomCalendar` for every room whose feed is due.
+    SyncCalendars,
+    /// Fetch one room's calendar feed and apply it to its events.
+    SyncRoomCalendar { room_id: String },
+    /// Periodic: make the meetings of calendar events that start soon.
+    PrepareCalendarMeetings,
 }
 
 impl Job {
@@ -51,6 +57,9 @@ impl Job {
             Job::LifecycleSweep => "lifecycle_sweep",
             Job::PresenceSweep => "presence_sweep",
             Job::PruneJobs => "prune_jobs",
+            Job::SyncCalendars => "sync_calendars",
+            Job::SyncRoomCalendar { .. } => "sync_room_calendar",
+            Job::PrepareCalendarMeetings => "prepare_calendar_meetings",
         }
     }
 
@@ -70,9 +79,12 @@ impl Job {
             Job::ReconcilePresence { meeting_id } => Some(format!("presence:{meeting_id}")),
             Job::CheckMeeting { meeting_id } => Some(format!("check:{meeting_id}")),
             Job::ExpireRoom { meeting_id } => Some(format!("expire:{meeting_id}")),
-            Job::LifecycleSweep | Job::PresenceSweep | Job::PruneJobs => {
-                Some(self.kind().to_owned())
-            }
+            Job::SyncRoomCalendar { room_id } => Some(format!("ics:{room_id}")),
+            Job::LifecycleSweep
+            | Job::PresenceSweep
+            | Job::PruneJobs
+            | Job::SyncCalendars
+            | Job::PrepareCalendarMeetings => Some(self.kind().to_owned()),
             Job::ProcessWebhook { .. } | Job::DeliverWebhook { .. } => None,
         }
     }
@@ -210,6 +222,20 @@ mod tests {
                 json!({"v": 1, "kind": "presence_sweep"}),
             ),
             (Job::PruneJobs, json!({"v": 1, "kind": "prune_jobs"})),
+            (
+                Job::SyncCalendars,
+                json!({"v": 1, "kind": "sync_calendars"}),
+            ),
+            (
+                Job::SyncRoomCalendar {
+                    room_id: "r".into(),
+                },
+                json!({"v": 1, "kind": "sync_room_calendar", "room_id": "r"}),
+            ),
+            (
+                Job::PrepareCalendarMeetings,
+                json!({"v": 1, "kind": "prepare_calendar_meetings"}),
+            ),
         ];
         for (job, stored) in cases {
             let written: serde_json::Value = serde_json::from_str(&job.encode()).unwrap();
