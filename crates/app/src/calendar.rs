@@ -77,12 +77,20 @@ impl SyncResult {
 
 /// Whether a room is set up to follow a calendar.
 pub fn follows_calendar(room: &Room) -> bool {
-    room.ics_enabled && room.ics_url.as_deref().is_some_and(|u| !u.trim().is_empty())
+    room.ics_enabled
+        && room
+            .ics_url
+            .as_deref()
+            .is_some_and(|u| !u.trim().is_empty())
 }
 
 /// The room's URL as its calendar events mention it.
 pub fn room_url(app: &App, room: &Room) -> String {
-    format!("{}/{}", app.settings.ui_base_url.trim_end_matches('/'), room.name)
+    format!(
+        "{}/{}",
+        app.settings.ui_base_url.trim_end_matches('/'),
+        room.name
+    )
 }
 
 /// Syncs a room's feed now, whatever its interval (the owner's "sync now" and the scheduler's
@@ -96,7 +104,11 @@ pub async fn sync_room(app: &App, room: &Room) -> AppResult<SyncResult> {
     let holder = uuid::Uuid::new_v4().to_string();
     let lease = format!("ics:{}", room.id);
     let now = app.clock.now();
-    if !app.store.try_lease(&lease, &holder, now, now + SYNC_LEASE).await? {
+    if !app
+        .store
+        .try_lease(&lease, &holder, now, now + SYNC_LEASE)
+        .await?
+    {
         return Ok(SyncResult::only(
             SyncStatus::Skipped,
             Some("A sync of this room's calendar is already running".into()),
@@ -125,7 +137,13 @@ async fn sync_locked(app: &App, room: &Room) -> AppResult<SyncResult> {
     } else {
         Validators::default()
     };
-    let fetched = fetch(url, &validators, app.settings.allow_private_urls, FETCH_TIMEOUT).await;
+    let fetched = fetch(
+        url,
+        &validators,
+        app.settings.allow_private_urls,
+        FETCH_TIMEOUT,
+    )
+    .await;
     let failed = |error: String| {
         let mut state = previous.clone();
         state.last_status = Some(SyncStatus::Error.as_str().into());
@@ -260,7 +278,12 @@ async fn follow_changes(app: &App, moved: &[String], removed: &[String]) {
         }
         if let Err(e) = app
             .store
-            .move_meeting(&meeting.id, event.start_time, end, &calendar_metadata(&event))
+            .move_meeting(
+                &meeting.id,
+                event.start_time,
+                end,
+                &calendar_metadata(&event),
+            )
             .await
         {
             tracing::warn!(meeting = %meeting.id, error = %e, "could not move the meeting of a moved event");
@@ -290,9 +313,7 @@ pub async fn due_rooms(app: &App) -> AppResult<Vec<String>> {
         .into_iter()
         .filter(|r| {
             let last = r.last_sync.max(r.last_attempt_at);
-            last.is_none_or(|last| {
-                last + chrono::Duration::seconds(r.fetch_interval.max(1)) <= now
-            })
+            last.is_none_or(|last| last + chrono::Duration::seconds(r.fetch_interval.max(1)) <= now)
         })
         .map(|r| r.room_id)
         .collect())

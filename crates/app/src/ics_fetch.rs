@@ -45,7 +45,12 @@ pub async fn fetch(
     timeout: Duration,
 ) -> Result<Fetched, String> {
     let deadline = Instant::now() + timeout;
-    let timed_out = || format!("the calendar feed did not answer within {} s", timeout.as_secs());
+    let timed_out = || {
+        format!(
+            "the calendar feed did not answer within {} s",
+            timeout.as_secs()
+        )
+    };
     let mut current = url.to_owned();
     for hop in 0..=MAX_REDIRECTS {
         let checked = match tokio::time::timeout_at(deadline, check_url(&current, allow_private))
@@ -54,7 +59,9 @@ pub async fn fetch(
             Ok(Ok(checked)) => checked,
             Ok(Err(refused)) if hop == 0 => return Err(format!("calendar URL refused: {refused}")),
             Ok(Err(refused)) => {
-                return Err(format!("calendar feed redirected to {current}, which is refused: {refused}"));
+                return Err(format!(
+                    "calendar feed redirected to {current}, which is refused: {refused}"
+                ));
             }
             Err(_) => return Err(timed_out()),
         };
@@ -90,9 +97,15 @@ pub async fn fetch(
             return Ok(Fetched::NotModified);
         }
         if status.is_redirection() {
-            let Some(location) = response.headers().get(LOCATION).and_then(|v| v.to_str().ok())
+            let Some(location) = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
             else {
-                return Err(format!("the calendar server answered HTTP {} without a Location", status.as_u16()));
+                return Err(format!(
+                    "the calendar server answered HTTP {} without a Location",
+                    status.as_u16()
+                ));
             };
             let next = checked
                 .url()
@@ -127,11 +140,13 @@ pub async fn fetch(
         {
             return Err(too_large());
         }
-        let bytes = read_limited(response, deadline).await.map_err(|e| match e {
-            ReadError::TooLarge => too_large(),
-            ReadError::Timeout => timed_out(),
-            ReadError::Broken(e) => format!("the calendar feed's answer broke off: {e}"),
-        })?;
+        let bytes = read_limited(response, deadline)
+            .await
+            .map_err(|e| match e {
+                ReadError::TooLarge => too_large(),
+                ReadError::Timeout => timed_out(),
+                ReadError::Broken(e) => format!("the calendar feed's answer broke off: {e}"),
+            })?;
         return Ok(Fetched::Body {
             text: String::from_utf8_lossy(&bytes).into_owned(),
             etag,
@@ -156,7 +171,10 @@ enum ReadError {
     Broken(String),
 }
 
-async fn read_limited(mut response: reqwest::Response, deadline: Instant) -> Result<Vec<u8>, ReadError> {
+async fn read_limited(
+    mut response: reqwest::Response,
+    deadline: Instant,
+) -> Result<Vec<u8>, ReadError> {
     let mut bytes = Vec::new();
     loop {
         match tokio::time::timeout_at(deadline, response.chunk()).await {

@@ -10,11 +10,11 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, NaiveDateTime, NaiveTime, Utc};
 
+use crate::Attendee;
 use crate::matching::mentions_room;
 use crate::parse::{Feed, VEvent};
 use crate::values::IcsTime;
 use crate::zones::{Zone, ZoneTable, rrule_time};
-use crate::Attendee;
 
 /// The most occurrences one series yields within a window (a SECONDLY rule could yield 90 000
 /// in a day); more are cut off.
@@ -127,7 +127,12 @@ fn push_override(out: &mut Vec<Occurrence>, o: &VEvent, zones: &ZoneTable, windo
     let start = utc(&o.start, zones);
     if window.contains(start) {
         let end = start + length(o, start, zones);
-        out.push(occurrence(o, Some(recurrence_id(utc(rid, zones))), start, end));
+        out.push(occurrence(
+            o,
+            Some(recurrence_id(utc(rid, zones))),
+            start,
+            end,
+        ));
     }
 }
 

@@ -186,7 +186,11 @@ fn person(p: &Property<'_>, role: Option<&str>) -> Attendee {
         .filter(|prefix| prefix.eq_ignore_ascii_case("mailto:"))
         .map_or(value, |_| &value[7..])
         .trim();
-    let some = |v: Option<&str>| v.map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+    let some = |v: Option<&str>| {
+        v.map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
     Attendee {
         email: some(Some(email)),
         name: some(param(p, "CN")),

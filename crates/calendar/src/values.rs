@@ -120,7 +120,11 @@ pub(crate) fn parse_offset(raw: &str) -> Option<i32> {
     }
     let h: i32 = d[..2].parse().ok()?;
     let m: i32 = d[2..4].parse().ok()?;
-    let s: i32 = if d.len() == 6 { d[4..].parse().ok()? } else { 0 };
+    let s: i32 = if d.len() == 6 {
+        d[4..].parse().ok()?
+    } else {
+        0
+    };
     if h > 23 || m > 59 || s > 59 {
         return None;
     }
@@ -137,7 +141,10 @@ mod tests {
         let d = NaiveDate::from_ymd_opt(2026, 3, 9).unwrap();
         assert_eq!(IcsTime::parse("20260309", None), Some(IcsTime::Date(d)));
         let t = d.and_hms_opt(10, 30, 0).unwrap();
-        assert_eq!(IcsTime::parse("20260309T103000Z", None), Some(IcsTime::Utc(t)));
+        assert_eq!(
+            IcsTime::parse("20260309T103000Z", None),
+            Some(IcsTime::Utc(t))
+        );
         assert_eq!(
             IcsTime::parse("20260309T103000", None),
             Some(IcsTime::Floating(t))
@@ -146,7 +153,14 @@ mod tests {
             IcsTime::parse("20260309T103000", Some("Europe/Berlin")),
             Some(IcsTime::Zoned(t, "Europe/Berlin".into()))
         );
-        for bad in ["", "2026-03-09", "20261309", "20260309T1030", "20260309T253000Z", "x"] {
+        for bad in [
+            "",
+            "2026-03-09",
+            "20261309",
+            "20260309T1030",
+            "20260309T253000Z",
+            "x",
+        ] {
             assert_eq!(IcsTime::parse(bad, None), None, "{bad}");
         }
     }
@@ -158,7 +172,15 @@ mod tests {
         assert_eq!(parse_duration("P2W"), Some(Duration::weeks(2)));
         assert_eq!(parse_duration("P1DT2H"), Some(Duration::hours(26)));
         assert_eq!(parse_duration("-PT15M"), Some(Duration::minutes(-15)));
-        for bad in ["", "P", "PT", "1H", "PT1X", "P1H", "PT99999999999999999999H"] {
+        for bad in [
+            "",
+            "P",
+            "PT",
+            "1H",
+            "PT1X",
+            "P1H",
+            "PT99999999999999999999H",
+        ] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
     }

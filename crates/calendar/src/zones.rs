@@ -249,11 +249,7 @@ impl Observances {
         match best {
             Some((_, offset)) => offset,
             // Before every onset: the offset in force before the earliest one.
-            None => self
-                .0
-                .iter()
-                .min_by_key(|o| o.start)
-                .map_or(0, |o| o.from),
+            None => self.0.iter().min_by_key(|o| o.start).map_or(0, |o| o.from),
         }
     }
 
@@ -284,7 +280,8 @@ fn last_onset(o: &Observance, local: NaiveDateTime) -> Option<NaiveDateTime> {
     }
     if let Some(rule) = &o.rrule
         && o.start <= local
-        && let Some(set) = crate::expand::rule_set(rule, expansion_start(o, rule, local), &Zone::Utc, None)
+        && let Some(set) =
+            crate::expand::rule_set(rule, expansion_start(o, rule, local), &Zone::Utc, None)
     {
         let onsets = set.before(rrule_time(local)).all(2000).dates;
         if let Some(last) = onsets.last() {
@@ -303,10 +300,12 @@ fn last_onset(o: &Observance, local: NaiveDateTime) -> Option<NaiveDateTime> {
 /// the onsets near `local` are the same.
 fn expansion_start(o: &Observance, rule: &str, local: NaiveDateTime) -> NaiveDateTime {
     let upper = rule.to_ascii_uppercase();
-    if upper.contains("FREQ=YEARLY") && !upper.contains("COUNT=") && local.year() - o.start.year() > 2 {
-        if let Some(date) = chrono::NaiveDate::from_ymd_opt(local.year() - 2, 1, 1) {
-            return date.and_time(o.start.time());
-        }
+    if upper.contains("FREQ=YEARLY")
+        && !upper.contains("COUNT=")
+        && local.year() - o.start.year() > 2
+        && let Some(date) = chrono::NaiveDate::from_ymd_opt(local.year() - 2, 1, 1)
+    {
+        return date.and_time(o.start.time());
     }
     o.start
 }
@@ -429,7 +428,10 @@ mod tests {
         for (windows, iana) in WINDOWS_ZONES {
             assert!(chrono_tz::Tz::from_str(iana).is_ok(), "{windows} → {iana}");
         }
-        assert_eq!(windows_to_iana("w. europe standard time"), Some("Europe/Berlin"));
+        assert_eq!(
+            windows_to_iana("w. europe standard time"),
+            Some("Europe/Berlin")
+        );
         assert_eq!(windows_to_iana("Nowhere Standard Time"), None);
     }
 

@@ -25,7 +25,14 @@ fn google_series_with_a_moved_occurrence_and_an_all_day_event() {
     let found = events(GOOGLE, "2026-03-09T08:00:00Z");
     let summary: Vec<_> = found
         .iter()
-        .map(|e| (e.title.as_deref().unwrap(), e.start, e.end, e.recurrence_id.as_deref()))
+        .map(|e| {
+            (
+                e.title.as_deref().unwrap(),
+                e.start,
+                e.end,
+                e.recurrence_id.as_deref(),
+            )
+        })
         .collect();
     assert_eq!(
         summary,
@@ -108,10 +115,18 @@ fn outlook_windows_zone_names_and_customized_zones() {
         summary,
         [
             // "W. Europe Standard Time" is Europe/Berlin: 14:00 CET.
-            ("Planning Q2", at("2026-03-09T13:00:00Z"), at("2026-03-09T14:00:00Z")),
+            (
+                "Planning Q2",
+                at("2026-03-09T13:00:00Z"),
+                at("2026-03-09T14:00:00Z")
+            ),
             // "Customized Time Zone" from the VTIMEZONE rules: New York moved to EDT on 8 March,
             // so 09:00 local is 13:00 UTC (it was 14:00 UTC the week before).
-            ("Sync with New York", at("2026-03-09T13:00:00Z"), at("2026-03-09T13:30:00Z")),
+            (
+                "Sync with New York",
+                at("2026-03-09T13:00:00Z"),
+                at("2026-03-09T13:30:00Z")
+            ),
         ]
     );
     assert_eq!(
@@ -146,7 +161,11 @@ fn apple_zones_and_floating_times() {
                 at("2026-03-09T15:30:00Z")
             ),
             // Floating: taken as UTC; DURATION instead of DTEND.
-            ("Floating retro", at("2026-03-09T20:00:00Z"), at("2026-03-09T20:45:00Z")),
+            (
+                "Floating retro",
+                at("2026-03-09T20:00:00Z"),
+                at("2026-03-09T20:45:00Z")
+            ),
         ]
     );
 }
@@ -175,7 +194,8 @@ fn rdates_counts_and_cancelled_occurrences() {
 
 #[test]
 fn documents_that_are_not_calendars_are_refused_clearly() {
-    let cases: [(&str, fn(&IcsError) -> bool); 5] = [
+    type Expect = fn(&IcsError) -> bool;
+    let cases: [(&str, Expect); 5] = [
         ("", |e| matches!(e, IcsError::Empty)),
         ("<!doctype html><html><body>Sign in</body></html>", |e| {
             matches!(e, IcsError::NotCalendar)
@@ -183,10 +203,13 @@ fn documents_that_are_not_calendars_are_refused_clearly() {
         ("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:x\r\n", |e| {
             matches!(e, IcsError::Truncated)
         }),
-        (&GOOGLE[..GOOGLE.len() / 2], |e| matches!(e, IcsError::Truncated)),
-        ("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID x\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n", |e| {
-            matches!(e, IcsError::Malformed(_))
+        (&GOOGLE[..GOOGLE.len() / 2], |e| {
+            matches!(e, IcsError::Truncated)
         }),
+        (
+            "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID x\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+            |e| matches!(e, IcsError::Malformed(_)),
+        ),
     ];
     for (text, expected) in cases {
         match parse_feed(text) {

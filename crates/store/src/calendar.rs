@@ -145,10 +145,18 @@ impl Store {
         .bind(ts(horizon))
         .fetch_all(&mut *tx)
         .await?;
-        let stored = rows.iter().map(event_from_row).collect::<Result<Vec<_>>>()?;
+        let stored = rows
+            .iter()
+            .map(event_from_row)
+            .collect::<Result<Vec<_>>>()?;
         let by_key: HashMap<(&str, &str), &CalendarEvent> = stored
             .iter()
-            .map(|e| ((e.ics_uid.as_str(), e.recurrence_id.as_deref().unwrap_or("")), e))
+            .map(|e| {
+                (
+                    (e.ics_uid.as_str(), e.recurrence_id.as_deref().unwrap_or("")),
+                    e,
+                )
+            })
             .collect();
         let mut changes = EventChanges::default();
         let mut seen: HashSet<(&str, &str)> = HashSet::new();
@@ -194,7 +202,10 @@ impl Store {
             }
         }
         for old in &stored {
-            let key = (old.ics_uid.as_str(), old.recurrence_id.as_deref().unwrap_or(""));
+            let key = (
+                old.ics_uid.as_str(),
+                old.recurrence_id.as_deref().unwrap_or(""),
+            );
             if !old.is_deleted && old.start_time > now && !seen.contains(&key) {
                 sqlx::query(
                     "UPDATE calendar_event SET is_deleted = $2, updated_at = $3 WHERE id = $1",
@@ -244,10 +255,12 @@ impl Store {
     }
 
     pub async fn calendar_event(&self, id: &str) -> Result<Option<CalendarEvent>> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM calendar_event WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM calendar_event WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(event_from_row).transpose()
     }
 
@@ -329,7 +342,10 @@ impl Store {
     }
 
     /// The meeting made for a calendar event, if any.
-    pub async fn meeting_for_event(&self, event_id: &str) -> Result<Option<reflector_core::Meeting>> {
+    pub async fn meeting_for_event(
+        &self,
+        event_id: &str,
+    ) -> Result<Option<reflector_core::Meeting>> {
         let id: Option<String> = sqlx::query("SELECT id FROM meeting WHERE calendar_event_id = $1")
             .bind(event_id)
             .fetch_optional(&self.pool)

@@ -7,6 +7,7 @@
 
 mod app;
 pub mod fakes;
+pub mod ics;
 pub mod process;
 
 pub use app::{TestApp, fast_retries};

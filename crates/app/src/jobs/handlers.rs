@@ -14,8 +14,8 @@ use reflector_store::OutboxStatus;
 use crate::ingest::{find_meeting, meeting_key};
 use crate::jobs::Job;
 use crate::meetings::end_meeting;
-use crate::{calendar, notify};
 use crate::{App, AppResult};
+use crate::{calendar, notify};
 
 pub(crate) async fn run(ctx: &App, job: &Job) -> AppResult<Outcome> {
     match job {

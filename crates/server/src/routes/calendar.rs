@@ -77,8 +77,7 @@ impl CalendarEventView {
     fn new(e: CalendarEvent, is_owner: bool) -> Self {
         Self {
             description: e.description.filter(|_| is_owner),
-            attendees: is_owner
-                .then(|| serde_json::from_value(e.attendees).unwrap_or_default()),
+            attendees: is_owner.then(|| serde_json::from_value(e.attendees).unwrap_or_default()),
             id: e.id,
             room_id: e.room_id,
             ics_uid: e.ics_uid,
@@ -129,7 +128,11 @@ pub async fn status(
     let sync = state.app.store.ics_sync_state(&room.id).await?;
     let events_count = state.app.store.count_room_calendar_events(&room.id).await?;
     Ok(Json(IcsStatusView {
-        status: if room.ics_enabled { "enabled" } else { "disabled" },
+        status: if room.ics_enabled {
+            "enabled"
+        } else {
+            "disabled"
+        },
         next_sync: calendar::next_sync(&room, sync.last_attempt_at),
         last_sync: room.ics_last_sync,
         last_etag: room.ics_last_etag,
