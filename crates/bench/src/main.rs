@@ -1,6 +1,6 @@
 //! `reflector-bench`: starts `reflector serve` (release build, a fresh data folder) as a child
 //! process, and measures it from this process over loopback HTTP. Prints figures; asserts
-//! nothing. Two benchmarks:
+//! nothing. Three benchmarks:
 //!
 //! - `meetings` (the default): start-up time, idle memory (RSS), and the latency of
 //!   `POST /v1/rooms/{name}/meeting` on its reuse path at several concurrencies (mock provider).
@@ -8,7 +8,10 @@
 //!   this process: ingest latency and throughput at several concurrencies, how long the jobs take
 //!   to bring `num_clients` up to date after a burst, and how long one event takes from receipt
 //!   to its effect on `num_clients`.
+//! - `calendar`: one ICS sync of a 10 000-event feed (500 for the room): its wall time and the
+//!   server's peak memory.
 
+mod calendar;
 mod fake_daily;
 mod meetings;
 mod webhooks;
@@ -69,6 +72,8 @@ enum Mode {
     Meetings,
     /// Signed Daily participant.joined webhooks: ingest, catch-up and receipt-to-effect times.
     Webhooks(webhooks::Options),
+    /// One ICS sync of a large feed: wall time and the server's peak memory.
+    Calendar(calendar::Options),
 }
 
 /// The measured server; killed when dropped.
@@ -163,6 +168,17 @@ impl Server {
             .and_then(|v| v.parse().ok())
             .context("no VmRSS in /proc status")
     }
+
+    /// The process's peak RSS so far (VmHWM), in KiB.
+    pub fn hwm_kib(&self) -> anyhow::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .context("no VmHWM in /proc status")
+    }
 }
 
 /// How the run's database is described in the output.
@@ -205,5 +221,6 @@ async fn main() -> anyhow::Result<()> {
     match cli.mode.unwrap_or(Mode::Meetings) {
         Mode::Meetings => meetings::run(&cli.common).await,
         Mode::Webhooks(options) => webhooks::run(&cli.common, &options).await,
+        Mode::Calendar(options) => calendar::run(&cli.common, &options).await,
     }
 }
