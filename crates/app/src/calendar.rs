@@ -7,7 +7,7 @@
 //! the room for its owner to read.
 
 use chrono::{DateTime, Utc};
-use reflector_calendar::{Window, parse_feed, room_events};
+use reflector_calendar::{Window, parse_feed_for_room, room_events};
 use reflector_core::Room;
 use reflector_platforms::PlatformError;
 use reflector_store::{FeedEvent, IcsSyncState};
@@ -122,7 +122,7 @@ pub async fn sync_room(app: &App, room: &Room) -> AppResult<SyncResult> {
 }
 
 async fn sync_locked(app: &App, room: &Room) -> AppResult<SyncResult> {
-    let url = room.ics_url.as_deref().unwrap_or_default();
+    let feed_url = room.ics_url.as_deref().unwrap_or_default();
     let previous = app.store.ics_sync_state(&room.id).await?;
     let started = app.clock.now();
     // Validators only while the last full read is recent (see REREAD_AFTER).
@@ -138,7 +138,7 @@ async fn sync_locked(app: &App, room: &Room) -> AppResult<SyncResult> {
         Validators::default()
     };
     let fetched = fetch(
-        url,
+        feed_url,
         &validators,
         app.settings.allow_private_urls,
         FETCH_TIMEOUT,
@@ -166,13 +166,13 @@ async fn sync_locked(app: &App, room: &Room) -> AppResult<SyncResult> {
     if recent && previous.content_hash.as_deref() == Some(hash.as_str()) {
         return unchanged(app, room, &previous, started, etag).await;
     }
-    let feed = match parse_feed(&text) {
+    let url = room_url(app, room);
+    let feed = match parse_feed_for_room(&text, &url) {
         Ok(feed) => feed,
         Err(e) => return record(app, room, failed(e.to_string()), None).await,
     };
     drop(text);
-    let window = Window::around(started);
-    let found = room_events(&feed, &room_url(app, room), window);
+    let found = room_events(&feed, &url, Window::around(started));
     let events: Vec<FeedEvent> = found
         .into_iter()
         .map(|o| FeedEvent {

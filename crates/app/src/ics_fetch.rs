@@ -140,7 +140,8 @@ pub async fn fetch(
         {
             return Err(too_large());
         }
-        let bytes = read_limited(response, deadline)
+        let expected = header(CONTENT_LENGTH).and_then(|l| l.parse::<usize>().ok());
+        let bytes = read_limited(response, expected, deadline)
             .await
             .map_err(|e| match e {
                 ReadError::TooLarge => too_large(),
@@ -148,7 +149,9 @@ pub async fn fetch(
                 ReadError::Broken(e) => format!("the calendar feed's answer broke off: {e}"),
             })?;
         return Ok(Fetched::Body {
-            text: String::from_utf8_lossy(&bytes).into_owned(),
+            // Valid UTF-8 (nearly every feed) is taken as is, without a copy.
+            text: String::from_utf8(bytes)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
             etag,
             last_modified,
         });
@@ -173,9 +176,11 @@ enum ReadError {
 
 async fn read_limited(
     mut response: reqwest::Response,
+    expected: Option<usize>,
     deadline: Instant,
 ) -> Result<Vec<u8>, ReadError> {
-    let mut bytes = Vec::new();
+    // Sized once when the length is announced, rather than doubling up to twice the body.
+    let mut bytes = Vec::with_capacity(expected.unwrap_or(0).min(MAX_FEED_BYTES));
     loop {
         match tokio::time::timeout_at(deadline, response.chunk()).await {
             Err(_) => return Err(ReadError::Timeout),

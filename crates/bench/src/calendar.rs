@@ -40,7 +40,9 @@ pub async fn run(common: &Common, options: &Options) -> anyhow::Result<()> {
     let room = format!("bench-{}", std::process::id());
     let room_url = format!("http://localhost:1250/{room}");
 
-    let feed = Arc::new(RwLock::new(build_feed(options, &room_url, "")));
+    // One `now` for both feeds, so the second differs from the first only by its extra event.
+    let now = Utc::now();
+    let feed = Arc::new(RwLock::new(build_feed(options, &room_url, now, "")));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let feed_url = format!("http://{}/cal.ics", listener.local_addr()?);
     let served = feed.clone();
@@ -78,7 +80,7 @@ pub async fn run(common: &Common, options: &Options) -> anyhow::Result<()> {
     };
     let (first, first_result) = sync().await?;
     // Changed bytes (one extra event elsewhere), so the whole feed is read and compared again.
-    *feed.write().await = build_feed(options, &room_url, "changed");
+    *feed.write().await = build_feed(options, &room_url, now, "changed");
     let (second, second_result) = sync().await?;
     let peak_after = server.hwm_kib()?;
 
@@ -120,10 +122,16 @@ pub async fn run(common: &Common, options: &Options) -> anyhow::Result<()> {
 
 /// A Google-export-like feed: long descriptions, attendees, folded lines; `matching` events of
 /// the room within the next hours (every tenth a weekly series), the rest for other rooms.
-fn build_feed(options: &Options, room_url: &str, variant: &str) -> String {
-    let now = Utc::now();
+fn build_feed(
+    options: &Options,
+    room_url: &str,
+    now: chrono::DateTime<Utc>,
+    variant: &str,
+) -> String {
     let mut out = String::with_capacity(options.events * 900);
-    out.push_str("BEGIN:VCALENDAR\r\nPRODID:-//Google Inc//Google Calendar 70.9054//EN\r\nVERSION:2.0\r\n");
+    out.push_str(
+        "BEGIN:VCALENDAR\r\nPRODID:-//Google Inc//Google Calendar 70.9054//EN\r\nVERSION:2.0\r\n",
+    );
     let stamp = |t: chrono::DateTime<Utc>| t.format("%Y%m%dT%H%M%SZ").to_string();
     for i in 0..options.events {
         let mine = i < options.matching;
@@ -136,7 +144,10 @@ fn build_feed(options: &Options, room_url: &str, variant: &str) -> String {
         let series = i % 10 == 0;
         let (start, rrule) = if series {
             // Weekly since some weeks ago: one occurrence in the window.
-            (start - Duration::weeks(4 + (i % 8) as i64), "RRULE:FREQ=WEEKLY\r\n")
+            (
+                start - Duration::weeks(4 + (i % 8) as i64),
+                "RRULE:FREQ=WEEKLY\r\n",
+            )
         } else {
             (start, "")
         };

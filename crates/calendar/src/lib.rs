@@ -16,7 +16,7 @@ pub mod zones;
 
 pub use expand::{Occurrence, Window, room_events};
 pub use matching::mentions_room;
-pub use parse::{Feed, IcsError, parse_feed};
+pub use parse::{Feed, IcsError, parse_feed, parse_feed_for_room};
 
 use serde::{Deserialize, Serialize};
 

@@ -5,6 +5,8 @@
 //! [`IcsError`], so a sync of it changes nothing. Within a calendar, one broken event (no UID,
 //! an unreadable DTSTART) is skipped and counted, so it does not block every other event.
 
+use std::collections::HashSet;
+
 use icalendar::parser::{Component, Property};
 
 use crate::Attendee;
@@ -42,14 +44,15 @@ pub enum IcsError {
 pub struct Feed {
     pub(crate) events: Vec<VEvent>,
     pub(crate) zones: ZoneTable,
-    /// Events skipped as unreadable (no UID or no valid DTSTART).
+    /// Events skipped as unreadable (no UID or no valid DTSTART, or not parseable).
     pub skipped: usize,
+    total_events: usize,
 }
 
 impl Feed {
-    /// The number of VEVENTs in the feed (readable ones, cancelled included).
+    /// The number of VEVENTs in the feed, cancelled and unreadable ones included.
     pub fn total_events(&self) -> usize {
-        self.events.len()
+        self.total_events
     }
 }
 
@@ -72,8 +75,20 @@ pub(crate) struct VEvent {
     pub raw: String,
 }
 
-/// Parses a feed. Never panics on any input.
+/// Parses a feed, keeping every event. Never panics on any input.
 pub fn parse_feed(text: &str) -> Result<Feed, IcsError> {
+    parse(text, None)
+}
+
+/// Parses a feed, keeping only the events that may belong to the room at `room_url`: those
+/// whose text mentions it, and every event sharing a UID with one (a series' overrides). Every
+/// event is still parsed, one at a time, so a feed that is garbage is an error here too; but
+/// only the room's are kept, so a 10 000-event feed costs little memory.
+pub fn parse_feed_for_room(text: &str, room_url: &str) -> Result<Feed, IcsError> {
+    parse(text, Some(room_url))
+}
+
+fn parse(text: &str, room_url: Option<&str>) -> Result<Feed, IcsError> {
     let text = text.trim_start_matches('\u{feff}');
     if text.trim().is_empty() {
         return Err(IcsError::Empty);
@@ -83,38 +98,76 @@ pub fn parse_feed(text: &str) -> Result<Feed, IcsError> {
     if !first.is_some_and(|l| l.eq_ignore_ascii_case("BEGIN:VCALENDAR")) {
         return Err(IcsError::NotCalendar);
     }
-    check_nesting(&unfolded)?;
-    let calendar = icalendar::parser::read_calendar(&unfolded).map_err(|e| {
-        // The parser's message quotes the offending lines; the first few lines say enough.
-        let short: String = e.lines().take(4).collect::<Vec<_>>().join(" | ");
-        IcsError::Malformed(short.chars().take(300).collect())
-    })?;
+    let blocks = blocks(&unfolded)?;
+    // The UIDs of the events that mention the room (a superset: any property counts here;
+    // `room_events` then looks at LOCATION and DESCRIPTION only).
+    let wanted: Option<HashSet<&str>> = room_url.map(|url| {
+        blocks
+            .iter()
+            .filter(|b| b.event && crate::matching::mentions_room(&unfolded[b.range.clone()], url))
+            .filter_map(|b| textual_uid(&unfolded[b.range.clone()]))
+            .collect()
+    });
     let mut zones = ZoneTable::default();
     let mut events = Vec::new();
-    let mut skipped = 0;
-    for c in &calendar.components {
-        let name = c.name.as_str();
-        if name.eq_ignore_ascii_case("VTIMEZONE") {
-            zones.add_vtimezone(c);
-        } else if name.eq_ignore_ascii_case("VEVENT") {
-            match vevent(c) {
-                Some(e) => events.push(e),
-                None => skipped += 1,
+    let (mut skipped, mut parsed, mut first_error) = (0, 0, None);
+    for block in &blocks {
+        // Each component is parsed on its own, so the whole feed's tree never exists at once.
+        let component = match icalendar::parser::read_calendar(&unfolded[block.range.clone()]) {
+            Ok(mut calendar) if !calendar.components.is_empty() => {
+                calendar.components.swap_remove(0)
             }
+            Ok(_) => continue,
+            Err(e) => {
+                first_error.get_or_insert(e);
+                skipped += usize::from(block.event);
+                continue;
+            }
+        };
+        parsed += 1;
+        if !block.event {
+            zones.add_vtimezone(&component);
+            continue;
+        }
+        match vevent(&component) {
+            Some(e) if wanted.as_ref().is_none_or(|w| w.contains(e.uid.as_str())) => events.push(e),
+            Some(_) => {}
+            None => skipped += 1,
         }
     }
+    if parsed == 0
+        && let Some(e) = first_error
+    {
+        // The parser's message quotes the offending lines; the first few lines say enough.
+        let short: String = e.lines().take(4).collect::<Vec<_>>().join(" | ");
+        return Err(IcsError::Malformed(short.chars().take(300).collect()));
+    }
+    let total_events = blocks.iter().filter(|b| b.event).count();
     Ok(Feed {
         events,
         zones,
         skipped,
+        total_events,
     })
 }
 
-/// Refuses unbalanced or too deep BEGIN/END nesting before the recursive parser sees it.
-fn check_nesting(text: &str) -> Result<(), IcsError> {
+/// A top-level component of the calendar (a VEVENT or a VTIMEZONE), as a byte range.
+struct Block {
+    range: std::ops::Range<usize>,
+    event: bool,
+}
+
+/// Finds the calendar's VEVENTs and VTIMEZONEs, refusing unbalanced or too deep BEGIN/END
+/// nesting before the recursive parser sees any of it.
+fn blocks(text: &str) -> Result<Vec<Block>, IcsError> {
     let mut depth = 0usize;
     let mut closed_calendar = false;
-    for line in text.lines() {
+    let mut open: Option<(usize, bool)> = None;
+    let mut found = Vec::new();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let at = offset;
+        offset += line.len();
         let starts = |prefix: &str| {
             line.get(..prefix.len())
                 .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
@@ -124,7 +177,23 @@ fn check_nesting(text: &str) -> Result<(), IcsError> {
             if depth > MAX_DEPTH {
                 return Err(IcsError::TooDeep);
             }
+            if depth == 2 {
+                let name = line[6..].trim();
+                if name.eq_ignore_ascii_case("VEVENT") {
+                    open = Some((at, true));
+                } else if name.eq_ignore_ascii_case("VTIMEZONE") {
+                    open = Some((at, false));
+                }
+            }
         } else if starts("END:") {
+            if depth == 2
+                && let Some((start, event)) = open.take()
+            {
+                found.push(Block {
+                    range: start..offset,
+                    event,
+                });
+            }
             depth = depth.saturating_sub(1);
             closed_calendar |= depth == 0;
         }
@@ -132,7 +201,21 @@ fn check_nesting(text: &str) -> Result<(), IcsError> {
     if depth > 0 || !closed_calendar {
         return Err(IcsError::Truncated);
     }
-    Ok(())
+    Ok(found)
+}
+
+/// The UID of an event's text, read without parsing it.
+fn textual_uid(block: &str) -> Option<&str> {
+    block.lines().find_map(|line| {
+        let after = line
+            .get(..3)
+            .filter(|k| k.eq_ignore_ascii_case("UID"))
+            .map(|_| &line[3..])?;
+        if !(after.starts_with(':') || after.starts_with(';')) {
+            return None;
+        }
+        after.split_once(':').map(|(_, v)| v.trim())
+    })
 }
 
 pub(crate) fn props<'a, 'b>(

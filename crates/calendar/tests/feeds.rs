@@ -233,9 +233,42 @@ fn broken_events_are_skipped_not_fatal() {
         BEGIN:VEVENT\r\nUID:ok\r\nDTSTART:20260309T100000Z\r\nLOCATION:https://reflector.example.com/team\r\nEND:VEVENT\r\n\
         END:VCALENDAR\r\n";
     let parsed = parse_feed(feed).unwrap();
-    assert_eq!((parsed.total_events(), parsed.skipped), (1, 2));
+    assert_eq!((parsed.total_events(), parsed.skipped), (3, 2));
     let found = room_events(&parsed, ROOM, Window::around(at("2026-03-09T09:00:00Z")));
     assert_eq!(found.len(), 1);
     // No DTEND: one hour.
     assert_eq!(found[0].end, at("2026-03-09T11:00:00Z"));
+}
+
+#[test]
+fn keeping_only_the_rooms_events_finds_the_same_occurrences() {
+    use reflector_calendar::parse_feed_for_room;
+    for (feed, now) in [
+        (GOOGLE, "2026-03-09T08:00:00Z"),
+        (GOOGLE, "2026-03-02T08:00:00Z"),
+        (OUTLOOK, "2026-03-09T08:00:00Z"),
+        (APPLE, "2026-03-09T08:00:00Z"),
+    ] {
+        let window = Window::around(at(now));
+        let all = room_events(&parse_feed(feed).unwrap(), ROOM, window);
+        let only = parse_feed_for_room(feed, ROOM).unwrap();
+        assert_eq!(room_events(&only, ROOM, window), all, "{now}");
+        assert_eq!(
+            only.total_events(),
+            parse_feed(feed).unwrap().total_events()
+        );
+    }
+    // An override that moved out of the room still removes its occurrence from the series.
+    let moved_away = GOOGLE.replace(
+        "DESCRIPTION:Moved by an hour this week.\r\nLAST-MODIFIED:20260301T000000Z\r\nLOCATION:https://reflector.example.com/team",
+        "DESCRIPTION:Moved by an hour this week.\r\nLAST-MODIFIED:20260301T000000Z\r\nLOCATION:Room 4",
+    );
+    assert_ne!(moved_away, GOOGLE);
+    let found = room_events(
+        &parse_feed_for_room(&moved_away, ROOM).unwrap(),
+        ROOM,
+        Window::around(at("2026-03-09T08:00:00Z")),
+    );
+    assert_eq!(found.len(), 1, "only the all-day event: {found:#?}");
+    assert_eq!(found[0].uid, "offsite@google.com");
 }
