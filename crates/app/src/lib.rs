@@ -6,7 +6,9 @@
 //! status they become is the server's one decision.
 
 pub mod access;
+pub mod calendar;
 mod error;
+mod ics_fetch;
 pub mod ingest;
 pub mod jobs;
 pub mod meetings;
@@ -39,13 +41,17 @@ pub struct AppSettings {
     pub empty_grace: chrono::Duration,
     /// `ALLOW_PRIVATE_NETWORK_URLS`.
     pub allow_private_urls: bool,
-    /// `UI_BASE_URL`, for links in outgoing webhooks.
+    /// `UI_BASE_URL`, for links in outgoing webhooks and a room's URL in calendar events.
     pub ui_base_url: String,
     /// The most provider events a meeting's apply job applies in one transaction
     /// (`WEBHOOK_APPLY_BATCH`, 1000); it takes the next batch until none waits.
     pub apply_batch: i64,
     /// `TRANSCRIPT_*` and `LLM_*`: the transcription backend and the summariser.
     pub transcription: transcripts::TranscriptionSettings,
+    /// How often rooms' calendar feeds are checked for being due (`ICS_SCHEDULER_INTERVAL_SECONDS`, 60).
+    pub ics_scheduler_interval: Duration,
+    /// How often meetings are prepared for upcoming events (`CALENDAR_PRECREATE_INTERVAL_SECONDS`, 30).
+    pub calendar_precreate_interval: Duration,
 }
 
 impl AppSettings {
@@ -74,6 +80,8 @@ impl AppSettings {
             ui_base_url: ui_base_url.to_owned(),
             apply_batch,
             transcription: transcripts::TranscriptionSettings::from_env(env)?,
+            ics_scheduler_interval: seconds("ICS_SCHEDULER_INTERVAL_SECONDS", 60)?,
+            calendar_precreate_interval: seconds("CALENDAR_PRECREATE_INTERVAL_SECONDS", 30)?,
         })
     }
 }

@@ -19,6 +19,7 @@ use reflector_core::{
     Meeting, MeetingSettings, Room, platform::meeting_platform, reusable_meeting,
 };
 use reflector_platforms::{CreateMeeting, JoinRequest};
+use reflector_store::CalendarEvent;
 
 use crate::access::Actor;
 use crate::jobs::Job;
@@ -149,7 +150,13 @@ async fn create_serialised(
             )));
         }
         app.meetings.check_creation_rate(&room.id)?;
-        renewing_lease(app, &room.id, &holder, create(app, room, wanted)).await
+        renewing_lease(
+            app,
+            &room.id,
+            &holder,
+            create(app, room, wanted, Schedule::now(app)),
+        )
+        .await
     }
     .await;
     if let Err(e) = app.store.unlock_room(&room.id, &holder).await {
@@ -223,17 +230,72 @@ async fn renewing_lease<T>(
     }
 }
 
+/// When a new meeting runs, and the calendar event it is for.
+struct Schedule {
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    calendar_event_id: Option<String>,
+    calendar_metadata: Option<serde_json::Value>,
+}
+
+impl Schedule {
+    /// A meeting for whoever opens the room: from now, for [`MEETING_DURATION`].
+    fn now(app: &App) -> Self {
+        let now = app.clock.now();
+        Self {
+            start: now,
+            end: now + MEETING_DURATION,
+            calendar_event_id: None,
+            calendar_metadata: None,
+        }
+    }
+}
+
+/// The meeting of a calendar event (SPEC §7): the event's times, its id, and its title,
+/// description and attendees as `calendar_metadata`. At most one per event (a unique index):
+/// a second attempt fails to store, and its provider room is deleted again.
+pub async fn create_for_event(app: &App, room: &Room, event: &CalendarEvent) -> AppResult<Meeting> {
+    let platform_name = meeting_platform(room, app.platforms.rollouts());
+    let wanted = MeetingSettings::for_room(room, platform_name);
+    // A meeting must end after it starts; an event without length gets an hour.
+    let end = if event.end_time > event.start_time {
+        event.end_time
+    } else {
+        event.start_time + chrono::Duration::hours(1)
+    };
+    let schedule = Schedule {
+        start: event.start_time,
+        end,
+        calendar_event_id: Some(event.id.clone()),
+        calendar_metadata: Some(calendar_metadata(event)),
+    };
+    create(app, room, &wanted, schedule).await
+}
+
+/// What a meeting keeps of its calendar event.
+pub fn calendar_metadata(event: &CalendarEvent) -> serde_json::Value {
+    serde_json::json!({
+        "title": event.title,
+        "description": event.description,
+        "attendees": event.attendees,
+        "location": event.location,
+    })
+}
+
 /// Creates the provider room, then stores the meeting. If storing fails the provider room is
 /// deleted again, so a failure leaves no half-made meeting behind.
-async fn create(app: &App, room: &Room, wanted: &MeetingSettings) -> AppResult<Meeting> {
+async fn create(
+    app: &App,
+    room: &Room,
+    wanted: &MeetingSettings,
+    schedule: Schedule,
+) -> AppResult<Meeting> {
     let platform = app.platforms.get(wanted.platform.as_str())?;
-    let now: DateTime<Utc> = app.clock.now();
-    let end = now + MEETING_DURATION;
     let created = platform
         .create_meeting(&CreateMeeting {
             room_name: &room.name,
-            start_date: now,
-            end_date: end,
+            start_date: schedule.start,
+            end_date: schedule.end,
             is_locked: wanted.is_locked,
             room_mode: wanted.room_mode,
             recording_type: wanted.recording_type,
@@ -247,8 +309,8 @@ async fn create(app: &App, room: &Room, wanted: &MeetingSettings) -> AppResult<M
         room_name: created.room_name,
         room_url: created.room_url,
         host_room_url: created.host_room_url,
-        start_date: now,
-        end_date: end,
+        start_date: schedule.start,
+        end_date: schedule.end,
         room_id: room.id.clone(),
         is_locked: wanted.is_locked,
         room_mode: wanted.room_mode,
@@ -256,8 +318,8 @@ async fn create(app: &App, room: &Room, wanted: &MeetingSettings) -> AppResult<M
         recording_trigger: wanted.recording_trigger,
         num_clients: 0,
         is_active: true,
-        calendar_event_id: None,
-        calendar_metadata: None,
+        calendar_event_id: schedule.calendar_event_id,
+        calendar_metadata: schedule.calendar_metadata,
         composed_video_key: None,
         composed_video_duration: None,
     };

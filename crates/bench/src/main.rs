@@ -14,7 +14,10 @@
 //! - `signatures`: how long unsigned webhooks with oversized signature headers take to refuse.
 //! - `recordings`: one 1 GiB recording ingested from a local S3-compatible server (moto):
 //!   throughput and the server's peak memory.
+//! - `calendar`: one ICS sync of a 10 000-event feed (500 for the room): its wall time and the
+//!   server's peak memory.
 
+mod calendar;
 mod ceiling;
 mod fake_daily;
 mod meetings;
@@ -93,6 +96,8 @@ enum Mode {
     /// One large recording (1 GiB) ingested from an S3-compatible server (moto): throughput and
     /// peak memory.
     Recordings(recordings::Options),
+    /// One ICS sync of a large feed: wall time and the server's peak memory.
+    Calendar(calendar::Options),
 }
 
 /// The measured server; killed when dropped.
@@ -187,6 +192,17 @@ impl Server {
             .and_then(|v| v.parse().ok())
             .context("no VmRSS in /proc status")
     }
+
+    /// The process's peak RSS so far (VmHWM), in KiB.
+    pub fn hwm_kib(&self) -> anyhow::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .context("no VmHWM in /proc status")
+    }
 }
 
 /// How the run's database is described in the output.
@@ -240,6 +256,7 @@ fn main() -> anyhow::Result<()> {
             Mode::Webhooks(options) => webhooks::run(&cli.common, &options).await,
             Mode::Signatures(options) => signatures::run(&cli.common, &options).await,
             Mode::Recordings(options) => recordings::run(&cli.common, &options).await,
+            Mode::Calendar(options) => calendar::run(&cli.common, &options).await,
             Mode::Ceiling { .. } => Ok(()),
         }
     })

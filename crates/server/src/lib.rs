@@ -34,7 +34,7 @@ pub use config::HttpSettings;
 pub use state::HttpState;
 
 use crate::error::ApiError;
-use crate::routes::{keys, meetings, rooms, system, transcripts, webhooks};
+use crate::routes::{calendar, keys, meetings, rooms, system, transcripts, webhooks};
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -48,6 +48,11 @@ pub fn api_routes() -> OpenApiRouter<HttpState> {
         .routes(routes!(rooms::get_by_name))
         .routes(routes!(rooms::meeting))
         .routes(routes!(meetings::active))
+        // Static segments win over `{meeting_id}` in the router, so `upcoming` is not a meeting id.
+        .routes(routes!(calendar::upcoming))
+        .routes(routes!(calendar::events))
+        .routes(routes!(calendar::sync))
+        .routes(routes!(calendar::status))
         .routes(routes!(meetings::get))
         .routes(routes!(meetings::join))
         .routes(routes!(meetings::consent))

@@ -6,6 +6,7 @@
 //! text (so text order is time order), and JSON is stored as text. The `Any` driver decodes only
 //! portable types, which is what keeps the two engines on one path.
 
+mod calendar;
 mod consent;
 mod jobs;
 mod keys;
@@ -17,6 +18,7 @@ mod time;
 mod transcripts;
 mod webhooks;
 
+pub use calendar::{CalendarEvent, EventChanges, FeedEvent, IcsRoom, IcsSyncState};
 pub use consent::ConsentVote;
 pub use jobs::{ClaimedJob, JobCounts, JobLease, KindBacklog, NewJob};
 pub use keys::ApiKey;

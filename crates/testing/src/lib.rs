@@ -7,6 +7,7 @@
 
 mod app;
 pub mod fakes;
+pub mod ics;
 pub mod media;
 pub mod moto;
 pub mod process;

@@ -16,6 +16,9 @@ export type OidcInfo = components["schemas"]["OidcInfo"];
 export type RecordingType = components["schemas"]["RecordingType"];
 export type RecordingTrigger = components["schemas"]["RecordingTrigger"];
 export type RoomMode = components["schemas"]["RoomMode"];
+export type SyncResult = components["schemas"]["SyncResultView"];
+export type IcsStatus = components["schemas"]["IcsStatusView"];
+export type CalendarEvent = components["schemas"]["CalendarEventView"];
 
 /** No request waits forever: creating a meeting may retry a slow provider for up to ~40 s. */
 const TIMEOUT_MS = 60_000;

@@ -218,6 +218,39 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/rooms/{room_name}/ics/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get: operations["status"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/rooms/{room_name}/ics/sync": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Fetches the room's feed now, whatever its interval (owner only). */
+        post: operations["sync"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/rooms/{room_name}/meeting": {
         parameters: {
             query?: never;
@@ -238,6 +271,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/rooms/{room_name}/meetings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The room's calendar events that are not deleted, start ascending. */
+        get: operations["list_calendar_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/rooms/{room_name}/meetings/active": {
         parameters: {
             query?: never;
@@ -247,6 +297,23 @@ export interface paths {
         };
         /** The room's active meetings that have not ended, latest end first. */
         get: operations["active"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/rooms/{room_name}/meetings/upcoming": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The room's events that are running now or start within `minutes_ahead`, start ascending. */
+        get: operations["upcoming_calendar_events"];
         put?: never;
         post?: never;
         delete?: never;
@@ -452,6 +519,34 @@ export interface components {
             id: string;
             name: string;
         };
+        AttendeeView: {
+            email?: string | null;
+            name?: string | null;
+            role?: string | null;
+            status?: string | null;
+        };
+        /** @description A calendar event. `description` and `attendees` are null unless the caller owns the room. */
+        CalendarEventView: {
+            attendees?: components["schemas"]["AttendeeView"][] | null;
+            /** Format: date-time */
+            created_at: string;
+            description?: string | null;
+            /** Format: date-time */
+            end_time: string;
+            ics_uid: string;
+            id: string;
+            /** Format: date-time */
+            last_synced: string;
+            location?: string | null;
+            /** @description The occurrence's original start, for occurrences of a recurring series. */
+            recurrence_id?: string | null;
+            room_id: string;
+            /** Format: date-time */
+            start_time: string;
+            title?: string | null;
+            /** Format: date-time */
+            updated_at: string;
+        };
         ConsentRequest: {
             consent_given: boolean;
             /** @description A token the browser generates once, so an anonymous participant can change their answer. */
@@ -519,6 +614,24 @@ export interface components {
             /** Format: int64 */
             status_code?: number | null;
             url: string;
+        };
+        /**
+         * @description The room's calendar sync. `status` is `enabled` or `disabled`; `last_sync_status` and
+         *     `last_error` describe the last attempt (additions to the original API).
+         */
+        IcsStatusView: {
+            /** Format: int64 */
+            events_count: number;
+            /** Format: date-time */
+            last_attempt?: string | null;
+            last_error?: string | null;
+            last_etag?: string | null;
+            /** Format: date-time */
+            last_sync?: string | null;
+            last_sync_status?: string | null;
+            /** Format: date-time */
+            next_sync?: string | null;
+            status: string;
         };
         Me: {
             /** @description `none` (single-user mode, everyone is `local`) or `jwt`. */
@@ -715,6 +828,21 @@ export interface components {
         };
         StatusOk: {
             status: string;
+        };
+        /**
+         * @description What a sync did. `status` is `success`, `unchanged` (304, or the same content as last
+         *     time), `error` (see `error`; nothing was changed) or `skipped` (another sync was running).
+         */
+        SyncResultView: {
+            error?: string | null;
+            events_created: number;
+            events_deleted: number;
+            /** @description Occurrences in the feed that belong to this room within the next 24 hours (and the last hour). */
+            events_found: number;
+            events_updated: number;
+            status: string;
+            /** @description Events in the whole feed. */
+            total_events: number;
         };
         /** @description A named part of the meeting (from the LLM, when one is configured). */
         Topic: {
@@ -1345,6 +1473,91 @@ export interface operations {
             };
         };
     };
+    status: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                room_name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IcsStatusView"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    sync: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                room_name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SyncResultView"];
+                };
+            };
+            /** @description ICS is not configured for this room */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     meeting: {
         parameters: {
             query?: never;
@@ -1417,6 +1630,33 @@ export interface operations {
             };
         };
     };
+    list_calendar_events: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                room_name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CalendarEventView"][];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     active: {
         parameters: {
             query?: never;
@@ -1437,6 +1677,42 @@ export interface operations {
                 };
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    upcoming_calendar_events: {
+        parameters: {
+            query?: {
+                /** @description Events starting within this many minutes (default 120, at most 7 days), or running now. */
+                minutes_ahead?: number;
+            };
+            header?: never;
+            path: {
+                room_name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CalendarEventView"][];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -17,6 +17,7 @@ import { ErrorState, Loading } from "../components/States";
 import { SignInButton } from "../components/SignIn";
 import { useMe } from "../me";
 import { roomNameProblem } from "../roomName";
+import { CalendarPanel } from "./CalendarPanel";
 import { WebhookPanel } from "./WebhookPanel";
 
 /** Every room field of SPEC §2 that a person sets. */
@@ -208,6 +209,7 @@ function RoomForm({ room, platforms }: { room: Room | null; platforms: Platform[
   };
 
   const webhookDirty = f.webhook_url !== baseline.webhook_url || f.webhook_secret !== baseline.webhook_secret;
+  const calendarDirty = f.ics_url !== baseline.ics_url || f.ics_enabled !== baseline.ics_enabled;
 
   return (
     <section className="page">
@@ -337,10 +339,10 @@ function RoomForm({ room, platforms }: { room: Room | null; platforms: Platform[
               {intervalTouched && fetchProblem ? fetchProblem : "60 to 604800 (a week)."}
             </p>
           </Field>
-          {saved && (
-            <p className="muted small">
-              Last synced: {saved.ics_last_sync ? new Date(saved.ics_last_sync).toLocaleString() : "never"}
-            </p>
+          {saved ? (
+            <CalendarPanel room={saved} dirty={calendarDirty} />
+          ) : (
+            <p className="muted small">Save the room to sync its calendar.</p>
           )}
         </Section>
 

@@ -1,5 +1,5 @@
 import { Suspense, useState } from "react";
-import { api, call, ApiError, type Meeting, type Room } from "../api/client";
+import { api, call, ApiError, type CalendarEvent, type Meeting, type Room } from "../api/client";
 import { useMe } from "../me";
 import { asApiError, useLoad } from "../hooks";
 import { useMeetingPoll } from "../hooks/useMeetingPoll";
@@ -35,10 +35,15 @@ export function RoomPage({ roomName, meetingId }: { roomName: string; meetingId?
     }
     // A calendar room may have several meetings at once (overlapping events): let people choose.
     if (room.ics_enabled) {
-      const active = await call(
-        api.GET("/v1/rooms/{room_name}/meetings/active", { params: { path: { room_name: roomName } } }),
-      );
-      return { room, choices: active };
+      const [active, upcoming] = await Promise.all([
+        call(api.GET("/v1/rooms/{room_name}/meetings/active", { params: { path: { room_name: roomName } } })),
+        call(
+          api.GET("/v1/rooms/{room_name}/meetings/upcoming", {
+            params: { path: { room_name: roomName }, query: { minutes_ahead: 24 * 60 } },
+          }),
+        ),
+      ]);
+      return { room, choices: active, upcoming };
     }
     const m = await meeting(
       call(
@@ -54,7 +59,8 @@ export function RoomPage({ roomName, meetingId }: { roomName: string; meetingId?
   if (loaded.state === "loading") return <Loading label={`Opening ${roomName}…`} />;
   if (loaded.state === "error") return <RoomError roomName={roomName} error={loaded.error} retry={() => setAttempt(attempt + 1)} />;
   const opened = loaded.data;
-  if ("choices" in opened) return <MeetingChooser room={opened.room} initial={opened.choices} />;
+  if ("choices" in opened)
+    return <MeetingChooser room={opened.room} initial={opened.choices} upcoming={opened.upcoming} />;
   return (
     <MeetingPage
       key={opened.meeting.id}
@@ -65,9 +71,12 @@ export function RoomPage({ roomName, meetingId }: { roomName: string; meetingId?
   );
 }
 
-type Opened = { room: Room; meeting: Meeting } | { room: Room; choices: Meeting[] };
+type Opened = { room: Room; meeting: Meeting } | { room: Room; choices: Meeting[]; upcoming: CalendarEvent[] };
 
-function MeetingChooser({ room, initial }: { room: Room; initial: Meeting[] }) {
+const clock = (t: string) => new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+const day = (t: string) => new Date(t).toLocaleDateString([], { weekday: "short", day: "numeric", month: "short" });
+
+function MeetingChooser({ room, initial, upcoming }: { room: Room; initial: Meeting[]; upcoming: CalendarEvent[] }) {
   const me = useMe();
   const isOwner = !!me.sub && me.sub === room.user_id;
   const [meetings, setMeetings] = useState(initial);
@@ -136,6 +145,7 @@ function MeetingChooser({ room, initial }: { room: Room; initial: Meeting[] }) {
           })}
         </ul>
       )}
+      <UpcomingEvents events={upcoming.filter((e) => !meetings.some((m) => m.calendar_event_id === e.id))} />
       {error && (
         <p className="error" role="alert" data-testid="start-error">
           Could not start a meeting: {error.detail}
@@ -430,5 +440,29 @@ function EndMeetingDialog({ meeting, onClose, onEnded }: { meeting: Meeting; onC
       <p>Everyone is disconnected and the provider room is closed. Opening the room afterwards starts a new meeting.</p>
       {error && <p className="error" role="alert">{error.detail}</p>}
     </Dialog>
+  );
+}
+
+/** The room's calendar events of the next 24 hours that have no running meeting yet; their
+ * meetings open a few minutes before they start. */
+function UpcomingEvents({ events }: { events: CalendarEvent[] }) {
+  return (
+    <section className="upcoming" data-testid="upcoming-events">
+      <h2>Upcoming</h2>
+      {events.length === 0 ? (
+        <p className="muted small">No scheduled meetings in the next 24 hours.</p>
+      ) : (
+        <ul className="upcoming-list">
+          {events.map((e) => (
+            <li key={e.id} data-testid={`upcoming-${e.ics_uid}`}>
+              <span className="badge">
+                {day(e.start_time)} {clock(e.start_time)}–{clock(e.end_time)}
+              </span>{" "}
+              <strong>{e.title || "Untitled event"}</strong>
+            </li>
+          ))}
+        </ul>
+      )}
+    </section>
   );
 }

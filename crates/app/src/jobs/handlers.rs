@@ -15,7 +15,7 @@ use crate::ingest::{find_meeting, meeting_key};
 use crate::jobs::Job;
 use crate::meetings::end_meeting;
 use crate::{App, AppResult};
-use crate::{notify, recordings, transcripts};
+use crate::{calendar, notify, recordings, transcripts};
 
 pub(crate) async fn run(ctx: &App, job: &Job) -> AppResult<Outcome> {
     match job {
@@ -41,6 +41,26 @@ pub(crate) async fn run(ctx: &App, job: &Job) -> AppResult<Outcome> {
         Job::PollRecordingQueue { platform } => recordings::poll_queue(ctx, platform).await,
         Job::LifecycleSweep => sweep(ctx, |meeting_id| Job::CheckMeeting { meeting_id }).await,
         Job::PresenceSweep => sweep(ctx, |meeting_id| Job::ReconcilePresence { meeting_id }).await,
+        Job::SyncCalendars => {
+            for room_id in calendar::due_rooms(ctx).await? {
+                ctx.enqueue(Job::SyncRoomCalendar { room_id }).await?;
+            }
+            Ok(Outcome::Done)
+        }
+        Job::SyncRoomCalendar { room_id } => {
+            // A room deleted or switched off since is nothing to do; a feed that fails is
+            // recorded on the room and tried again at its next interval, not as a job retry.
+            if let Some(room) = ctx.store.room(room_id).await?
+                && calendar::follows_calendar(&room)
+            {
+                calendar::sync_room(ctx, &room).await?;
+            }
+            Ok(Outcome::Done)
+        }
+        Job::PrepareCalendarMeetings => {
+            calendar::prepare_meetings(ctx).await?;
+            Ok(Outcome::Done)
+        }
         Job::PruneJobs => {
             let now = ctx.clock.now();
             let jobs = ctx

@@ -48,6 +48,12 @@ pub enum Job {
     PresenceSweep,
     /// Periodic: delete finished jobs older than a week.
     PruneJobs,
+    /// Periodic: enqueue `SyncRoomCalendar` for every room whose feed is due.
+    SyncCalendars,
+    /// Fetch one room's calendar feed and apply it to its events.
+    SyncRoomCalendar { room_id: String },
+    /// Periodic: make the meetings of calendar events that start soon.
+    PrepareCalendarMeetings,
 }
 
 impl Job {
@@ -66,6 +72,9 @@ impl Job {
             Job::LifecycleSweep => "lifecycle_sweep",
             Job::PresenceSweep => "presence_sweep",
             Job::PruneJobs => "prune_jobs",
+            Job::SyncCalendars => "sync_calendars",
+            Job::SyncRoomCalendar { .. } => "sync_room_calendar",
+            Job::PrepareCalendarMeetings => "prepare_calendar_meetings",
         }
     }
 
@@ -81,7 +90,9 @@ impl Job {
             Job::ReconcilePresence { .. } | Job::CheckMeeting { .. } | Job::ExpireRoom { .. } => {
                 180
             }
-            Job::LifecycleSweep | Job::PresenceSweep => 120,
+            Job::LifecycleSweep | Job::PresenceSweep | Job::SyncCalendars => 120,
+            // A feed fetch has 30 s; creating an event's meeting is a provider call with retries.
+            Job::SyncRoomCalendar { .. } | Job::PrepareCalendarMeetings => 300,
             Job::PollRecordings { .. } | Job::PollRecordingQueue { .. } | Job::PruneJobs => 600,
             // A download streams a recording of any size (1 GiB took 7 s here; slow links more).
             Job::IngestRecording { .. } => 3600,
@@ -119,9 +130,12 @@ impl Job {
             Job::PollRecordingQueue { platform } => {
                 Some(format!("poll_recording_queue:{platform}"))
             }
-            Job::LifecycleSweep | Job::PresenceSweep | Job::PruneJobs => {
-                Some(self.kind().to_owned())
-            }
+            Job::SyncRoomCalendar { room_id } => Some(format!("ics:{room_id}")),
+            Job::LifecycleSweep
+            | Job::PresenceSweep
+            | Job::PruneJobs
+            | Job::SyncCalendars
+            | Job::PrepareCalendarMeetings => Some(self.kind().to_owned()),
             Job::ProcessWebhook { .. } | Job::DeliverWebhook { .. } => None,
         }
     }
@@ -312,6 +326,20 @@ mod tests {
                 json!({"v": 1, "kind": "presence_sweep"}),
             ),
             (Job::PruneJobs, json!({"v": 1, "kind": "prune_jobs"})),
+            (
+                Job::SyncCalendars,
+                json!({"v": 1, "kind": "sync_calendars"}),
+            ),
+            (
+                Job::SyncRoomCalendar {
+                    room_id: "r".into(),
+                },
+                json!({"v": 1, "kind": "sync_room_calendar", "room_id": "r"}),
+            ),
+            (
+                Job::PrepareCalendarMeetings,
+                json!({"v": 1, "kind": "prepare_calendar_meetings"}),
+            ),
         ];
         for (job, stored) in cases {
             let written: serde_json::Value = serde_json::from_str(&job.encode()).unwrap();

@@ -42,7 +42,7 @@ impl App {
         Runner::new(self.queue.clone(), Arc::new(Jobs(self.clone())))
     }
 
-    /// The periodic scheduler of SPEC §6 (one leads among all processes).
+    /// The periodic scheduler of SPEC §6 and §7 (one leads among all processes).
     pub fn scheduler(&self) -> Scheduler {
         let s = &self.settings;
         let task = |name: &str, every, job: Job| PeriodicTask {
@@ -54,6 +54,12 @@ impl App {
             task("lifecycle", s.lifecycle_interval, Job::LifecycleSweep),
             task("presence", s.presence_interval, Job::PresenceSweep),
             task("prune_jobs", Duration::from_secs(3600), Job::PruneJobs),
+            task("ics", s.ics_scheduler_interval, Job::SyncCalendars),
+            task(
+                "calendar_meetings",
+                s.calendar_precreate_interval,
+                Job::PrepareCalendarMeetings,
+            ),
         ];
         // Recording announcements that webhooks may miss: each provider's own listing and
         // bucket notification queue, at the interval the provider's settings give.

@@ -1,3 +1,4 @@
+pub mod calendar;
 pub mod keys;
 pub mod meetings;
 pub mod rooms;
