@@ -254,6 +254,7 @@ fn metrics_recorder() -> &'static PrometheusHandle {
                 "metrics: another recorder is installed; /metrics shows only this one's"
             );
         }
+        describe_metrics();
         // Folds recorded histogram samples into their buckets, so memory stays bounded between
         // scrapes.
         let upkeep = handle.clone();
@@ -267,6 +268,77 @@ fn metrics_recorder() -> &'static PrometheusHandle {
             });
         handle
     })
+}
+
+/// The `# HELP` lines of the metrics every crate records (the names are listed in the README's
+/// Operations section).
+fn describe_metrics() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "reflector_http_requests_total",
+        "HTTP requests by method, route pattern and status"
+    );
+    describe_histogram!(
+        "reflector_http_request_duration_seconds",
+        Unit::Seconds,
+        "HTTP request latency by method, route pattern and status"
+    );
+    describe_counter!(
+        "reflector_provider_webhooks_total",
+        "Provider webhook deliveries by provider and outcome (new, duplicate, probe, rejected, malformed, unstored)"
+    );
+    describe_gauge!(
+        "reflector_jobs",
+        "Live jobs by kind and state (due, scheduled, running), read from the database"
+    );
+    describe_gauge!(
+        "reflector_job_oldest_due_age_seconds",
+        Unit::Seconds,
+        "How long the oldest due job of each kind has waited"
+    );
+    describe_counter!(
+        "reflector_jobs_started_total",
+        "Job runs started by this process, by kind"
+    );
+    describe_counter!(
+        "reflector_jobs_finished_total",
+        "Job runs ended by this process, by kind and outcome (done, rescheduled, retried, failed, handed_back)"
+    );
+    describe_histogram!(
+        "reflector_job_wait_seconds",
+        Unit::Seconds,
+        "From when a job was due until it was claimed, by kind"
+    );
+    describe_histogram!(
+        "reflector_job_duration_seconds",
+        Unit::Seconds,
+        "Job run time, by kind"
+    );
+    describe_counter!(
+        "reflector_provider_calls_total",
+        "Provider API calls (with their retries) by provider, operation and outcome"
+    );
+    describe_histogram!(
+        "reflector_provider_call_duration_seconds",
+        Unit::Seconds,
+        "Provider API call latency (with retries) by provider, operation and outcome"
+    );
+    describe_counter!(
+        "reflector_provider_bad_responses_total",
+        "Provider answers that were not the JSON expected, by provider"
+    );
+    describe_counter!(
+        "reflector_webhook_deliveries_total",
+        "Outgoing room webhook delivery attempts by event and result"
+    );
+    describe_gauge!(
+        "reflector_open_meetings",
+        "Active meetings, read from the database"
+    );
+    describe_gauge!(
+        "reflector_open_participants",
+        "Participants in active meetings, read from the database"
+    );
 }
 
 /// Completes on Ctrl-C or SIGTERM.
