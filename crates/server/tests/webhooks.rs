@@ -921,17 +921,21 @@ async fn only_one_scheduler_enqueues_each_period() {
     };
     assert_eq!(
         enqueued_by(0).await,
-        (3, 0),
-        "lifecycle, presence, pruning are due at start"
+        (5, 0),
+        "lifecycle, presence, pruning, calendar sync and calendar meetings are due at start"
     );
     assert_eq!(enqueued_by(10).await, (0, 0));
     assert_eq!(enqueued_by(20).await, (0, 0));
-    assert_eq!(enqueued_by(30).await, (1, 0), "presence every 30 s");
+    assert_eq!(
+        enqueued_by(30).await,
+        (2, 0),
+        "presence and calendar meetings every 30 s"
+    );
     assert_eq!(enqueued_by(45).await, (0, 0));
     assert_eq!(
         enqueued_by(60).await,
-        (2, 0),
-        "lifecycle every 60 s, and presence"
+        (4, 0),
+        "lifecycle and calendar sync every 60 s, and the 30 s ones"
     );
     // `a` dies: after its lease runs out, `b` takes over the schedule where it was.
     clock.set(t0() + Duration::seconds(76));
@@ -941,7 +945,11 @@ async fn only_one_scheduler_enqueues_each_period() {
         "nothing was due, but b leads now"
     );
     clock.set(t0() + Duration::seconds(90));
-    assert_eq!(b.tick().await.unwrap(), 1, "presence, on time");
+    assert_eq!(
+        b.tick().await.unwrap(),
+        2,
+        "presence and calendar meetings, on time"
+    );
     assert_eq!(a.tick().await.unwrap(), 0, "a came back, but b leads");
     app.stop().await;
 }
