@@ -26,6 +26,11 @@ enum Access {
     OwnerOnly,
     /// Open to others (possibly needing sign-in); its answers must still hide owner secrets.
     Public,
+    /// A transcript's routes: whoever may not see the transcript gets 404, as if it did not
+    /// exist (visibility: owner, shared room, or public share mode). This scenario has no
+    /// transcript, so only the refusals are checked here; `tests/transcripts.rs` and the store
+    /// tests check who may see one.
+    Hidden,
 }
 
 /// Every route of `reflector_server::api_routes()`, classified. A route missing here fails the
@@ -74,6 +79,44 @@ const ROUTES: &[(&str, &str, Access)] = &[
         "/v1/rooms/{room_id}/webhook/test",
         Access::OwnerOnly,
     ),
+    (
+        "GET",
+        "/v1/meetings/{meeting_id}/recordings",
+        Access::OwnerOnly,
+    ),
+    ("GET", "/v1/rooms/{room_name}/ics/status", Access::OwnerOnly),
+    ("POST", "/v1/rooms/{room_name}/ics/sync", Access::OwnerOnly),
+    ("GET", "/v1/rooms/{room_name}/meetings", Access::Public), // redacted for non-owners
+    (
+        "GET",
+        "/v1/rooms/{room_name}/meetings/upcoming",
+        Access::Public,
+    ),
+    ("GET", "/v1/transcripts", Access::Public), // only what the caller may see
+    ("GET", "/v1/transcripts/search", Access::Public),
+    ("GET", "/v1/transcripts/{transcript_id}", Access::Hidden),
+    ("PATCH", "/v1/transcripts/{transcript_id}", Access::Hidden),
+    ("DELETE", "/v1/transcripts/{transcript_id}", Access::Hidden),
+    (
+        "GET",
+        "/v1/transcripts/{transcript_id}/audio/mp3",
+        Access::Hidden,
+    ),
+    (
+        "GET",
+        "/v1/transcripts/{transcript_id}/participants",
+        Access::Hidden,
+    ),
+    (
+        "POST",
+        "/v1/transcripts/{transcript_id}/process",
+        Access::Hidden,
+    ),
+    (
+        "GET",
+        "/v1/transcripts/{transcript_id}/topics",
+        Access::Hidden,
+    ),
     ("GET", "/v1/user/api-keys", Access::Public), // the caller's own keys
     ("POST", "/v1/user/api-keys", Access::Public),
     ("DELETE", "/v1/user/api-keys/{key_id}", Access::OwnerOnly),
@@ -107,7 +150,7 @@ fn body_for(method: &str, path: &str) -> Option<Value> {
             Some(json!({"type": "cloud", "instanceId": "x"}))
         }
         ("POST", "/v1/user/api-keys") => Some(json!({"name": "k"})),
-        ("POST", _) => Some(json!({})),
+        ("POST" | "PATCH", _) => Some(json!({})),
         _ => None,
     }
 }
@@ -176,6 +219,7 @@ async fn every_owner_only_route_refuses_others_and_no_route_leaks_secrets(db: Db
             .replace("{room_name}", "alices")
             .replace("{meeting_id}", meeting["id"].as_str().unwrap())
             .replace("{key_id}", key["id"].as_str().unwrap())
+            .replace("{transcript_id}", "no-such-transcript")
     };
 
     for (method, path, access) in ROUTES {
@@ -190,6 +234,12 @@ async fn every_owner_only_route_refuses_others_and_no_route_leaks_secrets(db: Db
                 assert!(
                     !text.contains(secret),
                     "{method} {path} as {who} revealed {secret:?}: {text}"
+                );
+            }
+            if *access == Access::Hidden {
+                assert!(
+                    [401, 404].contains(&status),
+                    "{method} {path} as {who}: {status} {text}"
                 );
             }
             if *access == Access::OwnerOnly {
@@ -236,7 +286,13 @@ async fn every_owner_only_route_refuses_others_and_no_route_leaks_secrets(db: Db
         let (status, text) = app
             .call(method.clone(), &fill(path), Some(&alice), body)
             .await;
-        assert_eq!(status, 200, "{method} {path} as the owner: {text}");
+        // Only the owner learns that this room's calendar sync is off (400 naming it).
+        let expected = if path.ends_with("/ics/sync") {
+            400
+        } else {
+            200
+        };
+        assert_eq!(status, expected, "{method} {path} as the owner: {text}");
     }
     app.stop().await;
 }
