@@ -369,8 +369,11 @@ async fn run(ctx: &App, t: &Transcript, dir: &Path) -> Result<TranscriptResult, 
     Ok(result)
 }
 
-/// Speakers: one per track, named from the meeting's participant sessions when a track's key
-/// names a session (the providers' raw tracks do), else "Speaker N".
+/// Speakers: one per track. A multitrack recording's track is named by the provider when it
+/// can tell who spoke on it ([`VideoPlatform::recording_speakers`]), else from the meeting's
+/// participant sessions when the provider's track key names the session, else "Speaker N".
+///
+/// [`VideoPlatform::recording_speakers`]: reflector_platforms::VideoPlatform::recording_speakers
 async fn participants(
     ctx: &App,
     t: &Transcript,
@@ -381,29 +384,81 @@ async fn participants(
         Some(m) => ctx.store.participant_sessions(m).await?,
         None => Vec::new(),
     };
-    let multitrack = recording.is_some_and(|r| r.multitrack);
+    let multitrack = recording.filter(|r| r.multitrack);
+    let speakers = match multitrack {
+        Some(r) => provider_speakers(ctx, r).await,
+        None => Vec::new(),
+    };
     Ok(keys
         .iter()
         .enumerate()
         .map(|(index, key)| {
             let speaker = u32::try_from(index).unwrap_or(u32::MAX);
-            let session = multitrack
-                .then(|| {
-                    sessions.iter().find(|s| {
-                        !s.platform_session_id.is_empty() && key.contains(&s.platform_session_id)
+            // The provider's name for this track: the key it was announced with, else ours.
+            let track = multitrack
+                .and_then(|r| r.source_keys.get(index))
+                .unwrap_or(key);
+            let named = multitrack.and_then(|r| {
+                speakers
+                    .iter()
+                    .find(|s| s.track == *track)
+                    // Announced without keys, the tracks were taken in the provider's order.
+                    .or_else(|| {
+                        r.source_keys
+                            .is_empty()
+                            .then(|| speakers.get(index))
+                            .flatten()
                     })
+            });
+            let session = multitrack.and_then(|_| {
+                sessions.iter().find(|s| {
+                    !s.platform_session_id.is_empty() && track.contains(&s.platform_session_id)
                 })
-                .flatten();
+            });
+            let (name, user_id) = match (named, session) {
+                (Some(n), _) => (n.name.clone(), n.user_id.clone()),
+                (None, Some(s)) => (
+                    s.user_name
+                        .clone()
+                        .unwrap_or_else(|| format!("Speaker {speaker}")),
+                    s.user_id.clone(),
+                ),
+                (None, None) => (format!("Speaker {speaker}"), None),
+            };
             Participant {
                 id: format!("speaker-{speaker}"),
                 speaker: Some(speaker),
-                name: session
-                    .and_then(|s| s.user_name.clone())
-                    .unwrap_or_else(|| format!("Speaker {speaker}")),
-                user_id: session.and_then(|s| s.user_id.clone()),
+                name,
+                user_id,
             }
         })
         .collect())
+}
+
+/// Who spoke on each track, as the recording's provider says; nothing when it cannot tell or
+/// fails (names are a nicety: the transcript goes on with the other sources).
+async fn provider_speakers(
+    ctx: &App,
+    recording: &Recording,
+) -> Vec<reflector_platforms::TrackSpeaker> {
+    let platform = match ctx.platforms.get(&recording.platform) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::info!(recording = %recording.id, error = %e, "speaker names: provider not available");
+            return Vec::new();
+        }
+    };
+    match platform
+        .recording_speakers(&recording.platform_recording_id)
+        .await
+    {
+        Ok(speakers) => speakers,
+        Err(reflector_platforms::PlatformError::Unsupported { .. }) => Vec::new(),
+        Err(e) => {
+            tracing::warn!(recording = %recording.id, error = %e, "speaker names from the provider skipped");
+            Vec::new()
+        }
+    }
 }
 
 /// Title, summaries and topics from the LLM when one is configured; a failing LLM leaves them

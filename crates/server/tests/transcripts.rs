@@ -16,6 +16,7 @@ on_both_databases!(
     a_declined_consent_deletes_the_audio_but_keeps_the_text,
     without_a_backend_the_transcript_ends_in_error_saying_so,
     transcript_completed_is_sent_once_per_run,
+    a_daily_multitrack_recording_is_aligned_merged_and_named_by_daily,
 );
 
 /// Runs a two-person mock call in room `team` and returns its meeting id.
@@ -353,5 +354,160 @@ async fn transcript_completed_is_sent_once_per_run(db: Db) {
     let both = completed(&receiver);
     assert_eq!(both.len(), 2, "a re-run is announced again, once");
     assert_ne!(both[0]["event_id"], both[1]["event_id"]);
+    app.stop().await;
+}
+
+/// A Daily raw-tracks recording of two people: Bob's track starts 2 s after Ada's
+/// (`format.start_time`), so their words interleave once aligned; speakers are the tracks, named
+/// from Daily's participants of the recording's meeting session (the fake checks the requests).
+async fn a_daily_multitrack_recording_is_aligned_merged_and_named_by_daily(db: Db) {
+    use reflector_testing::fakes::{DAILY_SECRET, FakeDaily, daily_signature};
+    use reflector_testing::media;
+    use reflector_testing::moto::Moto;
+    use wiremock::matchers::{header, method, path, query_param};
+    use wiremock::{Mock, ResponseTemplate};
+
+    const ROOM: &str = "team-20260101070000-abcd";
+    const BUCKET: &str = "daily-recordings";
+    let ada_said = "one two three four five six seven eight nine ten eleven twelve";
+    let bob_said = "alpha beta gamma delta";
+    let dir = tempfile::tempdir().unwrap();
+    let whisper = FakeWhisper::start().await;
+    whisper.learn(&media::speech(dir.path(), "ada-wav", ada_said), ada_said);
+    whisper.learn(&media::speech(dir.path(), "bob-wav", bob_said), bob_said);
+    let ada = media::speech_webm(dir.path(), "ada", ada_said);
+    let bob = media::speech_webm_starting_at(dir.path(), "bob", bob_said, 2.0);
+    let keys = [
+        format!("acme/{ROOM}/1767250800000-pa-cam-audio-1.webm"),
+        format!("acme/{ROOM}/1767250800000-pb-cam-audio-2.webm"),
+    ];
+    let moto = Moto::start().await;
+    moto.create_bucket(BUCKET).await;
+    moto.put(BUCKET, &keys[0], ada).await;
+    moto.put(BUCKET, &keys[1], bob).await;
+
+    let daily = FakeDaily::start(ROOM).await;
+    let tracks: Vec<Value> = keys
+        .iter()
+        .map(|k| json!({"type": "audio", "s3Key": k, "size": 1}))
+        .collect();
+    Mock::given(method("GET"))
+        .and(path("/recordings/rec-1"))
+        .and(header("authorization", "Bearer d-key"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "rec-1", "status": "finished", "mtgSessionId": "mtg-9", "tracks": tracks
+        })))
+        .expect(1)
+        .mount(&daily)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/meetings/mtg-9/participants"))
+        .and(query_param("limit", "100"))
+        .and(header("authorization", "Bearer d-key"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": [
+            {"participant_id": "pb", "user_id": null, "user_name": "Bob", "join_time": 1767250802, "duration": 10},
+            {"participant_id": "pa", "user_id": "u-ada", "user_name": "Ada", "join_time": 1767250800, "duration": 12}
+        ]})))
+        .expect(1)
+        .mount(&daily)
+        .await;
+    let mut env = daily.env();
+    env.extend(moto.env());
+    env.extend(whisper_env(&whisper));
+    env.extend([
+        ("DAILYCO_STORAGE_AWS_BUCKET_NAME", BUCKET.to_owned()),
+        ("DAILYCO_STORAGE_AWS_REGION", "us-east-1".to_owned()),
+        (
+            "DAILYCO_STORAGE_AWS_ROLE_ARN",
+            "arn:aws:iam::1:role/daily".to_owned(),
+        ),
+    ]);
+    let app = TestApp::spawn(db, &pairs(&env)).await;
+    app.room(json!({"name": "team", "platform": "daily"})).await;
+    let (status, m) = app.post("/v1/rooms/team/meeting", json!({})).await;
+    assert_eq!(status, 200, "{m}");
+
+    let event = json!({
+        "version": "1.0.0", "type": "recording.ready-to-download", "id": "evt-1",
+        "payload": {"type": "raw-tracks", "recording_id": "rec-1", "room_name": ROOM,
+                    "start_ts": chrono::Utc::now().timestamp(), "duration": null, "tracks": tracks},
+        "event_ts": chrono::Utc::now().timestamp()
+    });
+    let raw = event.to_string();
+    let ts = chrono::Utc::now().timestamp();
+    let status = app
+        .req(Method::POST, "/v1/daily/webhook")
+        .header("content-type", "application/json")
+        .header("x-webhook-timestamp", ts.to_string())
+        .header(
+            "x-webhook-signature",
+            daily_signature(DAILY_SECRET, ts, raw.as_bytes()),
+        )
+        .body(raw)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+
+    let items = finished_transcripts(&app).await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    let t = &items[0];
+    assert_eq!(t["status"], "ended", "{t}");
+    let id = t["id"].as_str().unwrap();
+    let names: Vec<(&str, &Value)> = t["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), &p["speaker"]))
+        .collect();
+    assert_eq!(names, [("Ada", &json!(0)), ("Bob", &json!(1))], "{t}");
+    assert_eq!(t["participants"][0]["user_id"], "u-ada");
+
+    let (_, segments) = app
+        .get(&format!("/v1/transcripts/{id}?transcript_format=json"))
+        .await;
+    let segments = segments["transcript"].as_array().unwrap().clone();
+    let starts: Vec<f64> = segments
+        .iter()
+        .map(|s| s["start"].as_f64().unwrap())
+        .collect();
+    assert!(
+        starts.windows(2).all(|w| w[0] <= w[1]),
+        "merged by time: {segments:?}"
+    );
+    for (speaker, name, said) in [(0, "Ada", ada_said), (1, "Bob", bob_said)] {
+        let mine: Vec<&Value> = segments
+            .iter()
+            .filter(|s| s["speaker"] == speaker)
+            .collect();
+        let text: Vec<&str> = mine.iter().map(|s| s["text"].as_str().unwrap()).collect();
+        assert_eq!(text.join(" "), said, "{segments:?}");
+        assert!(mine.iter().all(|s| s["speaker_name"] == name), "{mine:?}");
+    }
+    // Bob's words are placed after his track's 2 s offset, and Ada speaks on around them.
+    let bob_first = segments
+        .iter()
+        .find(|s| s["speaker"] == 1)
+        .map(|s| s["start"].as_f64().unwrap())
+        .unwrap();
+    assert!(bob_first >= 1.9, "{segments:?}");
+    assert_eq!(segments[0]["speaker"], 0, "{segments:?}");
+    let last_ada = segments
+        .iter()
+        .rev()
+        .find(|s| s["speaker"] == 0)
+        .map(|s| s["start"].as_f64().unwrap())
+        .unwrap();
+    assert!(
+        last_ada > bob_first,
+        "the tracks interleave once aligned: {segments:?}"
+    );
+    let (_, text) = app
+        .get(&format!("/v1/transcripts/{id}?transcript_format=text"))
+        .await;
+    let text = text["transcript"].as_str().unwrap();
+    assert!(text.starts_with("Ada: one"), "{text}");
+    assert!(text.contains("\nBob: alpha"), "{text}");
     app.stop().await;
 }
