@@ -46,6 +46,11 @@ pub struct TranscriptionSettings {
 }
 
 impl TranscriptionSettings {
+    /// Whether the backend fetches the audio itself from a URL we give it (`modal`).
+    pub fn fetches_audio_by_url(&self) -> bool {
+        matches!(self.backend, BackendSettings::Modal { .. })
+    }
+
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let url = || -> Result<String, ConfigError> {
             Ok(env
@@ -335,15 +340,20 @@ async fn run(ctx: &App, t: &Transcript, dir: &Path) -> Result<TranscriptResult, 
         })?;
         let duration = info.duration_seconds.unwrap_or(0.0);
         let start = start_time(&input).await.unwrap_or(0.0);
-        let chunks = cut_chunks(&input, &track_dir, duration, backend.max_chunk_seconds()).await?;
-        if backend.needs_url() {
-            return Err(Failure::Permanent(format!(
-                "the {} backend fetches audio by URL, which this Reflector does not serve yet: \
-                 use TRANSCRIPT_BACKEND=openai",
-                backend.name()
-            )));
+        let mut chunks =
+            cut_chunks(&input, &track_dir, duration, backend.max_chunk_seconds()).await?;
+        let shared = if backend.needs_url() {
+            share_chunks(ctx, backend.name(), &t.id, index, &mut chunks).await?
+        } else {
+            Vec::new()
+        };
+        let words = transcribe_chunks(backend.as_ref(), &chunks, &t.source_language).await;
+        for key in &shared {
+            if let Err(e) = ctx.recordings.storage.delete(key).await {
+                tracing::warn!(key, error = %e, "a shared chunk was not deleted");
+            }
         }
-        let words = transcribe_chunks(backend.as_ref(), &chunks, &t.source_language).await?;
+        let words = words?;
         let _ = tokio::fs::remove_file(&input).await;
         total = total.max(start + duration);
         tracks.push((start, words));
@@ -367,6 +377,45 @@ async fn run(ctx: &App, t: &Transcript, dir: &Path) -> Result<TranscriptResult, 
     };
     summarise(ctx, &mut result).await;
     Ok(result)
+}
+
+/// How long a chunk's URL lets a service fetch it.
+const SHARED_CHUNK_TTL: Duration = Duration::from_secs(3600);
+
+/// For a backend that fetches audio itself: puts each chunk in our storage under
+/// `tmp/transcripts/{id}/` and gives it a time-limited URL (S3 presigned). Returns the keys, to
+/// delete once transcribed. Storage that cannot sign (a local directory) is a configuration
+/// error, which start-up refuses already; this says so on the transcript too.
+async fn share_chunks(
+    ctx: &App,
+    backend: &str,
+    transcript_id: &str,
+    track: usize,
+    chunks: &mut [reflector_transcribe::Chunk],
+) -> Result<Vec<String>, Failure> {
+    let storage = &ctx.recordings.storage;
+    if !storage.can_presign() {
+        return Err(Failure::Permanent(format!(
+            "the {backend} backend fetches audio by URL, which needs S3 storage \
+             (TRANSCRIPT_STORAGE_BACKEND=aws) to sign one; use TRANSCRIPT_BACKEND=openai with local storage"
+        )));
+    }
+    let mut keys = Vec::with_capacity(chunks.len());
+    for (n, chunk) in chunks.iter_mut().enumerate() {
+        let key = format!("tmp/transcripts/{transcript_id}/track-{track}-chunk-{n:04}.wav");
+        storage.put_file(&key, &chunk.path).await.map_err(|e| {
+            Failure::Retry(format!(
+                "cannot share a chunk with the {backend} backend: {e}"
+            ))
+        })?;
+        keys.push(key.clone());
+        let url = storage
+            .presigned_get(&key, SHARED_CHUNK_TTL)
+            .await
+            .map_err(|e| Failure::Retry(format!("cannot sign a chunk's URL: {e}")))?;
+        chunk.url = url;
+    }
+    Ok(keys)
 }
 
 /// Speakers: one per track. A multitrack recording's track is named by the provider when it
