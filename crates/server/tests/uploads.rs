@@ -164,7 +164,7 @@ async fn an_upload_in_chunks_becomes_an_ended_transcript(db: Db) {
         .unwrap();
     assert_eq!(audio.status(), 200);
     assert_eq!(audio.headers()["content-type"], "audio/wav");
-    assert_eq!(audio.bytes().await.unwrap().as_ref(), wav.as_slice());
+    same_bytes(&audio.bytes().await.unwrap(), &wav);
     // Searchable like any transcript.
     let (_, found) = app.get("/v1/transcripts/search?q=budget").await;
     assert_eq!(found["total"], 1, "{found}");
@@ -309,7 +309,10 @@ async fn a_chunk_over_the_limit_is_refused_with_413_and_can_be_sent_again(db: Db
     let wav = speech(&whisper);
     let env = whisper_env(&whisper);
     let mut env = pairs(&env);
-    let limit = wav.len().div_ceil(2) + 10;
+    // Well above a real chunk (a third of the file), so that a refused chunk reaches the disk
+    // (past the writer's 256 KiB buffer) before it is refused.
+    let limit = 600_000;
+    assert!(wav.len() < limit);
     let limit_text = limit.to_string();
     env.push(("UPLOAD_CHUNK_MAX_BYTES", &limit_text));
     let app = TestApp::spawn(db, &env).await;
@@ -317,13 +320,13 @@ async fn a_chunk_over_the_limit_is_refused_with_413_and_can_be_sent_again(db: Db
         .as_str()
         .unwrap()
         .to_owned();
-    let parts = pieces(&wav, 2);
-    let (status, body) = chunk(&app, None, &id, 0, 2, parts[0]).await;
+    let parts = pieces(&wav, 3);
+    let (status, body) = chunk(&app, None, &id, 0, 3, parts[0]).await;
     assert_eq!(status, 200, "{body}");
 
     // Declared too large by its Content-Length: refused before it is read.
     let big = vec![7u8; limit + 100_000];
-    let (status, body) = chunk(&app, None, &id, 1, 2, &big).await;
+    let (status, body) = chunk(&app, None, &id, 1, 3, &big).await;
     assert_eq!(status, 413, "{body}");
     assert!(
         body["detail"]
@@ -343,12 +346,14 @@ async fn a_chunk_over_the_limit_is_refused_with_413_and_can_be_sent_again(db: Db
         "chunk",
         Part::stream(reqwest::Body::wrap_stream(stream)).file_name("meeting.wav"),
     );
-    let (status, body) = send(&app, None, &upload_path(&id, 1, 2), form).await;
+    let (status, body) = send(&app, None, &upload_path(&id, 1, 3), form).await;
     assert_eq!(status, 413, "{body}");
 
-    // The refused bytes were cut off: the real chunk 1 completes the file exactly.
-    let (status, body) = chunk(&app, None, &id, 1, 2, parts[1]).await;
-    assert_eq!(status, 200, "{body}");
+    // The refused bytes were cut off: the real chunks complete the file exactly.
+    for n in [1, 2] {
+        let (status, body) = chunk(&app, None, &id, n, 3, parts[n as usize]).await;
+        assert_eq!(status, 200, "{body}");
+    }
     let t = finished(&app, &id).await;
     assert_eq!(t["status"], "ended", "{t}");
     let audio = app
@@ -356,7 +361,7 @@ async fn a_chunk_over_the_limit_is_refused_with_413_and_can_be_sent_again(db: Db
         .send()
         .await
         .unwrap();
-    assert_eq!(audio.bytes().await.unwrap().as_ref(), wav.as_slice());
+    same_bytes(&audio.bytes().await.unwrap(), &wav);
     app.stop().await;
 }
 
@@ -497,4 +502,14 @@ async fn a_second_upload_while_one_is_received_is_refused(db: Db) {
     assert_eq!(t["status"], "ended", "{t}");
     assert_eq!(text_of(&app, &id).await, format!("Speaker 0: {SAID}"));
     app.stop().await;
+}
+
+/// `stored` is `uploaded`, byte for byte (said briefly when not: these are files).
+fn same_bytes(stored: &[u8], uploaded: &[u8]) {
+    assert!(
+        stored == uploaded,
+        "the stored file ({} bytes) is not the uploaded one ({} bytes)",
+        stored.len(),
+        uploaded.len()
+    );
 }
