@@ -349,6 +349,23 @@ async fn a_chunk_over_the_limit_is_refused_with_413_and_can_be_sent_again(db: Db
     let (status, body) = send(&app, None, &upload_path(&id, 1, 3), form).await;
     assert_eq!(status, 413, "{body}");
 
+    // A body that never reaches its first boundary is bounded too.
+    let endless = vec![b'x'; limit + 100_000];
+    let stream = futures::stream::iter(
+        endless
+            .chunks(4096)
+            .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+            .collect::<Vec<_>>(),
+    );
+    let response = app
+        .req(Method::POST, &upload_path(&id, 1, 3))
+        .header("content-type", "multipart/form-data; boundary=never")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+
     // The refused bytes were cut off: the real chunks complete the file exactly.
     for n in [1, 2] {
         let (status, body) = chunk(&app, None, &id, n, 3, parts[n as usize]).await;

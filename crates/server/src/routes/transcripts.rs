@@ -4,10 +4,11 @@
 
 use axum::Json;
 use axum::body::Body;
+use axum::extract::FromRequest;
 use axum::extract::multipart::{MultipartError, MultipartRejection};
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Multipart, Path, Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use reflector_app::{AppError, transcripts, uploads};
 use reflector_core::transcript::{
@@ -505,7 +506,10 @@ pub struct UploadChunkForm {
 /// Room for the multipart framing around a chunk when its request's length is checked.
 const MULTIPART_FRAMING: u64 = 64 * 1024;
 
-fn malformed(e: MultipartError) -> ApiError {
+fn malformed(e: MultipartError, max: u64) -> ApiError {
+    if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        return uploads::too_large(max).into();
+    }
     AppError::invalid(
         "chunk",
         format!("the multipart body could not be read: {}", e.body_text()),
@@ -530,10 +534,9 @@ pub async fn upload(
     caller: Caller,
     Path(id): Path<String>,
     query: Result<Query<UploadQuery>, QueryRejection>,
-    headers: HeaderMap,
-    form: Result<Multipart, MultipartRejection>,
+    request: axum::extract::Request,
 ) -> Response {
-    match receive(&state, &caller, &id, query, &headers, form).await {
+    match receive(&state, &caller, &id, query, request).await {
         Ok(()) => Json(StatusOk { status: "ok" }).into_response(),
         Err(e) => {
             // A refused chunk's body is left unread, so the connection cannot carry another
@@ -553,20 +556,27 @@ async fn receive(
     caller: &Caller,
     id: &str,
     query: Result<Query<UploadQuery>, QueryRejection>,
-    headers: &HeaderMap,
-    form: Result<Multipart, MultipartRejection>,
+    request: axum::extract::Request,
 ) -> ApiResult<()> {
     // Whoever may not see the transcript learns nothing else about the request.
     transcripts::owned(&state.app, caller, id).await?;
     let Query(q) = query.map_err(query_rejection)?;
     let max = state.settings.limits.upload_chunk_max_bytes;
-    let declared = headers
+    let declared = request
+        .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > max.saturating_add(MULTIPART_FRAMING)) {
         return Err(uploads::too_large(max).into());
     }
+    // The whole body is bounded too (the multipart reader buffers what precedes a boundary):
+    // the chunk and its framing. The chunk itself is counted as it is written.
+    let (parts, body) = request.into_parts();
+    let bound = usize::try_from(max.saturating_add(MULTIPART_FRAMING)).unwrap_or(usize::MAX);
+    let limited = axum::body::Body::new(http_body_util::Limited::new(body, bound));
+    let form: Result<Multipart, MultipartRejection> =
+        Multipart::from_request(axum::extract::Request::from_parts(parts, limited), &()).await;
     let mut form = form.map_err(|e| {
         AppError::invalid(
             "chunk",
@@ -578,7 +588,7 @@ async fn receive(
     })?;
     let mut chunk =
         uploads::begin(&state.app, caller, id, q.chunk_number, q.total_chunks, max).await?;
-    let Some(mut field) = form.next_field().await.map_err(malformed)? else {
+    let Some(mut field) = form.next_field().await.map_err(|e| malformed(e, max))? else {
         return Err(AppError::invalid("chunk", "the form has no field named chunk").into());
     };
     if field.name() != Some("chunk") {
@@ -590,12 +600,12 @@ async fn receive(
         .into());
     }
     let file_name = field.file_name().map(str::to_owned);
-    while let Some(bytes) = field.chunk().await.map_err(malformed)? {
+    while let Some(bytes) = field.chunk().await.map_err(|e| malformed(e, max))? {
         chunk.write(&bytes).await?;
     }
     drop(field);
     // The rest of the body (its closing boundary) is read; another field is refused.
-    if let Some(extra) = form.next_field().await.map_err(malformed)? {
+    if let Some(extra) = form.next_field().await.map_err(|e| malformed(e, max))? {
         let name = extra.name().unwrap_or_default().to_owned();
         return Err(AppError::invalid(
             "chunk",
