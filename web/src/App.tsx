@@ -5,6 +5,8 @@ import { Link, match, usePath } from "./router";
 import { RoomsPage } from "./pages/RoomsPage";
 import { RoomFormPage } from "./pages/RoomFormPage";
 import { RoomPage } from "./pages/RoomPage";
+import { TranscriptsPage } from "./pages/TranscriptsPage";
+import { TranscriptPage } from "./pages/TranscriptPage";
 import { SignedOut, SignInCallback } from "./pages/SignInCallback";
 import { ErrorState, Loading } from "./components/States";
 import { ErrorBoundary } from "./components/ErrorBoundary";
@@ -36,6 +38,8 @@ export function App() {
         {route.page === "new-room" && <RoomFormPage />}
         {route.page === "edit-room" && <RoomFormPage roomId={route.roomId} />}
         {route.page === "room" && <RoomPage key={path} roomName={route.roomName} meetingId={route.meetingId} />}
+        {route.page === "transcripts" && <TranscriptsPage />}
+        {route.page === "transcript" && <TranscriptPage key={route.transcriptId} transcriptId={route.transcriptId} />}
         {route.page === "sign-in-callback" && <SignInCallback />}
         {route.page === "signed-out" && <SignedOut />}
         {route.page === "not-found" && (
@@ -58,7 +62,15 @@ export function App() {
           Reflector
         </Link>
         <nav>
-          <Link href="/rooms">Rooms</Link>
+          <Link href="/rooms" aria-current={route.page === "rooms" ? "page" : undefined}>
+            Rooms
+          </Link>
+          <Link
+            href="/transcripts"
+            aria-current={route.page === "transcripts" || route.page === "transcript" ? "page" : undefined}
+          >
+            Transcripts
+          </Link>
         </nav>
         <span className="who" data-testid="who" title={me.state === "ready" ? (me.data.sub ?? undefined) : undefined}>
           {me.state === "ready" &&
