@@ -32,6 +32,9 @@ pub enum AppError {
     /// The request conflicts with what exists now (a limit is reached); says what to do first.
     #[error("{0}")]
     Conflict(String),
+    /// The request's body is larger than the limit the detail names.
+    #[error("{0}")]
+    TooLarge(String),
     /// Too many requests of this kind; try again after `retry_after` seconds.
     #[error("{detail}")]
     RateLimited { detail: String, retry_after: u64 },
@@ -85,7 +88,8 @@ impl From<AppError> for JobError {
             | AppError::Forbidden(_)
             | AppError::Invalid { .. }
             | AppError::Refused(_)
-            | AppError::Conflict(_) => JobError::Permanent(e.to_string()),
+            | AppError::Conflict(_)
+            | AppError::TooLarge(_) => JobError::Permanent(e.to_string()),
             AppError::Platform(_)
             | AppError::Store(_)
             | AppError::RateLimited { .. }

@@ -17,6 +17,7 @@ pub mod notify;
 pub mod outgoing;
 pub mod recordings;
 pub mod transcripts;
+pub mod uploads;
 pub mod url_guard;
 
 use std::sync::Arc;

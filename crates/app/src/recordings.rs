@@ -66,6 +66,14 @@ impl Recordings {
     }
 }
 
+impl Recordings {
+    /// Where uploads are assembled from their chunks (`$DATA_DIR/tmp/uploads`, beside the
+    /// recordings' staging folder).
+    pub(crate) fn uploads_dir(&self) -> PathBuf {
+        self.staging_dir.with_file_name("uploads")
+    }
+}
+
 /// What an announcement came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Announcement {

@@ -633,6 +633,7 @@ pub async fn delete(ctx: &App, actor: &Actor, id: &str) -> AppResult<()> {
             .map_err(|e| AppError::Unavailable(format!("cannot delete the audio: {e}")))?;
     }
     ctx.store.delete_transcript(id).await?;
+    crate::uploads::discard(ctx, id).await;
     Ok(())
 }
 

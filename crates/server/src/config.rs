@@ -40,6 +40,9 @@ pub struct ConnectionLimits {
     /// At shutdown, how long in-flight requests may take before their connections are closed
     /// (`SHUTDOWN_GRACE_SECONDS`, 20, read by the binary's configuration).
     pub shutdown_grace: Duration,
+    /// The largest chunk of an upload (`UPLOAD_CHUNK_MAX_BYTES`, 64 MiB): the upload route's own
+    /// body limit, in place of the API's 1 MiB.
+    pub upload_chunk_max_bytes: u64,
 }
 
 impl Default for ConnectionLimits {
@@ -49,6 +52,7 @@ impl Default for ConnectionLimits {
             request_timeout: Duration::from_secs(90),
             max_connections: 1000,
             shutdown_grace: Duration::from_secs(20),
+            upload_chunk_max_bytes: 64 << 20,
         }
     }
 }
@@ -149,6 +153,17 @@ impl ConnectionLimits {
             request_timeout: seconds("REQUEST_TIMEOUT_SECONDS", d.request_timeout)?,
             max_connections,
             shutdown_grace: d.shutdown_grace,
+            upload_chunk_max_bytes: {
+                let bytes: u64 =
+                    env.parse_or("UPLOAD_CHUNK_MAX_BYTES", d.upload_chunk_max_bytes)?;
+                if !(1024..=(1 << 40)).contains(&bytes) {
+                    return Err(ConfigError::new(
+                        "UPLOAD_CHUNK_MAX_BYTES",
+                        "must be between 1024 and 1099511627776 (1 TiB)",
+                    ));
+                }
+                bytes
+            },
         })
     }
 }

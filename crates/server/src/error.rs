@@ -74,6 +74,7 @@ impl From<AppError> for ApiError {
             AppError::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, None),
             AppError::Refused(_) => (StatusCode::BAD_REQUEST, None),
             AppError::Conflict(_) => (StatusCode::CONFLICT, None),
+            AppError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, None),
             AppError::RateLimited { retry_after, .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, Some(*retry_after))
             }

@@ -59,7 +59,7 @@ pub fn api_routes() -> OpenApiRouter<HttpState> {
         .routes(routes!(meetings::deactivate))
         .routes(routes!(meetings::start_recording))
         .routes(routes!(meetings::recordings))
-        .routes(routes!(transcripts::list))
+        .routes(routes!(transcripts::list, transcripts::create))
         .routes(routes!(transcripts::search))
         .routes(routes!(
             transcripts::get,
@@ -70,6 +70,13 @@ pub fn api_routes() -> OpenApiRouter<HttpState> {
         .routes(routes!(transcripts::participants))
         .routes(routes!(transcripts::process))
         .routes(routes!(transcripts::audio))
+        // Chunks are streamed to disk and limited by `UPLOAD_CHUNK_MAX_BYTES` as they are read,
+        // in place of the API's 1 MiB body limit.
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(transcripts::upload))
+                .layer(DefaultBodyLimit::disable()),
+        )
         .routes(routes!(webhooks::deliveries))
         .routes(routes!(webhooks::test))
         .routes(routes!(keys::list, keys::create))

@@ -93,6 +93,7 @@ const ROUTES: &[(&str, &str, Access)] = &[
         Access::Public,
     ),
     ("GET", "/v1/transcripts", Access::Public), // only what the caller may see
+    ("POST", "/v1/transcripts", Access::Public), // needs sign-in; the caller's own
     ("GET", "/v1/transcripts/search", Access::Public),
     ("GET", "/v1/transcripts/{transcript_id}", Access::Hidden),
     ("PATCH", "/v1/transcripts/{transcript_id}", Access::Hidden),
@@ -115,6 +116,11 @@ const ROUTES: &[(&str, &str, Access)] = &[
     (
         "GET",
         "/v1/transcripts/{transcript_id}/topics",
+        Access::Hidden,
+    ),
+    (
+        "POST",
+        "/v1/transcripts/{transcript_id}/record/upload",
         Access::Hidden,
     ),
     ("GET", "/v1/user/api-keys", Access::Public), // the caller's own keys

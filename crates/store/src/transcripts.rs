@@ -288,6 +288,38 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// An upload is complete: its file is at `key` in our storage. Sets the transcript
+    /// `uploaded` with its audio and duration and queues `job` (its pipeline), in one
+    /// transaction and only while the transcript is `idle` with no audio, so a file is queued at
+    /// most once. Returns whether it was.
+    pub async fn complete_upload(
+        &self,
+        id: &str,
+        key: &str,
+        duration: Option<i64>,
+        job: &NewJob,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query(
+            "UPDATE transcript SET status = 'uploaded', audio_location = $1, \
+             duration = COALESCE($2, duration), error = NULL, updated_at = $3 \
+             WHERE id = $4 AND status = 'idle' AND audio_location IS NULL",
+        )
+        .bind(key)
+        .bind(duration)
+        .bind(ts(now))
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n > 0 {
+            enqueue_on(&mut tx, job, now).await?;
+        }
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
     async fn insert_on(
         &self,
         tx: &mut sqlx::Transaction<'_, sqlx::Any>,

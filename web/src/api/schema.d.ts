@@ -368,7 +368,11 @@ export interface paths {
         /** The transcripts the caller may read, newest first. */
         get: operations["list_transcripts"];
         put?: never;
-        post?: never;
+        /**
+         * Creates an `idle` transcript owned by the caller; send its file to
+         *     `POST /v1/transcripts/{transcript_id}/record/upload`. Answers the transcript as `GET` does.
+         */
+        post: operations["create_transcript"];
         delete?: never;
         options?: never;
         head?: never;
@@ -455,6 +459,31 @@ export interface paths {
         put?: never;
         /** Runs the pipeline again on the same transcript (owner only). */
         post: operations["process_transcript"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/transcripts/{transcript_id}/record/upload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Receives chunk `chunk_number` of `total_chunks` of the transcript's file (owner only),
+         *     streamed to disk; after the last one the file is checked for audio, stored, and the
+         *     transcript goes `uploaded` with its pipeline queued (then `processing`, `ended` or `error`).
+         *     409: a chunk out of order or sent twice (the detail names the next one expected), another
+         *     chunk of this transcript being received, or a transcript that has its file already;
+         *     413: a chunk over `UPLOAD_CHUNK_MAX_BYTES` (send it again, smaller); 422: bad numbers, no
+         *     `chunk` field, or a file without audio (the upload starts again from chunk 0).
+         */
+        post: operations["upload_transcript_chunk"];
         delete?: never;
         options?: never;
         head?: never;
@@ -584,6 +613,14 @@ export interface components {
             zulip_auto_post?: boolean;
             zulip_stream?: string;
             zulip_topic?: string;
+        };
+        /** @description A transcript for a file made elsewhere (`source_kind` `file`), waiting for its upload. */
+        CreateTranscript: {
+            name: string;
+            /** @description Default `en`. */
+            source_language?: string | null;
+            /** @description Default `en`. */
+            target_language?: string | null;
         };
         /** @description The new key; `key` is shown only in this answer. */
         CreatedApiKey: {
@@ -935,6 +972,14 @@ export interface components {
             zulip_auto_post?: boolean | null;
             zulip_stream?: string | null;
             zulip_topic?: string | null;
+        };
+        /** @description One chunk of the file, as `multipart/form-data`. */
+        UploadChunkForm: {
+            /**
+             * Format: binary
+             * @description The chunk's bytes (its file name's extension names the stored file).
+             */
+            chunk: string;
         };
         /** @description What the test delivery did. */
         WebhookTestResult: {
@@ -1815,6 +1860,41 @@ export interface operations {
             };
         };
     };
+    create_transcript: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateTranscript"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TranscriptView"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
     search_transcripts: {
         parameters: {
             query: {
@@ -2045,6 +2125,78 @@ export interface operations {
                 content?: never;
             };
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    upload_transcript_chunk: {
+        parameters: {
+            query: {
+                /** @description This chunk's number, from 0; chunks are sent in order, one at a time. */
+                chunk_number: number;
+                /** @description How many chunks the file is cut into (the same with every chunk). */
+                total_chunks: number;
+            };
+            header?: never;
+            path: {
+                transcript_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "multipart/form-data": components["schemas"]["UploadChunkForm"];
+            };
+        };
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StatusOk"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

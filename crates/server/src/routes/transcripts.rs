@@ -1,13 +1,15 @@
 //! Transcripts (SPEC §4): list, search, one transcript in four formats, its topics and
-//! participants, the owner's edits, deletion, re-processing and the audio.
+//! participants, the owner's edits, deletion, re-processing and the audio; and a file made
+//! elsewhere uploaded in chunks (create, then `record/upload`), as the original does.
 
 use axum::Json;
 use axum::body::Body;
+use axum::extract::multipart::{MultipartError, MultipartRejection};
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
-use axum::http::header;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use reflector_app::{AppError, transcripts};
+use reflector_app::{AppError, transcripts, uploads};
 use reflector_core::transcript::{
     Participant, Segment, ShareMode, SourceKind, Topic, TranscriptStatus, plain_text,
     timestamped_text, webvtt,
@@ -17,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
-use crate::error::{ApiJson, ApiResult, query_rejection};
+use crate::error::{ApiError, ApiJson, ApiResult, query_rejection};
 use crate::state::HttpState;
 
 /// A transcript's metadata (the original's `GetTranscript` fields where it has them).
@@ -448,4 +450,159 @@ pub async fn audio(
         Body::from_stream(audio.body),
     )
         .into_response())
+}
+
+/// A transcript for a file made elsewhere (`source_kind` `file`), waiting for its upload.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CreateTranscript {
+    pub name: String,
+    /// Default `en`.
+    pub source_language: Option<String>,
+    /// Default `en`.
+    pub target_language: Option<String>,
+}
+
+/// Creates an `idle` transcript owned by the caller; send its file to
+/// `POST /v1/transcripts/{transcript_id}/record/upload`. Answers the transcript as `GET` does.
+#[utoipa::path(post, path = "/v1/transcripts", operation_id = "create_transcript", tag = "transcripts",
+    request_body = CreateTranscript,
+    responses((status = 200, body = TranscriptView), (status = 401), (status = 422)))]
+pub async fn create(
+    State(state): State<HttpState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CreateTranscript>,
+) -> ApiResult<Json<TranscriptView>> {
+    let t = uploads::create(
+        &state.app,
+        &caller,
+        uploads::NewUpload {
+            name: body.name,
+            source_language: body.source_language,
+            target_language: body.target_language,
+        },
+    )
+    .await?;
+    Ok(Json(view(&state, t).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UploadQuery {
+    /// This chunk's number, from 0; chunks are sent in order, one at a time.
+    pub chunk_number: i64,
+    /// How many chunks the file is cut into (the same with every chunk).
+    pub total_chunks: i64,
+}
+
+/// One chunk of the file, as `multipart/form-data`.
+#[derive(Debug, ToSchema)]
+pub struct UploadChunkForm {
+    /// The chunk's bytes (its file name's extension names the stored file).
+    #[schema(value_type = String, format = Binary)]
+    pub chunk: Vec<u8>,
+}
+
+/// Room for the multipart framing around a chunk when its request's length is checked.
+const MULTIPART_FRAMING: u64 = 64 * 1024;
+
+fn malformed(e: MultipartError) -> ApiError {
+    AppError::invalid(
+        "chunk",
+        format!("the multipart body could not be read: {}", e.body_text()),
+    )
+    .into()
+}
+
+/// Receives chunk `chunk_number` of `total_chunks` of the transcript's file (owner only),
+/// streamed to disk; after the last one the file is checked for audio, stored, and the
+/// transcript goes `uploaded` with its pipeline queued (then `processing`, `ended` or `error`).
+/// 409: a chunk out of order or sent twice (the detail names the next one expected), another
+/// chunk of this transcript being received, or a transcript that has its file already;
+/// 413: a chunk over `UPLOAD_CHUNK_MAX_BYTES` (send it again, smaller); 422: bad numbers, no
+/// `chunk` field, or a file without audio (the upload starts again from chunk 0).
+#[utoipa::path(post, path = "/v1/transcripts/{transcript_id}/record/upload", operation_id = "upload_transcript_chunk", tag = "transcripts",
+    params(("transcript_id" = String, Path), UploadQuery),
+    request_body(content = UploadChunkForm, content_type = "multipart/form-data"),
+    responses((status = 200, body = StatusOk), (status = 401), (status = 403), (status = 404), (status = 409),
+        (status = 413), (status = 422), (status = 503)))]
+pub async fn upload(
+    State(state): State<HttpState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    query: Result<Query<UploadQuery>, QueryRejection>,
+    headers: HeaderMap,
+    form: Result<Multipart, MultipartRejection>,
+) -> Response {
+    match receive(&state, &caller, &id, query, &headers, form).await {
+        Ok(()) => Json(StatusOk { status: "ok" }).into_response(),
+        Err(e) => {
+            // A refused chunk's body is left unread, so the connection cannot carry another
+            // request: say so, or the client would send its next one into a closed socket.
+            let mut response = e.into_response();
+            response.headers_mut().insert(
+                header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+            response
+        }
+    }
+}
+
+async fn receive(
+    state: &HttpState,
+    caller: &Caller,
+    id: &str,
+    query: Result<Query<UploadQuery>, QueryRejection>,
+    headers: &HeaderMap,
+    form: Result<Multipart, MultipartRejection>,
+) -> ApiResult<()> {
+    // Whoever may not see the transcript learns nothing else about the request.
+    transcripts::owned(&state.app, caller, id).await?;
+    let Query(q) = query.map_err(query_rejection)?;
+    let max = state.settings.limits.upload_chunk_max_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max.saturating_add(MULTIPART_FRAMING)) {
+        return Err(uploads::too_large(max).into());
+    }
+    let mut form = form.map_err(|e| {
+        AppError::invalid(
+            "chunk",
+            format!(
+                "send the chunk as multipart/form-data with a file field named chunk ({})",
+                e.body_text()
+            ),
+        )
+    })?;
+    let mut chunk =
+        uploads::begin(&state.app, caller, id, q.chunk_number, q.total_chunks, max).await?;
+    let Some(mut field) = form.next_field().await.map_err(malformed)? else {
+        return Err(AppError::invalid("chunk", "the form has no field named chunk").into());
+    };
+    if field.name() != Some("chunk") {
+        let name = field.name().unwrap_or_default().to_owned();
+        return Err(AppError::invalid(
+            "chunk",
+            format!("unexpected form field {name:?}: send one file field named chunk"),
+        )
+        .into());
+    }
+    let file_name = field.file_name().map(str::to_owned);
+    while let Some(bytes) = field.chunk().await.map_err(malformed)? {
+        chunk.write(&bytes).await?;
+    }
+    drop(field);
+    // The rest of the body (its closing boundary) is read; another field is refused.
+    if let Some(extra) = form.next_field().await.map_err(malformed)? {
+        let name = extra.name().unwrap_or_default().to_owned();
+        return Err(AppError::invalid(
+            "chunk",
+            format!("unexpected form field {name:?}: send one file field named chunk"),
+        )
+        .into());
+    }
+    chunk.finish(&state.app, file_name.as_deref()).await?;
+    Ok(())
 }
