@@ -293,3 +293,94 @@ async function roomId(name: string): Promise<string | undefined> {
   const r = await fetch(`${server.url}/v1/rooms/name/${name}`);
   return ((await r.json()) as { id?: string }).id;
 }
+
+/** `seconds` of a `hz` tone as 44.1 kHz stereo 16-bit WAV (176 KB a second). */
+function toneWav(hz: number, seconds: number): Buffer {
+  const rate = 44_100;
+  const frames = rate * seconds;
+  const data = frames * 4;
+  const wav = Buffer.alloc(44 + data);
+  wav.write("RIFF", 0, "ascii");
+  wav.writeUInt32LE(36 + data, 4);
+  wav.write("WAVEfmt ", 8, "ascii");
+  wav.writeUInt32LE(16, 16);
+  wav.writeUInt16LE(1, 20); // PCM
+  wav.writeUInt16LE(2, 22); // stereo
+  wav.writeUInt32LE(rate, 24);
+  wav.writeUInt32LE(rate * 4, 28);
+  wav.writeUInt16LE(4, 32);
+  wav.writeUInt16LE(16, 34);
+  wav.write("data", 36, "ascii");
+  wav.writeUInt32LE(data, 40);
+  for (let i = 0; i < frames; i++) {
+    const v = Math.round(Math.sin((2 * Math.PI * hz * i) / rate) * 8000);
+    wav.writeInt16LE(v, 44 + i * 4);
+    wav.writeInt16LE(v, 46 + i * 4);
+  }
+  return wav;
+}
+
+test("uploading a recording shows its progress chunk by chunk, then the transcript", async ({ page }) => {
+  const LEASE = "the warehouse lease renews in march";
+  fake.say(330, LEASE);
+  const file = toneWav(330, 100); // 17.6 MB: three chunks of at most 8 MiB
+  const chunks: string[] = [];
+  let releaseSecond = () => undefined as void;
+  const secondHeld = new Promise<void>((ok) => (releaseSecond = ok));
+  await page.route(/\/record\/upload\?/, async (route) => {
+    const query = new URL(route.request().url()).searchParams;
+    chunks.push(`${query.get("chunk_number")}/${query.get("total_chunks")}`);
+    if (query.get("chunk_number") === "1") await secondHeld;
+    await route.continue();
+  });
+
+  await page.goto(`${server.url}/transcripts`);
+  await page.getByTestId("upload-open").click();
+  const dialog = page.getByTestId("upload-dialog");
+  await dialog.getByLabel("File").setInputFiles({ name: "lease-call.wav", mimeType: "audio/wav", buffer: file });
+  await expect(dialog.getByLabel("Name")).toHaveValue("lease-call");
+  await dialog.getByLabel("Name").fill("Warehouse lease call");
+  const created = page.waitForResponse((r) => r.url().endsWith("/v1/transcripts") && r.request().method() === "POST");
+  await dialog.getByRole("button", { name: "Upload" }).click();
+  expect((await created).request().postDataJSON()).toEqual({
+    name: "Warehouse lease call",
+    source_language: "en",
+    target_language: "en",
+  });
+
+  // The first chunk is in, the second is held: the bar stands at 8 MiB of 17.6 MB.
+  const percent = Math.floor(((8 * 1024 * 1024) / file.length) * 100);
+  await expect(dialog.getByTestId("upload-percent")).toHaveText(new RegExp(`^${percent}% · 8\\.0 MB of 16\\.8 MB$`));
+  await expect(dialog.getByRole("progressbar", { name: "Upload progress" })).toHaveAttribute("value", String(percent));
+  await expect(dialog.getByRole("button", { name: "Uploading…" })).toBeDisabled();
+  await shot(page, "upload-progress");
+  releaseSecond();
+
+  // Done: the page goes to the new transcript, which the pipeline then finishes.
+  await expect(page).toHaveURL(/\/transcripts\/[0-9a-f-]{36}$/, { timeout: 60_000 });
+  expect(chunks).toEqual(["0/3", "1/3", "2/3"]);
+  await expect(page.getByTestId("status")).toHaveText("Ready", { timeout: 60_000 });
+  await expect(page.getByTestId("segment")).toHaveCount(1);
+  await expect(page.getByTestId("segment").first()).toContainText(LEASE);
+  await expect(page.getByText("uploaded file")).toBeVisible();
+  await expect(page.getByTestId("audio")).toBeVisible();
+  await expect(page.getByTestId("transcript-title")).toHaveText("Budget check");
+  await expect(page.getByText("Warehouse lease call")).toBeVisible();
+});
+
+test("an upload the server refuses shows the server's reason", async ({ page }) => {
+  await page.goto(`${server.url}/transcripts`);
+  await page.getByTestId("upload-open").click();
+  const dialog = page.getByTestId("upload-dialog");
+  await dialog
+    .getByLabel("File")
+    .setInputFiles({ name: "notes.mp3", mimeType: "audio/mpeg", buffer: Buffer.from("these are meeting notes, not audio\n") });
+  await dialog.getByRole("button", { name: "Upload" }).click();
+  // The server probes the assembled file and says why it refuses it.
+  await expect(dialog.getByTestId("upload-error")).toContainText("is not readable media");
+  await expect(dialog.getByTestId("upload-error")).toContainText("upload an audio or video file with sound");
+  await expect(dialog.getByRole("button", { name: "Try again" })).toBeEnabled();
+  await shot(page, "upload-refused");
+  await dialog.getByRole("button", { name: "Close" }).click();
+  await expect(dialog).toBeHidden();
+});

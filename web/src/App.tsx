@@ -1,4 +1,7 @@
+import { useMemo } from "react";
+import { QueryClientProvider } from "@tanstack/react-query";
 import { useAuth } from "./auth";
+import { newQueryClient } from "./queries";
 import { useLoad } from "./hooks";
 import { loadMe, MeProvider } from "./me";
 import { Link, match, usePath } from "./router";
@@ -18,6 +21,8 @@ export function App() {
   const auth = useAuth();
   // Loaded again whenever sign-in changes, and with it every page below (they load in `body`).
   const me = useLoad(loadMe, `me:${auth.version}`);
+  // A fresh cache for each signed-in user (see queries.ts).
+  const queries = useMemo(() => newQueryClient(), [auth.version]); // eslint-disable-line react-hooks/exhaustive-deps
   const inRoom = route.page === "room";
 
   let body;
@@ -33,6 +38,7 @@ export function App() {
   else
     body = (
       <MeProvider me={me.data}>
+        <QueryClientProvider client={queries}>
         <ErrorBoundary key={path} title="This page failed">
         {route.page === "rooms" && <RoomsPage />}
         {route.page === "new-room" && <RoomFormPage />}
@@ -48,6 +54,7 @@ export function App() {
           </ErrorState>
         )}
         </ErrorBoundary>
+        </QueryClientProvider>
       </MeProvider>
     );
 

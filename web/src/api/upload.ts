@@ -1,11 +1,13 @@
 // Uploading a recording made elsewhere (SPEC §4): create the transcript, then send the file in
 // chunks to `POST /v1/transcripts/{id}/record/upload?chunk_number=&total_chunks=` (multipart field
-// `chunk`), one request at a time. XMLHttpRequest rather than fetch: it reports upload progress.
+// `chunk`), one request at a time, in order, `chunk_number` from 0. XMLHttpRequest rather than
+// fetch: it reports upload progress.
 import { accessToken } from "../auth";
 import { ApiError, errorOf } from "./client";
 
-/** Bytes per chunk request. */
-export const CHUNK_BYTES = 5 * 1024 * 1024;
+/** Bytes per chunk request: well under the server's default `UPLOAD_CHUNK_MAX_BYTES` (64 MiB),
+ * small enough that a failed chunk costs little to send again. */
+export const CHUNK_BYTES = 8 * 1024 * 1024;
 
 /** No chunk request waits forever. */
 const CHUNK_TIMEOUT_MS = 10 * 60_000;
@@ -71,16 +73,29 @@ export async function uploadFile(
 ): Promise<void> {
   const plan = chunks(file.size, chunkBytes);
   onProgress({ sent: 0, total: file.size });
-  for (const [n, range] of plan.entries()) {
+  let resumed = false;
+  for (let n = 0; n < plan.length; ) {
     if (signal?.aborted) throw new ApiError(0, "The upload was cancelled.");
-    await sendChunk(
-      transcriptId,
-      file,
-      range,
-      n,
-      plan.length,
-      (bytes) => onProgress({ sent: range[0] + bytes, total: file.size }),
-      signal,
-    );
+    const range = plan[n] as [number, number];
+    try {
+      await sendChunk(
+        transcriptId,
+        file,
+        range,
+        n,
+        plan.length,
+        (bytes) => onProgress({ sent: range[0] + bytes, total: file.size }),
+        signal,
+      );
+      n += 1;
+    } catch (e) {
+      // Trying again after an interrupted upload: the server says where it got to (409 "send
+      // chunk K next"), and the upload goes on from there, once.
+      const next = e instanceof ApiError && e.status === 409 ? /send chunk (\d+) next/.exec(e.detail) : null;
+      const k = next ? Number(next[1]) : NaN;
+      if (resumed || !Number.isInteger(k) || k === n || k < 0 || k >= plan.length) throw e;
+      resumed = true;
+      n = k;
+    }
   }
 }

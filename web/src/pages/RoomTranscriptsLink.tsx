@@ -1,5 +1,6 @@
+import { useQuery } from "@tanstack/react-query";
 import { api, call, type Room } from "../api/client";
-import { usePolledLoad } from "../hooks/usePolledLoad";
+import { TRANSCRIPTS } from "../queries";
 import { Link } from "../router";
 import { transcriptsHref } from "./TranscriptsPage";
 
@@ -10,15 +11,14 @@ const WATCH_MS = 5000;
  * caller who may not read them sees none, and no link). With `watch` (the meeting has ended, its
  * recording is on its way) it asks again until one appears. */
 export function RoomTranscriptsLink({ room, watch = false }: { room: Room; watch?: boolean }) {
-  const found = usePolledLoad(
-    (signal) =>
+  const found = useQuery({
+    queryKey: [TRANSCRIPTS, "room-count", room.id],
+    queryFn: ({ signal }) =>
       call(api.GET("/v1/transcripts", { params: { query: { room_id: room.id, page: 1, size: 1 } }, signal })),
-    `room-transcripts:${room.id}:${watch}`,
-    (page) => watch && page.total === 0,
-    WATCH_MS,
-  );
-  if (found.state !== "ready" || found.data.total === 0) return null;
-  const n = found.data.total;
+    refetchInterval: (query) => (watch && query.state.data?.total === 0 ? WATCH_MS : false),
+  });
+  const n = found.data?.total ?? 0;
+  if (n === 0) return null;
   return (
     <Link href={transcriptsHref({ roomId: room.id })} className="button" data-testid="room-transcripts">
       {n === 1 ? "1 transcript" : `${n} transcripts`}

@@ -1,9 +1,10 @@
 import { useEffect, useRef, useState, type FormEvent, type RefObject } from "react";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { accessToken } from "../auth";
 import { api, call, errorOf, ApiError, type Transcript } from "../api/client";
 import { useMe } from "../me";
 import { asApiError, useLoad } from "../hooks";
-import { usePolledLoad } from "../hooks/usePolledLoad";
+import { TRANSCRIPTS } from "../queries";
 import { Link, navigate } from "../router";
 import { Dialog, ErrorState, Loading } from "../components/States";
 import { StatusBadge, clock, duration, isPending, when } from "./transcriptBits";
@@ -35,8 +36,10 @@ function segmentsOf(value: unknown): Segment[] {
  * the error when it failed; the owner renames, re-processes and deletes it. */
 export function TranscriptPage({ transcriptId }: { transcriptId: string }) {
   const me = useMe();
-  const loaded = usePolledLoad(
-    async (signal): Promise<Loaded> => {
+  const queries = useQueryClient();
+  const loaded = useQuery({
+    queryKey: [TRANSCRIPTS, "one", transcriptId],
+    queryFn: async ({ signal }): Promise<Loaded> => {
       const t = await call(
         api.GET("/v1/transcripts/{transcript_id}", {
           params: { path: { transcript_id: transcriptId }, query: { transcript_format: "json" } },
@@ -45,19 +48,18 @@ export function TranscriptPage({ transcriptId }: { transcriptId: string }) {
       );
       return { ...t, segments: segmentsOf(t.transcript) };
     },
-    `transcript:${transcriptId}`,
-    (t) => isPending(t.status),
-    POLL_MS,
-  );
-  const status = loaded.state === "ready" ? loaded.data.status : null;
+    refetchInterval: (query) => (query.state.data && isPending(query.state.data.status) ? POLL_MS : false),
+  });
+  const status = loaded.data?.status ?? null;
   // Topics come with a finished run: asked again whenever the status changes.
-  const topics = useLoad(
-    () =>
-      status === "ended"
-        ? call(api.GET("/v1/transcripts/{transcript_id}/topics", { params: { path: { transcript_id: transcriptId } } }))
-        : Promise.resolve([]),
-    `topics:${transcriptId}:${status}`,
-  );
+  const topics = useQuery({
+    queryKey: [TRANSCRIPTS, "topics", transcriptId, status],
+    queryFn: ({ signal }) =>
+      call(api.GET("/v1/transcripts/{transcript_id}/topics", { params: { path: { transcript_id: transcriptId } }, signal })),
+    enabled: status === "ended",
+  });
+  /** After a change: everything shown about transcripts is asked again. */
+  const changed = () => queries.invalidateQueries({ queryKey: [TRANSCRIPTS] });
   const audio = useRef<HTMLAudioElement>(null);
   const [summary, setSummary] = useState<"short" | "long">("short");
   const [renaming, setRenaming] = useState(false);
@@ -65,13 +67,14 @@ export function TranscriptPage({ transcriptId }: { transcriptId: string }) {
   const [actionError, setActionError] = useState<ApiError | null>(null);
   const [reprocessing, setReprocessing] = useState(false);
 
-  if (loaded.state === "loading") return <Loading label="Loading the transcript…" />;
-  if (loaded.state === "error") {
-    if (loaded.error.status === 404)
+  const failure = loaded.error ? asApiError(loaded.error) : null;
+  if (loaded.isPending) return <Loading label="Loading the transcript…" />;
+  if (!loaded.data && failure) {
+    if (failure.status === 404)
       return (
         <ErrorState
           title="Transcript not found"
-          error={loaded.error}
+          error={failure}
           testId="transcript-not-found"
           actions={
             <Link href="/transcripts" className="button">
@@ -85,12 +88,13 @@ export function TranscriptPage({ transcriptId }: { transcriptId: string }) {
     return (
       <ErrorState
         title="Could not load the transcript"
-        error={loaded.error}
-        actions={<button onClick={loaded.reload}>Try again</button>}
+        error={failure}
+        actions={<button onClick={() => void loaded.refetch()}>Try again</button>}
       />
     );
   }
   const t = loaded.data;
+  if (!t) return null;
   const isOwner = !!me.sub && me.sub === t.user_id;
   const pending = isPending(t.status);
   const length = duration(t.duration);
@@ -107,7 +111,7 @@ export function TranscriptPage({ transcriptId }: { transcriptId: string }) {
     setReprocessing(true);
     try {
       await call(api.POST("/v1/transcripts/{transcript_id}/process", { params: { path: { transcript_id: t.id } } }));
-      loaded.reload();
+      await changed();
     } catch (e) {
       setActionError(asApiError(e));
     } finally {
@@ -127,9 +131,9 @@ export function TranscriptPage({ transcriptId }: { transcriptId: string }) {
         {renaming ? (
           <RenameForm
             t={t}
-            onDone={(changed) => {
+            onDone={(saved) => {
               setRenaming(false);
-              if (changed) loaded.reload();
+              if (saved) void changed();
             }}
           />
         ) : (
@@ -160,9 +164,9 @@ export function TranscriptPage({ transcriptId }: { transcriptId: string }) {
         {length && <span className="badge">{length}</span>}
         {t.title && t.title !== t.name && <span className="badge muted">{t.name}</span>}
       </div>
-      {loaded.pollError && (
+      {failure && (
         <p className="error small" role="alert">
-          Lost contact with the server: {loaded.pollError.detail}
+          Lost contact with the server: {failure.detail}
         </p>
       )}
       {actionError && (
@@ -213,7 +217,7 @@ export function TranscriptPage({ transcriptId }: { transcriptId: string }) {
         </section>
       )}
 
-      {topics.state === "ready" && topics.data.length > 0 && (
+      {topics.data && topics.data.length > 0 && (
         <section className="panel" data-testid="topics">
           <h2>Topics</h2>
           <ol className="topics">
@@ -266,7 +270,17 @@ export function TranscriptPage({ transcriptId }: { transcriptId: string }) {
         </section>
       )}
 
-      {deleting && <DeleteDialog t={t} onClose={() => setDeleting(false)} />}
+      {deleting && (
+        <DeleteDialog
+          t={t}
+          onClose={() => setDeleting(false)}
+          onDeleted={() => {
+            queries.removeQueries({ queryKey: [TRANSCRIPTS, "one", t.id] });
+            void changed();
+            navigate("/transcripts");
+          }}
+        />
+      )}
     </article>
   );
 }
@@ -385,7 +399,7 @@ function RenameForm({ t, onDone }: { t: Transcript; onDone: (changed: boolean) =
   );
 }
 
-function DeleteDialog({ t, onClose }: { t: Transcript; onClose: () => void }) {
+function DeleteDialog({ t, onClose, onDeleted }: { t: Transcript; onClose: () => void; onDeleted: () => void }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
   const remove = async () => {
@@ -393,7 +407,7 @@ function DeleteDialog({ t, onClose }: { t: Transcript; onClose: () => void }) {
     setError(null);
     try {
       await call(api.DELETE("/v1/transcripts/{transcript_id}", { params: { path: { transcript_id: t.id } } }));
-      navigate("/transcripts");
+      onDeleted();
     } catch (e) {
       setError(asApiError(e));
       setBusy(false);

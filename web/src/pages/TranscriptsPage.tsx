@@ -1,8 +1,9 @@
 import { useState, type FormEvent } from "react";
+import { keepPreviousData, useQuery } from "@tanstack/react-query";
 import { api, call, type Room, type SearchResult, type Transcript } from "../api/client";
 import { useMe } from "../me";
-import { useLoad } from "../hooks";
-import { usePolledLoad } from "../hooks/usePolledLoad";
+import { asApiError } from "../hooks";
+import { TRANSCRIPTS } from "../queries";
 import { Link, navigate, useSearch } from "../router";
 import { ErrorState, Loading } from "../components/States";
 import { SignInButton } from "../components/SignIn";
@@ -35,6 +36,9 @@ export function transcriptsHref({ q, roomId, page }: Partial<View>): string {
   return query ? `/transcripts?${query}` : "/transcripts";
 }
 
+const anyPending = (l: Listing) =>
+  (l.kind === "list" ? l.items.map((t) => t.status) : l.results.map((r) => r.status)).some(isPending);
+
 type Listing =
   | { kind: "list"; items: Transcript[]; total: number; pages: number }
   | { kind: "search"; results: SearchResult[]; total: number; pages: number };
@@ -55,8 +59,9 @@ export function TranscriptsPage() {
   }
   const [uploading, setUploading] = useState(false);
 
-  const listing = usePolledLoad(
-    async (signal): Promise<Listing> => {
+  const listing = useQuery({
+    queryKey: [TRANSCRIPTS, "listing", view.q, view.roomId, view.page],
+    queryFn: async ({ signal }): Promise<Listing> => {
       const room_id = view.roomId || undefined;
       if (view.q) {
         const found = await call(
@@ -72,27 +77,31 @@ export function TranscriptsPage() {
       );
       return { kind: "list", items: page.items, total: page.total, pages: page.pages };
     },
-    `transcripts:${view.q}:${view.roomId}:${view.page}`,
-    (l) => (l.kind === "list" ? l.items.map((t) => t.status) : l.results.map((r) => r.status)).some(isPending),
-    POLL_MS,
-  );
+    // A new search or page keeps the previous results on screen until its answer arrives.
+    placeholderData: keepPreviousData,
+    refetchInterval: (query) => (query.state.data && anyPending(query.state.data) ? POLL_MS : false),
+  });
   // The room filter's choices; without them (an anonymous visitor) the filter shows only the room
   // the address names.
-  const rooms = useLoad(() => call(api.GET("/v1/rooms", { params: { query: { page: 1, size: 100 } } })), "rooms:filter");
+  const rooms = useQuery({
+    queryKey: ["rooms", "filter"],
+    queryFn: ({ signal }) => call(api.GET("/v1/rooms", { params: { query: { page: 1, size: 100 } }, signal })),
+  });
 
   const submit = (e: FormEvent) => {
     e.preventDefault();
     go({ q: draft.trim(), page: 1 });
   };
 
+  const failure = listing.error ? asApiError(listing.error) : null;
   let body;
-  if (listing.state === "loading") body = <Loading label={view.q ? `Searching for “${view.q}”…` : "Loading transcripts…"} />;
-  else if (listing.state === "error") {
-    if (listing.error.status === 401)
+  if (listing.isPending) body = <Loading label={view.q ? `Searching for “${view.q}”…` : "Loading transcripts…"} />;
+  else if (!listing.data && failure) {
+    if (failure.status === 401)
       body = (
         <ErrorState
           title="Sign in to see transcripts"
-          error={listing.error}
+          error={failure}
           testId="not-signed-in"
           actions={me.oidc && <SignInButton primary />}
         />
@@ -101,19 +110,19 @@ export function TranscriptsPage() {
       body = (
         <ErrorState
           title={view.q ? "The search failed" : "Could not load transcripts"}
-          error={listing.error}
+          error={failure}
           testId="transcripts-error"
-          actions={<button onClick={listing.reload}>Try again</button>}
+          actions={<button onClick={() => void listing.refetch()}>Try again</button>}
         />
       );
-  } else {
+  } else if (listing.data) {
     const l = listing.data;
     const empty = l.kind === "list" ? l.items.length === 0 : l.results.length === 0;
     body = (
-      <>
-        {listing.pollError && (
+      <div className={listing.isPlaceholderData ? "stale" : undefined} aria-busy={listing.isPlaceholderData}>
+        {failure && (
           <p className="error small" role="alert">
-            Lost contact with the server: {listing.pollError.detail}
+            Lost contact with the server: {failure.detail}
           </p>
         )}
         {l.kind === "search" && (
@@ -154,17 +163,16 @@ export function TranscriptsPage() {
             </button>
           </div>
         )}
-      </>
+      </div>
     );
   }
 
-  const roomChoices: Array<Pick<Room, "id" | "name">> = rooms.state === "ready" ? [...rooms.data.items] : [];
+  const roomChoices: Array<Pick<Room, "id" | "name">> = rooms.data ? [...rooms.data.items] : [];
   if (view.roomId && !roomChoices.some((r) => r.id === view.roomId)) {
-    const named =
-      listing.state === "ready"
-        ? (listing.data.kind === "list" ? listing.data.items : listing.data.results).find((t) => t.room_id === view.roomId)
-            ?.room_name
-        : undefined;
+    const named = listing.data
+      ? (listing.data.kind === "list" ? listing.data.items : listing.data.results).find((t) => t.room_id === view.roomId)
+          ?.room_name
+      : undefined;
     roomChoices.unshift({ id: view.roomId, name: named ?? "this room" });
   }
 
