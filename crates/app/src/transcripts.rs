@@ -46,6 +46,11 @@ pub struct TranscriptionSettings {
 }
 
 impl TranscriptionSettings {
+    /// Whether the backend fetches the audio itself from a URL we give it (`modal`).
+    pub fn fetches_audio_by_url(&self) -> bool {
+        matches!(self.backend, BackendSettings::Modal { .. })
+    }
+
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let url = || -> Result<String, ConfigError> {
             Ok(env
@@ -335,15 +340,20 @@ async fn run(ctx: &App, t: &Transcript, dir: &Path) -> Result<TranscriptResult, 
         })?;
         let duration = info.duration_seconds.unwrap_or(0.0);
         let start = start_time(&input).await.unwrap_or(0.0);
-        let chunks = cut_chunks(&input, &track_dir, duration, backend.max_chunk_seconds()).await?;
-        if backend.needs_url() {
-            return Err(Failure::Permanent(format!(
-                "the {} backend fetches audio by URL, which this Reflector does not serve yet: \
-                 use TRANSCRIPT_BACKEND=openai",
-                backend.name()
-            )));
+        let mut chunks =
+            cut_chunks(&input, &track_dir, duration, backend.max_chunk_seconds()).await?;
+        let shared = if backend.needs_url() {
+            share_chunks(ctx, backend.name(), &t.id, index, &mut chunks).await?
+        } else {
+            Vec::new()
+        };
+        let words = transcribe_chunks(backend.as_ref(), &chunks, &t.source_language).await;
+        for key in &shared {
+            if let Err(e) = ctx.recordings.storage.delete(key).await {
+                tracing::warn!(key, error = %e, "a shared chunk was not deleted");
+            }
         }
-        let words = transcribe_chunks(backend.as_ref(), &chunks, &t.source_language).await?;
+        let words = words?;
         let _ = tokio::fs::remove_file(&input).await;
         total = total.max(start + duration);
         tracks.push((start, words));
@@ -369,8 +379,50 @@ async fn run(ctx: &App, t: &Transcript, dir: &Path) -> Result<TranscriptResult, 
     Ok(result)
 }
 
-/// Speakers: one per track, named from the meeting's participant sessions when a track's key
-/// names a session (the providers' raw tracks do), else "Speaker N".
+/// How long a chunk's URL lets a service fetch it.
+const SHARED_CHUNK_TTL: Duration = Duration::from_secs(3600);
+
+/// For a backend that fetches audio itself: puts each chunk in our storage under
+/// `tmp/transcripts/{id}/` and gives it a time-limited URL (S3 presigned). Returns the keys, to
+/// delete once transcribed. Storage that cannot sign (a local directory) is a configuration
+/// error, which start-up refuses already; this says so on the transcript too.
+async fn share_chunks(
+    ctx: &App,
+    backend: &str,
+    transcript_id: &str,
+    track: usize,
+    chunks: &mut [reflector_transcribe::Chunk],
+) -> Result<Vec<String>, Failure> {
+    let storage = &ctx.recordings.storage;
+    if !storage.can_presign() {
+        return Err(Failure::Permanent(format!(
+            "the {backend} backend fetches audio by URL, which needs S3 storage \
+             (TRANSCRIPT_STORAGE_BACKEND=aws) to sign one; use TRANSCRIPT_BACKEND=openai with local storage"
+        )));
+    }
+    let mut keys = Vec::with_capacity(chunks.len());
+    for (n, chunk) in chunks.iter_mut().enumerate() {
+        let key = format!("tmp/transcripts/{transcript_id}/track-{track}-chunk-{n:04}.wav");
+        storage.put_file(&key, &chunk.path).await.map_err(|e| {
+            Failure::Retry(format!(
+                "cannot share a chunk with the {backend} backend: {e}"
+            ))
+        })?;
+        keys.push(key.clone());
+        let url = storage
+            .presigned_get(&key, SHARED_CHUNK_TTL)
+            .await
+            .map_err(|e| Failure::Retry(format!("cannot sign a chunk's URL: {e}")))?;
+        chunk.url = url;
+    }
+    Ok(keys)
+}
+
+/// Speakers: one per track. A multitrack recording's track is named by the provider when it
+/// can tell who spoke on it ([`VideoPlatform::recording_speakers`]), else from the meeting's
+/// participant sessions when the provider's track key names the session, else "Speaker N".
+///
+/// [`VideoPlatform::recording_speakers`]: reflector_platforms::VideoPlatform::recording_speakers
 async fn participants(
     ctx: &App,
     t: &Transcript,
@@ -381,29 +433,81 @@ async fn participants(
         Some(m) => ctx.store.participant_sessions(m).await?,
         None => Vec::new(),
     };
-    let multitrack = recording.is_some_and(|r| r.multitrack);
+    let multitrack = recording.filter(|r| r.multitrack);
+    let speakers = match multitrack {
+        Some(r) => provider_speakers(ctx, r).await,
+        None => Vec::new(),
+    };
     Ok(keys
         .iter()
         .enumerate()
         .map(|(index, key)| {
             let speaker = u32::try_from(index).unwrap_or(u32::MAX);
-            let session = multitrack
-                .then(|| {
-                    sessions.iter().find(|s| {
-                        !s.platform_session_id.is_empty() && key.contains(&s.platform_session_id)
+            // The provider's name for this track: the key it was announced with, else ours.
+            let track = multitrack
+                .and_then(|r| r.source_keys.get(index))
+                .unwrap_or(key);
+            let named = multitrack.and_then(|r| {
+                speakers
+                    .iter()
+                    .find(|s| s.track == *track)
+                    // Announced without keys, the tracks were taken in the provider's order.
+                    .or_else(|| {
+                        r.source_keys
+                            .is_empty()
+                            .then(|| speakers.get(index))
+                            .flatten()
                     })
+            });
+            let session = multitrack.and_then(|_| {
+                sessions.iter().find(|s| {
+                    !s.platform_session_id.is_empty() && track.contains(&s.platform_session_id)
                 })
-                .flatten();
+            });
+            let (name, user_id) = match (named, session) {
+                (Some(n), _) => (n.name.clone(), n.user_id.clone()),
+                (None, Some(s)) => (
+                    s.user_name
+                        .clone()
+                        .unwrap_or_else(|| format!("Speaker {speaker}")),
+                    s.user_id.clone(),
+                ),
+                (None, None) => (format!("Speaker {speaker}"), None),
+            };
             Participant {
                 id: format!("speaker-{speaker}"),
                 speaker: Some(speaker),
-                name: session
-                    .and_then(|s| s.user_name.clone())
-                    .unwrap_or_else(|| format!("Speaker {speaker}")),
-                user_id: session.and_then(|s| s.user_id.clone()),
+                name,
+                user_id,
             }
         })
         .collect())
+}
+
+/// Who spoke on each track, as the recording's provider says; nothing when it cannot tell or
+/// fails (names are a nicety: the transcript goes on with the other sources).
+async fn provider_speakers(
+    ctx: &App,
+    recording: &Recording,
+) -> Vec<reflector_platforms::TrackSpeaker> {
+    let platform = match ctx.platforms.get(&recording.platform) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::info!(recording = %recording.id, error = %e, "speaker names: provider not available");
+            return Vec::new();
+        }
+    };
+    match platform
+        .recording_speakers(&recording.platform_recording_id)
+        .await
+    {
+        Ok(speakers) => speakers,
+        Err(reflector_platforms::PlatformError::Unsupported { .. }) => Vec::new(),
+        Err(e) => {
+            tracing::warn!(recording = %recording.id, error = %e, "speaker names from the provider skipped");
+            Vec::new()
+        }
+    }
 }
 
 /// Title, summaries and topics from the LLM when one is configured; a failing LLM leaves them

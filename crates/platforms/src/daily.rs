@@ -44,7 +44,7 @@ use crate::wire::{
 use crate::{
     CreateMeeting, EventKind, JoinRequest, MeetingHandle, MeetingKey, Participant, PlatformError,
     PresentParticipant, ProviderEvent, ProviderMeeting, ProviderSession, RecordingLayout,
-    RecordingMedia, RecordingReady, RecordingStarted, StartRecording, VideoPlatform,
+    RecordingMedia, RecordingReady, RecordingStarted, StartRecording, TrackSpeaker, VideoPlatform,
     WebhookOutcome, WebhookRejection,
 };
 
@@ -336,10 +336,31 @@ struct ListedRecordingWire {
 struct RecordingWire {
     #[serde(default, deserialize_with = "lenient_string")]
     status: Option<String>,
+    /// The meeting session it recorded (for `GET /meetings/{id}/participants`).
+    #[serde(default, rename = "mtgSessionId", deserialize_with = "lenient_string")]
+    mtg_session_id: Option<String>,
     #[serde(default, deserialize_with = "lenient_string")]
     s3key: Option<String>,
     #[serde(default, deserialize_with = "lenient_vec")]
     tracks: Vec<TrackWire>,
+}
+
+#[derive(Deserialize)]
+struct MeetingParticipantsPage {
+    #[serde(default, deserialize_with = "lenient_vec")]
+    data: Vec<MeetingParticipantWire>,
+}
+
+/// One participant of `GET /meetings/{id}/participants`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct MeetingParticipantWire {
+    #[serde(deserialize_with = "lenient_string")]
+    participant_id: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    user_id: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    user_name: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -673,6 +694,71 @@ impl VideoPlatform for DailyPlatform {
                 .and_then(unix_time)
                 .ok_or_else(|| bad("no expires"))?,
         })
+    }
+
+    /// `GET /recordings/{id}` for its meeting session and audio tracks, then that session's
+    /// `GET /meetings/{mtgSessionId}/participants?limit=100` (paged with `joined_after`, the
+    /// last participant's id; Daily answers 404 once none is left). A raw track's key holds its
+    /// participant's session id (`…-{participant_id}-cam-audio-…`).
+    async fn recording_speakers(
+        &self,
+        recording_id: &str,
+    ) -> Result<Vec<TrackSpeaker>, PlatformError> {
+        let path = format!("/recordings/{}", path_segment(recording_id));
+        self.wait(Limit::Recordings).await;
+        let recording: RecordingWire = self.api.get_json(&path, &[]).await?;
+        let tracks = audio_track_keys(&recording.tracks);
+        let Some(session) = recording.mtg_session_id.filter(|_| !tracks.is_empty()) else {
+            return Ok(Vec::new());
+        };
+        let path = format!("/meetings/{}/participants", path_segment(&session));
+        let limit = PAGE_LIMIT.to_string();
+        let (path, limit) = (path.as_str(), limit.as_str());
+        let people = collect_pages(
+            NAME,
+            "participants",
+            MAX_SESSION_PAGES,
+            |after| async move {
+                let mut query = vec![("limit", limit)];
+                if let Some(after) = &after {
+                    query.push(("joined_after", after.as_str()));
+                }
+                self.wait(Limit::General).await;
+                let page: MeetingParticipantsPage = match self.api.get_json(path, &query).await {
+                    Ok(page) => page,
+                    // Past the last participant.
+                    Err(PlatformError::NotFound { .. }) => {
+                        MeetingParticipantsPage { data: Vec::new() }
+                    }
+                    Err(e) => return Err(e),
+                };
+                let next = match page.data.last() {
+                    Some(last) if page.data.len() >= PAGE_LIMIT => last.participant_id.clone(),
+                    _ => None,
+                };
+                Ok(Page {
+                    next,
+                    items: page.data,
+                })
+            },
+        )
+        .await?;
+        Ok(tracks
+            .into_iter()
+            .filter_map(|track| {
+                let person = people.iter().find(|p| {
+                    p.participant_id
+                        .as_deref()
+                        .is_some_and(|id| !id.is_empty() && track.contains(id))
+                })?;
+                Some(TrackSpeaker {
+                    session_id: person.participant_id.clone()?,
+                    user_id: person.user_id.clone(),
+                    name: person.user_name.clone().filter(|n| !n.trim().is_empty())?,
+                    track,
+                })
+            })
+            .collect())
     }
 
     /// `GET /recordings?limit=100&starting_after=…`, newest first, until a page reaches

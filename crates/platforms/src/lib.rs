@@ -49,6 +49,7 @@ use chrono::{DateTime, Utc};
 /// | [`recording_media`](Self::recording_media) | [`PlatformError::Unsupported`] |
 /// | [`start_recording`](Self::start_recording) | [`PlatformError::Unsupported`] |
 /// | [`list_recordings`](Self::list_recordings) | [`PlatformError::Unsupported`] |
+/// | [`recording_speakers`](Self::recording_speakers) | [`PlatformError::Unsupported`] |
 /// | [`recording_bucket`](Self::recording_bucket) | none |
 /// | [`recording_for_object`](Self::recording_for_object) with [`recording_queue`](Self::recording_queue) | none |
 /// | [`recording_poll_interval`](Self::recording_poll_interval) | none (no polling) |
@@ -110,6 +111,19 @@ pub trait VideoPlatform: Send + Sync + 'static {
         Err(PlatformError::unsupported(
             self.name(),
             "fetching recordings through its API",
+        ))
+    }
+
+    /// Optional: who spoke on each audio track of a finished multitrack recording (by the
+    /// provider's track key), for providers that can tell; tracks it cannot name are left out.
+    /// Transcripts name their speakers with it.
+    async fn recording_speakers(
+        &self,
+        _recording_id: &str,
+    ) -> Result<Vec<TrackSpeaker>, PlatformError> {
+        Err(PlatformError::unsupported(
+            self.name(),
+            "naming a recording's speakers",
         ))
     }
 

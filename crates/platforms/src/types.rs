@@ -67,6 +67,19 @@ pub struct PresentParticipant {
     pub joined_at: DateTime<Utc>,
 }
 
+/// Who spoke on one audio track of a multitrack recording, as the provider knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackSpeaker {
+    /// The track's key in the provider's storage (as the recording's announcement or media
+    /// names it).
+    pub track: String,
+    /// The participant's session id at the provider.
+    pub session_id: String,
+    pub user_id: Option<String>,
+    /// The name they joined under.
+    pub name: String,
+}
+
 /// Who is joining, for providers that mint per-user tokens.
 #[derive(Debug, Clone)]
 pub struct JoinRequest<'a> {

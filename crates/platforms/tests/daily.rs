@@ -15,7 +15,7 @@ use reflector_platforms::{
     Configured, CreateMeeting, EventKind, JoinRequest, MeetingHandle, MeetingKey, Participant,
     PlatformError, PresentParticipant, ProviderEvent, ProviderSession, ProviderSetup,
     RecordingLayout, RecordingMedia, RecordingReady, RecordingStarted, RetryPolicy, StartRecording,
-    VideoPlatform, WebhookOutcome, WebhookRejection, daily,
+    TrackSpeaker, VideoPlatform, WebhookOutcome, WebhookRejection, daily,
 };
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -1372,4 +1372,104 @@ async fn presence_lists_who_is_in_the_room_now() {
     );
     let received = requests(&server).await;
     assert_bearer(&received[0]);
+}
+
+#[tokio::test]
+async fn a_raw_tracks_recordings_speakers_are_its_meeting_participants() {
+    let server = MockServer::start().await;
+    mount_recording(
+        &server,
+        json!({
+            "id": "rec-1", "status": "finished", "duration": 30, "mtgSessionId": "mtg-1",
+            "tracks": [
+                {"type": "audio", "s3Key": "acme/room/1767250800000-p1-cam-audio-1", "size": 10},
+                {"type": "video", "s3Key": "acme/room/1767250800000-p1-cam-video-1", "size": 90},
+                {"type": "audio", "s3Key": "acme/room/1767250800000-p2-cam-audio-2", "size": 12},
+                {"type": "audio", "s3Key": "acme/room/1767250800000-p3-cam-audio-3", "size": 12}
+            ]
+        }),
+    )
+    .await;
+    // A full first page (Ada, then 98 who never spoke, then Bob), and 404 past the last one.
+    let mut first: Vec<Value> = vec![json!({"participant_id": "p1", "user_id": "u-ada",
+        "user_name": "Ada", "join_time": 1767250800, "duration": 30})];
+    first.extend((0..98).map(|n| {
+        json!({"participant_id": format!("x{n}"), "user_id": null,
+        "user_name": format!("Listener {n}"), "join_time": 1767250801, "duration": 3})
+    }));
+    first.push(
+        json!({"participant_id": "p2", "user_id": null, "user_name": "Bob",
+        "join_time": 1767250802, "duration": 28}),
+    );
+    Mock::given(method("GET"))
+        .and(path("/v1/meetings/mtg-1/participants"))
+        .and(query_param("joined_after", "p2"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"error": "not-found"})))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1/meetings/mtg-1/participants"))
+        .and(query_param("limit", "100"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": first})))
+        .mount(&server)
+        .await;
+    let speakers = daily_at(&server, BUCKET)
+        .recording_speakers("rec-1")
+        .await
+        .unwrap();
+    assert_eq!(
+        speakers,
+        vec![
+            TrackSpeaker {
+                track: "acme/room/1767250800000-p1-cam-audio-1".into(),
+                session_id: "p1".into(),
+                user_id: Some("u-ada".into()),
+                name: "Ada".into(),
+            },
+            TrackSpeaker {
+                track: "acme/room/1767250800000-p2-cam-audio-2".into(),
+                session_id: "p2".into(),
+                user_id: None,
+                name: "Bob".into(),
+            },
+        ],
+        "p3 is not among the participants, so its track is left out"
+    );
+    let received = requests(&server).await;
+    let asked: Vec<String> = received
+        .iter()
+        .map(|r| {
+            assert_bearer(r);
+            assert_eq!(r.method, http::Method::GET);
+            match r.url.query() {
+                Some(q) => format!("{}?{q}", r.url.path()),
+                None => r.url.path().to_owned(),
+            }
+        })
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            "/v1/recordings/rec-1",
+            "/v1/meetings/mtg-1/participants?limit=100",
+            "/v1/meetings/mtg-1/participants?limit=100&joined_after=p2",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_recording_without_a_meeting_session_names_no_speakers() {
+    let server = MockServer::start().await;
+    mount_recording(
+        &server,
+        json!({"id": "rec-1", "status": "finished", "tracks": [
+            {"type": "audio", "s3Key": "acme/room/1-p1-cam-audio-1"}]}),
+    )
+    .await;
+    let speakers = daily_at(&server, BUCKET)
+        .recording_speakers("rec-1")
+        .await
+        .unwrap();
+    assert!(speakers.is_empty());
+    assert_eq!(requests(&server).await.len(), 1);
 }

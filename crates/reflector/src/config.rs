@@ -60,13 +60,24 @@ impl Config {
         let mut queue = QueueSettings::from_env(env)?;
         queue.shutdown_grace = grace;
         let storage = StorageSettings::from_env(env, &data_dir)?;
+        let app = AppSettings::from_env(env, &ui_base_url)?;
+        // The modal service fetches audio by URL: only S3 storage can sign one.
+        if app.transcription.fetches_audio_by_url()
+            && matches!(storage.backend, reflector_storage::Backend::Local(_))
+        {
+            return Err(ConfigError::new(
+                "TRANSCRIPT_BACKEND",
+                "modal fetches the audio by URL, which needs S3 storage to sign one: set \
+                 TRANSCRIPT_STORAGE_BACKEND=aws, or use TRANSCRIPT_BACKEND=openai",
+            ));
+        }
         Ok(Self {
             storage,
             data_dir,
             database_url,
             listen: SocketAddr::new(host, port),
             http,
-            app: AppSettings::from_env(env, &ui_base_url)?,
+            app,
             queue,
             provider_retries: RetryPolicy::default(),
             provider_env: env.clone(),
@@ -105,6 +116,30 @@ mod tests {
     }
 
     #[test]
+    fn the_modal_backend_needs_storage_that_signs_urls() {
+        let modal = [
+            ("TRANSCRIPT_BACKEND", "modal"),
+            ("TRANSCRIPT_URL", "https://gpu.example.org"),
+        ];
+        match config(&modal) {
+            Err(err) => {
+                assert_eq!(err.variable, "TRANSCRIPT_BACKEND");
+                assert!(
+                    err.to_string().contains("TRANSCRIPT_STORAGE_BACKEND=aws"),
+                    "{err}"
+                );
+            }
+            Ok(_) => panic!("modal with local storage must be refused"),
+        }
+        let mut on_s3 = modal.to_vec();
+        on_s3.extend([
+            ("TRANSCRIPT_STORAGE_BACKEND", "aws"),
+            ("TRANSCRIPT_STORAGE_AWS_BUCKET_NAME", "ours"),
+        ]);
+        assert!(config(&on_s3).is_ok());
+    }
+
+    #[test]
     fn bad_values_name_their_variable() {
         for (var, value) in [
             ("PORT", "http"),
@@ -119,6 +154,8 @@ mod tests {
             ("SHUTDOWN_GRACE_SECONDS", "-1"),
             ("MAX_CONNECTIONS", "many"),
             ("TRANSCRIPT_STORAGE_BACKEND", "ftp"),
+            ("UPLOAD_CHUNK_MAX_BYTES", "10"),
+            ("UPLOAD_CHUNK_MAX_BYTES", "big"),
         ] {
             match config(&[(var, value)]) {
                 Err(err) => assert_eq!(err.variable, var, "{err}"),

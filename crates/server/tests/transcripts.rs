@@ -16,6 +16,8 @@ on_both_databases!(
     a_declined_consent_deletes_the_audio_but_keeps_the_text,
     without_a_backend_the_transcript_ends_in_error_saying_so,
     transcript_completed_is_sent_once_per_run,
+    a_daily_multitrack_recording_is_aligned_merged_and_named_by_daily,
+    the_modal_backend_fetches_each_chunk_from_a_presigned_url,
 );
 
 /// Runs a two-person mock call in room `team` and returns its meeting id.
@@ -354,4 +356,350 @@ async fn transcript_completed_is_sent_once_per_run(db: Db) {
     assert_eq!(both.len(), 2, "a re-run is announced again, once");
     assert_ne!(both[0]["event_id"], both[1]["event_id"]);
     app.stop().await;
+}
+
+const DAILY_ROOM: &str = "team-20260101070000-abcd";
+
+/// A Daily room `team` whose raw-tracks recording `rec-1` of meeting session `mtg-9` has these
+/// audio tracks (`(participant id, name, track bytes)`), in the customer bucket on moto; Daily's
+/// participants API names them (each Daily call is expected exactly once). The recording is
+/// announced by a signed `recording.ready-to-download` webhook.
+async fn daily_raw_tracks_recording(
+    db: Db,
+    whisper: &FakeWhisper,
+    people: &[(&str, &str, Vec<u8>)],
+) -> (
+    TestApp,
+    reflector_testing::fakes::FakeDaily,
+    reflector_testing::moto::Moto,
+) {
+    use reflector_testing::fakes::{DAILY_SECRET, FakeDaily, daily_signature};
+    use reflector_testing::moto::Moto;
+    use wiremock::matchers::{header, method, path, query_param};
+    use wiremock::{Mock, ResponseTemplate};
+
+    const BUCKET: &str = "daily-recordings";
+    let moto = Moto::start().await;
+    moto.create_bucket(BUCKET).await;
+    let mut tracks = Vec::new();
+    let mut participants = Vec::new();
+    for (n, (id, name, bytes)) in people.iter().enumerate() {
+        let key = format!(
+            "acme/{DAILY_ROOM}/1767250800000-{id}-cam-audio-{}.webm",
+            n + 1
+        );
+        moto.put(BUCKET, &key, bytes.clone()).await;
+        tracks.push(json!({"type": "audio", "s3Key": key, "size": bytes.len()}));
+        participants.push(json!({"participant_id": id, "user_id": format!("u-{id}"),
+            "user_name": name, "join_time": 1767250800, "duration": 600}));
+    }
+    // Daily lists participants by join time, not in track order.
+    participants.reverse();
+    let daily = FakeDaily::start(DAILY_ROOM).await;
+    Mock::given(method("GET"))
+        .and(path("/recordings/rec-1"))
+        .and(header("authorization", "Bearer d-key"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": "rec-1", "status": "finished", "mtgSessionId": "mtg-9", "tracks": tracks
+        })))
+        .expect(1..)
+        .mount(&daily)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/meetings/mtg-9/participants"))
+        .and(query_param("limit", "100"))
+        .and(header("authorization", "Bearer d-key"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": participants})))
+        .expect(1..)
+        .mount(&daily)
+        .await;
+    let mut env = daily.env();
+    env.extend(moto.env());
+    env.extend(whisper_env(whisper));
+    env.extend([
+        ("DAILYCO_STORAGE_AWS_BUCKET_NAME", BUCKET.to_owned()),
+        ("DAILYCO_STORAGE_AWS_REGION", "us-east-1".to_owned()),
+        (
+            "DAILYCO_STORAGE_AWS_ROLE_ARN",
+            "arn:aws:iam::1:role/daily".to_owned(),
+        ),
+    ]);
+    let app = TestApp::spawn(db, &pairs(&env)).await;
+    app.room(json!({"name": "team", "platform": "daily"})).await;
+    let (status, m) = app.post("/v1/rooms/team/meeting", json!({})).await;
+    assert_eq!(status, 200, "{m}");
+
+    let event = json!({
+        "version": "1.0.0", "type": "recording.ready-to-download", "id": "evt-1",
+        "payload": {"type": "raw-tracks", "recording_id": "rec-1", "room_name": DAILY_ROOM,
+                    "start_ts": chrono::Utc::now().timestamp(), "duration": null, "tracks": tracks},
+        "event_ts": chrono::Utc::now().timestamp()
+    });
+    let raw = event.to_string();
+    let ts = chrono::Utc::now().timestamp();
+    let status = app
+        .req(Method::POST, "/v1/daily/webhook")
+        .header("content-type", "application/json")
+        .header("x-webhook-timestamp", ts.to_string())
+        .header(
+            "x-webhook-signature",
+            daily_signature(DAILY_SECRET, ts, raw.as_bytes()),
+        )
+        .body(raw)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    (app, daily, moto)
+}
+
+/// A Daily raw-tracks recording of two people: Bob's track starts 2 s after Ada's
+/// (`format.start_time`), so their words interleave once aligned; speakers are the tracks, named
+/// from Daily's participants of the recording's meeting session (the fake checks the requests).
+async fn a_daily_multitrack_recording_is_aligned_merged_and_named_by_daily(db: Db) {
+    use reflector_testing::media;
+
+    let ada_said = "one two three four five six seven eight nine ten eleven twelve";
+    let bob_said = "alpha beta gamma delta";
+    let dir = tempfile::tempdir().unwrap();
+    let whisper = FakeWhisper::start().await;
+    whisper.learn(&media::speech(dir.path(), "ada-wav", ada_said), ada_said);
+    whisper.learn(&media::speech(dir.path(), "bob-wav", bob_said), bob_said);
+    let ada = media::speech_webm(dir.path(), "ada", ada_said);
+    let bob = media::speech_webm_starting_at(dir.path(), "bob", bob_said, 2.0);
+    let (app, _daily, _moto) =
+        daily_raw_tracks_recording(db, &whisper, &[("pa", "Ada", ada), ("pb", "Bob", bob)]).await;
+
+    let items = finished_transcripts(&app).await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    let t = &items[0];
+    assert_eq!(t["status"], "ended", "{t}");
+    let id = t["id"].as_str().unwrap();
+    let names: Vec<(&str, &Value)> = t["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), &p["speaker"]))
+        .collect();
+    assert_eq!(names, [("Ada", &json!(0)), ("Bob", &json!(1))], "{t}");
+    assert_eq!(t["participants"][0]["user_id"], "u-pa");
+
+    let (_, segments) = app
+        .get(&format!("/v1/transcripts/{id}?transcript_format=json"))
+        .await;
+    let segments = segments["transcript"].as_array().unwrap().clone();
+    let starts: Vec<f64> = segments
+        .iter()
+        .map(|s| s["start"].as_f64().unwrap())
+        .collect();
+    assert!(
+        starts.windows(2).all(|w| w[0] <= w[1]),
+        "merged by time: {segments:?}"
+    );
+    for (speaker, name, said) in [(0, "Ada", ada_said), (1, "Bob", bob_said)] {
+        let mine: Vec<&Value> = segments
+            .iter()
+            .filter(|s| s["speaker"] == speaker)
+            .collect();
+        let text: Vec<&str> = mine.iter().map(|s| s["text"].as_str().unwrap()).collect();
+        assert_eq!(text.join(" "), said, "{segments:?}");
+        assert!(mine.iter().all(|s| s["speaker_name"] == name), "{mine:?}");
+    }
+    // Bob's words are placed after his track's 2 s offset, and Ada speaks on around them.
+    let bob_first = segments
+        .iter()
+        .find(|s| s["speaker"] == 1)
+        .map(|s| s["start"].as_f64().unwrap())
+        .unwrap();
+    assert!(bob_first >= 1.9, "{segments:?}");
+    assert_eq!(segments[0]["speaker"], 0, "{segments:?}");
+    let last_ada = segments
+        .iter()
+        .rev()
+        .find(|s| s["speaker"] == 0)
+        .map(|s| s["start"].as_f64().unwrap())
+        .unwrap();
+    assert!(
+        last_ada > bob_first,
+        "the tracks interleave once aligned: {segments:?}"
+    );
+    let (_, text) = app
+        .get(&format!("/v1/transcripts/{id}?transcript_format=text"))
+        .await;
+    let text = text["transcript"].as_str().unwrap();
+    assert!(text.starts_with("Ada: one"), "{text}");
+    assert!(text.contains("\nBob: alpha"), "{text}");
+    app.stop().await;
+}
+
+/// `TRANSCRIPT_BACKEND=modal` with S3 storage (moto): each chunk is put in our bucket, the GPU
+/// service (the fake) is sent a presigned URL and fetches the audio from it, and the shared
+/// chunks are deleted afterwards.
+async fn the_modal_backend_fetches_each_chunk_from_a_presigned_url(db: Db) {
+    use reflector_testing::moto::Moto;
+    let moto = Moto::start().await;
+    moto.create_bucket("ours").await;
+    let whisper = FakeWhisper::start().await;
+    whisper.script(2.0, "quarterly roadmap review");
+    let mut env = moto.env();
+    env.extend([
+        ("TRANSCRIPT_STORAGE_BACKEND", "aws".to_owned()),
+        ("TRANSCRIPT_STORAGE_AWS_BUCKET_NAME", "ours".to_owned()),
+        ("TRANSCRIPT_BACKEND", "modal".to_owned()),
+        ("TRANSCRIPT_URL", whisper.url.clone()),
+        ("TRANSCRIPT_API_KEY", "gpu-key".to_owned()),
+    ]);
+    let app = TestApp::spawn(db, &pairs(&env)).await;
+    mock_call(&app, false).await;
+    let items = finished_transcripts(&app).await;
+    let t = &items[0];
+    assert_eq!(t["status"], "ended", "{t}");
+    let requests = whisper.requests();
+    assert_eq!(requests.len(), 2, "one chunk per track: {requests:?}");
+    for r in &requests {
+        assert_eq!(r.path, "/v1/audio/transcriptions-from-url");
+        assert_eq!(r.authorization.as_deref(), Some("Bearer gpu-key"));
+        let url = r.field("audio_file_url").unwrap();
+        assert!(
+            url.starts_with(&format!("{}/ours/tmp/transcripts/", moto.url)),
+            "{url}"
+        );
+        assert!(url.contains("X-Amz-Signature="), "a presigned URL: {url}");
+        assert!(r.audio_len > 44, "the service fetched the chunk: {r:?}");
+    }
+    let (_, text) = app
+        .get(&format!(
+            "/v1/transcripts/{}?transcript_format=text",
+            t["id"].as_str().unwrap()
+        ))
+        .await;
+    assert!(
+        text["transcript"]
+            .as_str()
+            .unwrap()
+            .contains("Speaker 1: quarterly"),
+        "{text}"
+    );
+    let left = app.app.recordings.storage.list("tmp/").await.unwrap();
+    assert!(left.is_empty(), "shared chunks are deleted: {left:?}");
+    app.stop().await;
+}
+
+/// Runs jobs until the transcript `id` has finished; panics after `limit`.
+async fn run_until_finished(app: &TestApp, id: Option<&str>, limit: Duration) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        app.run_jobs().await;
+        let (_, page) = app.get("/v1/transcripts").await;
+        if let Some(t) = page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| id.is_none_or(|id| t["id"] == id))
+            && (t["status"] == "ended" || t["status"] == "error")
+        {
+            return t.clone();
+        }
+        assert!(started.elapsed() < limit, "not finished within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The whole pipeline on a 10-minute two-track Daily recording (WebM/Opus tones, the second
+/// track 3 s late) with the fake OpenAI-compatible backend: fetch from our storage, probe, cut,
+/// transcribe, align and merge, name from Daily, segments, WebVTT, store. Prints the wall time of
+/// ingest + pipeline and of a re-run (the pipeline alone). Peak memory: run the test binary under
+/// `/usr/bin/time -v` (see README, "Transcripts").
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "benchmark: prints figures"]
+async fn bench_pipeline_ten_minute_two_track_recording() {
+    let minutes: u32 = std::env::var("BENCH_MINUTES")
+        .ok()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(10);
+    let seconds = minutes * 60;
+    let dir = tempfile::tempdir().unwrap();
+    let mut people = Vec::new();
+    for (id, name, freq, offset) in [("pa", "Ada", 440, "0"), ("pb", "Bob", 660, "3")] {
+        let out = dir.path().join(format!("{id}.webm"));
+        let status = std::process::Command::new("ffmpeg")
+            .args(["-y", "-loglevel", "error", "-f", "lavfi", "-i"])
+            .arg(format!("sine=frequency={freq}:duration={seconds}"))
+            .args([
+                "-c:a",
+                "libopus",
+                "-b:a",
+                "24k",
+                "-output_ts_offset",
+                offset,
+            ])
+            .arg(&out)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        people.push((id, name, std::fs::read(&out).unwrap()));
+    }
+    let whisper = FakeWhisper::start().await;
+    let script: Vec<String> = (0..seconds * 2).map(|n| format!("word{n}")).collect();
+    whisper.script(f64::from(seconds), &script.join(" "));
+    let started = std::time::Instant::now();
+    let (app, _daily, _moto) = daily_raw_tracks_recording(Db::Sqlite, &whisper, &people).await;
+    let t = run_until_finished(&app, None, Duration::from_secs(600)).await;
+    let ingest = started.elapsed();
+    assert_eq!(t["status"], "ended", "{t}");
+    let id = t["id"].as_str().unwrap().to_owned();
+
+    let (status, body) = app
+        .post(&format!("/v1/transcripts/{id}/process"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let whole_peak = rss_mib("VmHWM:");
+    // Linux: "5" resets this process's peak RSS, so the next reading is the re-run's alone.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let baseline = rss_mib("VmRSS:");
+    let started = std::time::Instant::now();
+    let t = run_until_finished(&app, Some(&id), Duration::from_secs(600)).await;
+    let pipeline = started.elapsed();
+    let pipeline_peak = rss_mib("VmHWM:");
+    assert_eq!(t["status"], "ended", "{t}");
+    let names: Vec<&str> = t["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Ada", "Bob"]);
+    let (_, segments) = app
+        .get(&format!("/v1/transcripts/{id}?transcript_format=json"))
+        .await;
+    let segments = segments["transcript"].as_array().unwrap().len();
+    // Each run sends the same chunks (a track a little over 10 minutes is two chunks).
+    let requests = whisper.requests().len();
+    assert!(requests >= 4 && requests % 2 == 0, "{requests} requests");
+    println!(
+        "pipeline, {minutes}-minute two-track WebM/Opus Daily recording, fake backend: \
+         webhook → stored → ended {:.2} s wall; re-run (the pipeline alone) {:.2} s wall; \
+         {segments} segments, {} backend requests per run; peak RSS of this process \
+         (server, jobs and the fake backend; ffmpeg and moto are other processes): \
+         {whole_peak:.0} MiB over the whole test, {pipeline_peak:.0} MiB during the re-run (from {baseline:.0} MiB before it)",
+        ingest.as_secs_f64(),
+        pipeline.as_secs_f64(),
+        requests / 2,
+    );
+    app.stop().await;
+}
+
+/// This process's `VmHWM` (peak) or `VmRSS` (now) resident memory, in MiB (0 where /proc is
+/// not there).
+fn rss_mib(field: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }

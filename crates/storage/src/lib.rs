@@ -179,6 +179,13 @@ fn s3_store(
     connection: &S3Connection,
     access: &BucketAccess,
 ) -> Result<Arc<dyn ObjectStore>, StorageError> {
+    Ok(Arc::new(s3_builder(connection, access)?))
+}
+
+fn s3_builder(
+    connection: &S3Connection,
+    access: &BucketAccess,
+) -> Result<object_store::aws::AmazonS3, StorageError> {
     let mut builder = AmazonS3Builder::new()
         .with_bucket_name(&access.bucket)
         .with_region(access.region.as_deref().unwrap_or(&connection.region))
@@ -201,7 +208,7 @@ fn s3_store(
             .with_virtual_hosted_style_request(false)
             .with_allow_http(endpoint.starts_with("http://"));
     }
-    Ok(Arc::new(builder.build()?))
+    Ok(builder.build()?)
 }
 
 /// Read access to buckets other than ours (the providers' recording buckets).
@@ -224,6 +231,8 @@ impl Buckets {
 #[derive(Clone)]
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
+    /// S3 storage signs time-limited URLs (for services that fetch audio themselves).
+    signer: Option<Arc<dyn object_store::signer::Signer>>,
     /// Where it is, for messages (`local:/…` or `s3://bucket`).
     location: String,
 }
@@ -244,24 +253,51 @@ impl Storage {
                 std::fs::create_dir_all(dir)?;
                 Ok(Self {
                     store: Arc::new(LocalFileSystem::new_with_prefix(dir)?),
+                    signer: None,
                     location: format!("local:{}", dir.display()),
                 })
             }
-            Backend::S3 { bucket } => Ok(Self {
-                store: s3_store(
+            Backend::S3 { bucket } => {
+                let s3 = Arc::new(s3_builder(
                     &settings.s3,
                     &BucketAccess {
                         bucket: bucket.clone(),
                         ..BucketAccess::default()
                     },
-                )?,
-                location: format!("s3://{bucket}"),
-            }),
+                )?);
+                Ok(Self {
+                    store: s3.clone(),
+                    signer: Some(s3),
+                    location: format!("s3://{bucket}"),
+                })
+            }
         }
     }
 
     pub fn location(&self) -> &str {
         &self.location
+    }
+
+    /// Whether [`Storage::presigned_get`] can give URLs (S3 storage; a local directory cannot).
+    pub fn can_presign(&self) -> bool {
+        self.signer.is_some()
+    }
+
+    /// A URL from which anyone holding it may `GET` `key` until `expires_in` has passed, or
+    /// `None` for storage that cannot sign (a local directory).
+    pub async fn presigned_get(
+        &self,
+        key: &str,
+        expires_in: Duration,
+    ) -> Result<Option<String>, StorageError> {
+        let Some(signer) = &self.signer else {
+            return Ok(None);
+        };
+        let url = signer
+            .signed_url(reqwest::Method::GET, &ObjectPath::from(key), expires_in)
+            .await
+            .map_err(|e| StorageError::from_object(key, e))?;
+        Ok(Some(url.to_string()))
     }
 
     /// The underlying store, for streaming reads.

@@ -45,6 +45,26 @@ pub fn speech_webm(dir: &Path, name: &str, text: &str) -> Vec<u8> {
     convert(dir, name, text, "webm", &["-c:a", "libopus", "-b:a", "24k"])
 }
 
+/// `text` spoken, as WebM with Opus audio whose timestamps start at `offset` seconds (a
+/// participant's track that began after the recording did: its `format.start_time`).
+pub fn speech_webm_starting_at(dir: &Path, name: &str, text: &str, offset: f64) -> Vec<u8> {
+    let offset = offset.to_string();
+    convert(
+        dir,
+        name,
+        text,
+        "webm",
+        &[
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "24k",
+            "-output_ts_offset",
+            &offset,
+        ],
+    )
+}
+
 /// `seconds` of a tone as 16 kHz mono WAV (32 KB a second), for downloads that take a while.
 pub fn tone_wav(dir: &Path, name: &str, seconds: u32) -> Vec<u8> {
     let out = dir.join(format!("{name}.wav"));
