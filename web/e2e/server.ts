@@ -115,3 +115,78 @@ export async function createRoom(
   expect(r.status, await r.clone().text()).toBe(200);
   return (await r.json()) as Record<string, unknown>;
 }
+
+/** Holds a mock call in room `roomName` through the mock's own page API (no browser): opens the
+ * room's meeting, has each of `names` join and then leave, in order. The last to leave ends the
+ * call, and a cloud-recorded room's call is recorded: one tone per participant (220 Hz, 440 Hz…).
+ * With `decline`, someone declines recording consent first. Returns the meeting id. */
+export async function mockCall(
+  url: string,
+  roomName: string,
+  names: string[],
+  { decline = false }: { decline?: boolean } = {},
+): Promise<string> {
+  const r = await fetch(`${url}/v1/rooms/${roomName}/meeting`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ allow_duplicated: false }),
+  });
+  expect(r.status, await r.clone().text()).toBe(200);
+  const meeting = (await r.json()) as { id: string; room_url: string };
+  if (decline) {
+    const c = await fetch(`${url}/v1/meetings/${meeting.id}/consent`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ consent_given: false, participant_token: "e2e-decliner" }),
+    });
+    expect(c.status, await c.clone().text()).toBe(200);
+  }
+  const sessions: string[] = [];
+  for (const name of names) {
+    const s = await fetch(`${meeting.room_url}/sessions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name }),
+    });
+    expect(s.status, await s.clone().text()).toBe(201);
+    sessions.push(((await s.json()) as { session_id: string }).session_id);
+  }
+  for (const id of sessions) {
+    const l = await fetch(`${meeting.room_url}/sessions/${id}`, { method: "DELETE" });
+    expect(l.status).toBe(204);
+  }
+  return meeting.id;
+}
+
+export interface TranscriptSummary {
+  id: string;
+  status: string;
+  meeting_id?: string | null;
+  error?: string | null;
+}
+
+/** The transcript of meeting `meetingId` once the server has one (any status). */
+export async function transcriptOf(url: string, meetingId: string, timeout = 60_000): Promise<TranscriptSummary> {
+  let found: TranscriptSummary | undefined;
+  await expect
+    .poll(
+      async () => {
+        const page = (await (await fetch(`${url}/v1/transcripts?size=100`)).json()) as { items: TranscriptSummary[] };
+        found = page.items.find((t) => t.meeting_id === meetingId);
+        return !!found;
+      },
+      { timeout, message: `no transcript for meeting ${meetingId}` },
+    )
+    .toBe(true);
+  return found as TranscriptSummary;
+}
+
+/** Transcript `id` once its status is `status`. */
+export async function transcriptReaches(url: string, id: string, status: string, timeout = 60_000) {
+  await expect
+    .poll(async () => ((await (await fetch(`${url}/v1/transcripts/${id}`)).json()) as TranscriptSummary).status, {
+      timeout,
+      message: `transcript ${id} never reached ${status}`,
+    })
+    .toBe(status);
+}

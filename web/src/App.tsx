@@ -1,10 +1,15 @@
+import { useMemo } from "react";
+import { QueryClientProvider } from "@tanstack/react-query";
 import { useAuth } from "./auth";
+import { newQueryClient } from "./queries";
 import { useLoad } from "./hooks";
 import { loadMe, MeProvider } from "./me";
 import { Link, match, usePath } from "./router";
 import { RoomsPage } from "./pages/RoomsPage";
 import { RoomFormPage } from "./pages/RoomFormPage";
 import { RoomPage } from "./pages/RoomPage";
+import { TranscriptsPage } from "./pages/TranscriptsPage";
+import { TranscriptPage } from "./pages/TranscriptPage";
 import { SignedOut, SignInCallback } from "./pages/SignInCallback";
 import { ErrorState, Loading } from "./components/States";
 import { ErrorBoundary } from "./components/ErrorBoundary";
@@ -16,6 +21,8 @@ export function App() {
   const auth = useAuth();
   // Loaded again whenever sign-in changes, and with it every page below (they load in `body`).
   const me = useLoad(loadMe, `me:${auth.version}`);
+  // A fresh cache for each signed-in user (see queries.ts).
+  const queries = useMemo(() => newQueryClient(), [auth.version]); // eslint-disable-line react-hooks/exhaustive-deps
   const inRoom = route.page === "room";
 
   let body;
@@ -31,11 +38,14 @@ export function App() {
   else
     body = (
       <MeProvider me={me.data}>
+        <QueryClientProvider client={queries}>
         <ErrorBoundary key={path} title="This page failed">
         {route.page === "rooms" && <RoomsPage />}
         {route.page === "new-room" && <RoomFormPage />}
         {route.page === "edit-room" && <RoomFormPage roomId={route.roomId} />}
         {route.page === "room" && <RoomPage key={path} roomName={route.roomName} meetingId={route.meetingId} />}
+        {route.page === "transcripts" && <TranscriptsPage />}
+        {route.page === "transcript" && <TranscriptPage key={route.transcriptId} transcriptId={route.transcriptId} />}
         {route.page === "sign-in-callback" && <SignInCallback />}
         {route.page === "signed-out" && <SignedOut />}
         {route.page === "not-found" && (
@@ -44,6 +54,7 @@ export function App() {
           </ErrorState>
         )}
         </ErrorBoundary>
+        </QueryClientProvider>
       </MeProvider>
     );
 
@@ -58,7 +69,15 @@ export function App() {
           Reflector
         </Link>
         <nav>
-          <Link href="/rooms">Rooms</Link>
+          <Link href="/rooms" aria-current={route.page === "rooms" ? "page" : undefined}>
+            Rooms
+          </Link>
+          <Link
+            href="/transcripts"
+            aria-current={route.page === "transcripts" || route.page === "transcript" ? "page" : undefined}
+          >
+            Transcripts
+          </Link>
         </nav>
         <span className="who" data-testid="who" title={me.state === "ready" ? (me.data.sub ?? undefined) : undefined}>
           {me.state === "ready" &&

@@ -1,4 +1,4 @@
-// A small router over the History API. The app has seven routes and no nested layouts or data
+// A small router over the History API. The app has nine routes and no nested layouts or data
 // loaders, so a library router would add a dependency and its weight to every page for nothing
 // we use; this file is the whole routing code.
 import { useSyncExternalStore, type AnchorHTMLAttributes, type MouseEvent } from "react";
@@ -25,17 +25,24 @@ export function usePath(): string {
   return useSyncExternalStore(subscribe, () => window.location.pathname);
 }
 
+/** The address's query string (`?room_id=…`), for pages whose state lives in it. */
+export function useSearch(): string {
+  return useSyncExternalStore(subscribe, () => window.location.search);
+}
+
 export type Route =
   | { page: "rooms" }
   | { page: "new-room" }
   | { page: "edit-room"; roomId: string }
   | { page: "room"; roomName: string; meetingId?: string }
+  | { page: "transcripts" }
+  | { page: "transcript"; transcriptId: string }
   | { page: "sign-in-callback" }
   | { page: "signed-out" }
   | { page: "not-found" };
 
-/** Room names cannot be `rooms` or `auth` (reserved), so `/rooms/…` and `/auth/…` never shadow
- * a room. */
+/** Room names cannot be `rooms`, `transcripts` or `auth` (reserved), so `/rooms/…`,
+ * `/transcripts/…` and `/auth/…` never shadow a room. */
 export function match(path: string): Route {
   let parts: string[];
   try {
@@ -49,6 +56,11 @@ export function match(path: string): Route {
   if (parts[0] === "rooms") {
     if (parts.length === 2 && parts[1] === "new") return { page: "new-room" };
     if (parts.length === 2 && parts[1]) return { page: "edit-room", roomId: parts[1] };
+    return { page: "not-found" };
+  }
+  if (parts[0] === "transcripts") {
+    if (parts.length === 1) return { page: "transcripts" };
+    if (parts.length === 2 && parts[1]) return { page: "transcript", transcriptId: parts[1] };
     return { page: "not-found" };
   }
   if (parts.length === 1 && parts[0]) return { page: "room", roomName: parts[0] };

@@ -7,8 +7,11 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+// `$text` is a `tt`, not a `literal`: a `literal` fragment reaches the derives wrapped in an
+// invisible group, which serde reads but utoipa's `ToSchema` does not (the OpenAPI document then
+// named the Rust variants, `Idle`, instead of what the API sends, `idle`).
 macro_rules! text_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:tt),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
         pub enum $name {
@@ -269,6 +272,31 @@ pub fn chunk_plan(duration: f64, max: f64) -> Vec<(f64, f64)> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    /// The OpenAPI schema of each text enum lists exactly the words the API sends.
+    #[test]
+    fn schemas_name_the_wire_values() {
+        fn values<T: utoipa::PartialSchema>() -> serde_json::Value {
+            serde_json::to_value(T::schema()).unwrap()["enum"].clone()
+        }
+        let wire = |all: Vec<&str>| serde_json::json!(all);
+        assert_eq!(
+            values::<TranscriptStatus>(),
+            wire(TranscriptStatus::ALL.iter().map(|s| s.as_str()).collect())
+        );
+        assert_eq!(
+            values::<SourceKind>(),
+            wire(SourceKind::ALL.iter().map(|s| s.as_str()).collect())
+        );
+        assert_eq!(
+            values::<ShareMode>(),
+            wire(ShareMode::ALL.iter().map(|s| s.as_str()).collect())
+        );
+        assert_eq!(
+            serde_json::to_value(TranscriptStatus::Processing).unwrap(),
+            "processing"
+        );
+    }
 
     fn w(text: &str, start: f64, end: f64) -> Word {
         Word {

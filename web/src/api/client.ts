@@ -19,6 +19,11 @@ export type RoomMode = components["schemas"]["RoomMode"];
 export type SyncResult = components["schemas"]["SyncResultView"];
 export type IcsStatus = components["schemas"]["IcsStatusView"];
 export type CalendarEvent = components["schemas"]["CalendarEventView"];
+export type Transcript = components["schemas"]["TranscriptView"];
+export type TranscriptStatus = components["schemas"]["TranscriptStatus"];
+export type SearchResult = components["schemas"]["SearchResult"];
+export type Topic = components["schemas"]["Topic"];
+export type Speaker = components["schemas"]["Participant"];
 
 /** No request waits forever: creating a meeting may retry a slow provider for up to ~40 s. */
 const TIMEOUT_MS = 60_000;
@@ -60,7 +65,7 @@ export class ApiError extends Error {
   }
 }
 
-function detailOf(body: unknown, response: Response): string {
+function detailOf(body: unknown, response: { status: number; statusText: string }): string {
   if (body && typeof body === "object" && "detail" in body) {
     const detail = (body as { detail: unknown }).detail;
     if (typeof detail === "string") return detail;
@@ -68,6 +73,18 @@ function detailOf(body: unknown, response: Response): string {
   }
   if (typeof body === "string" && body.trim() && !body.trimStart().startsWith("<")) return body;
   return `${response.status} ${response.statusText || "error"}`;
+}
+
+/** The [`ApiError`] of an answer read outside `openapi-fetch` (a media request, an upload):
+ * its `detail` when the body is the server's JSON problem, else its text or status. */
+export function errorOf(status: number, statusText: string, text: string): ApiError {
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON: the text itself
+  }
+  return new ApiError(status, detailOf(body, { status, statusText }));
 }
 
 /** Resolves to the answer's data, or rejects with an [`ApiError`] carrying the server's detail. */

@@ -845,12 +845,12 @@ export interface components {
          * @description Who may read a transcript besides its owner (and members of a shared room).
          * @enum {string}
          */
-        ShareMode: "Private" | "SemiPrivate" | "Public";
+        ShareMode: "private" | "semi-private" | "public";
         /**
          * @description Where a transcript's audio came from.
          * @enum {string}
          */
-        SourceKind: "Room" | "Live" | "File";
+        SourceKind: "room" | "live" | "file";
         StartRecordingRequest: {
             instanceId: string;
             /** @description `cloud` or `raw-tracks`. */
@@ -913,7 +913,7 @@ export interface components {
          * @description `idle → processing → ended | error`; `uploaded` once an upload is complete.
          * @enum {string}
          */
-        TranscriptStatus: "Idle" | "Uploaded" | "Processing" | "Ended" | "Error";
+        TranscriptStatus: "idle" | "uploaded" | "processing" | "ended" | "error";
         /** @description A transcript's metadata (the original's `GetTranscript` fields where it has them). */
         TranscriptView: {
             audio_deleted: boolean;

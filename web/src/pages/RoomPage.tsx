@@ -10,6 +10,7 @@ import { ErrorBoundary } from "../components/ErrorBoundary";
 import { ConsentDialog, consentNeeded } from "./ConsentDialog";
 import { SignInButton } from "../components/SignIn";
 import { storedConsent, type ConsentAnswer } from "../session";
+import { RoomTranscriptsLink } from "./RoomTranscriptsLink";
 
 /** `/{room_name}` gets or creates the room's meeting (for a calendar room, lists its running
  * meetings to choose from instead); `/{room_name}/{meeting_id}` opens that one. The get-or-create
@@ -107,6 +108,7 @@ function MeetingChooser({ room, initial, upcoming }: { room: Room; initial: Meet
     <section className="page page-standalone" data-testid="meeting-chooser">
       <div className="page-head">
         <h1>{room.name}</h1>
+        <RoomTranscriptsLink room={room} />
       </div>
       <p className="muted">This room follows a calendar. Join a meeting that is running, or start one now.</p>
       {meetings.length === 0 ? (
@@ -284,6 +286,7 @@ function MeetingPage({ room, initial, newMeeting }: { room: Room; initial: Meeti
           <button className="primary" onClick={newMeeting}>
             Join the room again
           </button>
+          <RoomTranscriptsLink room={room} watch />
           <Link href="/rooms" className="button">
             All rooms
           </Link>
@@ -370,6 +373,7 @@ function MeetingPage({ room, initial, newMeeting }: { room: Room; initial: Meeti
           {meeting.recording_type === "local" && <span className="badge">participants may record locally</span>}
         </div>
         <div className="room-actions">
+          <RoomTranscriptsLink room={room} watch={phase === "left"} />
           {askConsent && (consent || consentSkipped) && (
             <button onClick={() => setConsentOpen(true)} data-testid="consent-reopen">
               Recording consent: {consent === "given" ? "agreed" : consent === "declined" ? "declined" : "not answered"}
