@@ -369,8 +369,9 @@ async fn run(ctx: &App, t: &Transcript, dir: &Path) -> Result<TranscriptResult, 
     Ok(result)
 }
 
-/// Speakers: one per track, named from the meeting's participant sessions when a track's key
-/// names a session (the providers' raw tracks do), else "Speaker N".
+/// Speakers: one per track, named from the meeting's participant sessions when the provider's
+/// name for the track (its source key) names a session (the providers' raw tracks do), else
+/// "Speaker N".
 async fn participants(
     ctx: &App,
     t: &Transcript,
@@ -387,6 +388,9 @@ async fn participants(
         .enumerate()
         .map(|(index, key)| {
             let speaker = u32::try_from(index).unwrap_or(u32::MAX);
+            let key = recording
+                .filter(|r| r.source_keys.len() == keys.len())
+                .map_or(key, |r| &r.source_keys[index]);
             let session = multitrack
                 .then(|| {
                     sessions.iter().find(|s| {

@@ -10,9 +10,12 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use reflector_core::{Clock, ManualClock};
 use reflector_platforms::livekit;
 use reflector_testing::fake_livekit::{
-    FakeLiveKit, LIVEKIT_KEY, LIVEKIT_SECRET, livekit_event, livekit_webhook_auth,
+    FakeLiveKit, LIVEKIT_KEY, LIVEKIT_SECRET, egress_info, livekit_event, livekit_webhook_auth,
 };
 use reflector_testing::fakes::JwtKeys;
+use reflector_testing::media::{speech, speech_ogg};
+use reflector_testing::moto::Moto;
+use reflector_testing::transcription::FakeWhisper;
 use reflector_testing::{Db, TestApp, on_both_databases};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -21,6 +24,7 @@ on_both_databases!(
     livekit_rooms_tokens_and_deletion,
     livekit_webhooks_are_verified_stored_once_and_drive_sessions,
     livekit_presence_and_lifecycle_end_the_meeting,
+    livekit_egress_brings_each_participant_track_into_one_transcript,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -444,6 +448,148 @@ async fn livekit_presence_and_lifecycle_end_the_meeting(db: Db) {
     let ended = app.store.meeting(&mid).await.unwrap().unwrap();
     assert!(!ended.is_active, "ended when LiveKit closed its room");
     assert!(fake.calls().contains(&format!("DeleteRoom {room}")));
+    assert_eq!(fake.violations(), Vec::<String>::new());
+    app.stop().await;
+}
+
+fn egress_event(id: &str, info: &Value) -> Value {
+    let room = info["roomName"].as_str().unwrap();
+    let mut event = livekit_event(id, "egress_ended", room);
+    event["egressInfo"] = info.clone();
+    event
+}
+
+/// Runs jobs until the meeting's transcript has finished, moving the clock past the pipeline's
+/// "not ready yet" waits.
+async fn finished_transcript(app: &TestApp, clock: &ManualClock) -> Value {
+    for _ in 0..300 {
+        app.run_jobs().await;
+        let (status, page) = app.get("/v1/transcripts").await;
+        assert_eq!(status, 200, "{page}");
+        if let Some(t) = page["items"].as_array().unwrap().first()
+            && (t["status"] == "ended" || t["status"] == "error")
+        {
+            return t.clone();
+        }
+        clock.set(clock.now() + Duration::seconds(61));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the transcript did not finish");
+}
+
+async fn livekit_egress_brings_each_participant_track_into_one_transcript(db: Db) {
+    let moto = Moto::start().await;
+    moto.create_bucket("lk-recordings").await;
+    let whisper = FakeWhisper::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    whisper.learn(
+        &speech(dir.path(), "ada-wav", "hello from ada"),
+        "hello from ada",
+    );
+    whisper.learn(
+        &speech(dir.path(), "bo-wav", "bob speaking here now"),
+        "bob speaking here now",
+    );
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let fake = FakeLiveKit::start().await;
+    let mut env: Vec<(&str, String)> = moto.env();
+    env.extend([
+        ("TRANSCRIPT_BACKEND", "openai".into()),
+        ("TRANSCRIPT_URL", whisper.url.clone()),
+        ("TRANSCRIPT_API_KEY", "k".into()),
+        ("TRANSCRIPT_MODEL", "whisper".into()),
+    ]);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = livekit_app(db, &fake, &env, Some(clock.clone())).await;
+    app.room(json!({"name": "team", "recording_type": "cloud", "skip_consent": true}))
+        .await;
+    let (_, m) = app.post("/v1/rooms/team/meeting", json!({})).await;
+    let mid = m["id"].as_str().unwrap().to_owned();
+    let room = m["room_name"].as_str().unwrap().to_owned();
+    for (n, (identity, name)) in [("local-0000000a", "Ada"), ("guest-0000000b", "Bo")]
+        .into_iter()
+        .enumerate()
+    {
+        let p = fake.join(&room, identity, name, "");
+        send_hook(
+            &app,
+            &participant_event(&format!("EV_J{n}"), "participant_joined", &room, &p),
+        )
+        .await;
+    }
+    app.run_jobs().await;
+
+    // Each participant's audio, and a video track, as egress wrote them.
+    let ada_key = format!("{room}/local-0000000a-2026-06-01T100000.ogg");
+    let bo_key = format!("{room}/guest-0000000b-2026-06-01T100001.ogg");
+    let video_key = format!("{room}/local-0000000a-2026-06-01T100002.webm");
+    let ada = speech_ogg(dir.path(), "ada", "hello from ada");
+    let bo = speech_ogg(dir.path(), "bo", "bob speaking here now");
+    moto.put("lk-recordings", &ada_key, ada.clone()).await;
+    moto.put("lk-recordings", &bo_key, bo.clone()).await;
+    let ada_egress = egress_info("EG_A", &room, &ada_key, "EGRESS_ACTIVE");
+    let bo_egress = egress_info("EG_B", &room, &bo_key, "EGRESS_COMPLETE");
+    fake.add_egress(ada_egress.clone());
+    fake.add_egress(bo_egress.clone());
+    fake.add_egress(egress_info("EG_V", &room, &video_key, "EGRESS_COMPLETE"));
+
+    // Bo's egress ends first: the recording is announced, and waits for Ada's egress.
+    assert_eq!(
+        send_hook(&app, &egress_event("EV_E1", &bo_egress)).await.0,
+        200
+    );
+    app.run_jobs().await;
+    let (_, list) = app.get(&format!("/v1/meetings/{mid}/recordings")).await;
+    let list = list.as_array().unwrap().clone();
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["status"], "pending", "{list:?}");
+    // Ada's ends (and is announced twice): the same recording, now with both tracks.
+    fake.set_egress_status("EG_A", "EGRESS_COMPLETE");
+    let mut ended = ada_egress.clone();
+    ended["status"] = json!("EGRESS_COMPLETE");
+    for id in ["EV_E2", "EV_E2", "EV_E3"] {
+        assert_eq!(send_hook(&app, &egress_event(id, &ended)).await.0, 200);
+    }
+    // The poll (the fallback for missed webhooks) lists the same recording.
+    app.app
+        .queue
+        .enqueue(
+            &reflector_app::Job::PollRecordings {
+                platform: "livekit".into(),
+            }
+            .to_new(clock.now()),
+        )
+        .await
+        .unwrap();
+    let t = finished_transcript(&app, &clock).await;
+    assert_eq!(t["status"], "ended", "{t}");
+    let (_, list) = app.get(&format!("/v1/meetings/{mid}/recordings")).await;
+    let list = list.as_array().unwrap().clone();
+    assert_eq!(list.len(), 1, "one recording for the meeting: {list:?}");
+    assert_eq!(list[0]["kind"], "multitrack");
+    assert_eq!(list[0]["tracks"], 2, "audio only: {list:?}");
+    assert_eq!(list[0]["platform_recording_id"], room);
+    assert_eq!(list[0]["size_bytes"], (ada.len() + bo.len()) as i64);
+
+    // Speakers are the participants, by name.
+    let id = t["id"].as_str().unwrap();
+    let (_, participants) = app.get(&format!("/v1/transcripts/{id}/participants")).await;
+    let names: Vec<&str> = participants
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Ada", "Bo"], "{participants}");
+    let (_, text) = app
+        .get(&format!("/v1/transcripts/{id}?transcript_format=text"))
+        .await;
+    let text = text["transcript"].as_str().unwrap();
+    assert!(
+        text.contains("Ada: hello") && text.contains("Bo: bob"),
+        "{text}"
+    );
+    assert_eq!(whisper.requests().len(), 2, "each track transcribed once");
     assert_eq!(fake.violations(), Vec::<String>::new());
     app.stop().await;
 }

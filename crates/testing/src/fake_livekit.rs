@@ -151,17 +151,18 @@ impl FakeLiveKit {
     }
 }
 
-/// A completed track egress of `room` that wrote `filename`, as LiveKit reports it.
+/// A track egress of `room` that wrote `filename`, as LiveKit reports it, started a minute ago.
 pub fn egress_info(id: &str, room: &str, filename: &str, status: &str) -> Value {
+    let ended = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
+    let (started, ended) = ((ended - 60_000_000_000).to_string(), ended.to_string());
+    let file = json!({"filename": filename, "location": format!("s3://bucket/{filename}"),
+                      "size": "1024", "duration": "60000000000",
+                      "startedAt": started, "endedAt": ended});
     json!({
         "egressId": id, "roomId": "RM_1", "roomName": room, "status": status,
-        "startedAt": "1767225600000000000", "endedAt": "1767225660000000000",
+        "startedAt": started, "endedAt": ended,
         "track": {"roomName": room, "trackId": format!("TR_{id}")},
-        "file": {"filename": filename, "location": format!("s3://bucket/{filename}"),
-                 "size": "1024", "duration": "60000000000"},
-        "fileResults": [{"filename": filename, "location": format!("s3://bucket/{filename}"),
-                         "size": "1024", "duration": "60000000000",
-                         "startedAt": "1767225600000000000", "endedAt": "1767225660000000000"}]
+        "file": file, "fileResults": [file]
     })
 }
 
