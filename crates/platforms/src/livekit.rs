@@ -640,7 +640,7 @@ impl VideoPlatform for LiveKitPlatform {
                 Some(recording_of_room(room, started_at))
             })
             .collect();
-        found.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+        found.sort_by_key(|r| std::cmp::Reverse(r.started_at));
         Ok(found)
     }
 
