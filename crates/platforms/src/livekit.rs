@@ -435,7 +435,8 @@ impl VideoPlatform for LiveKitPlatform {
             }),
             _ => None,
         };
-        let until_end = (request.end_date - request.start_date).num_seconds();
+        // A meeting prepared ahead of its start (calendar events) waits from now.
+        let until_end = (request.end_date - request.start_date.min(Utc::now())).num_seconds();
         let body = CreateRoomBody {
             name: &name,
             empty_timeout: until_end.clamp(EMPTY_TIMEOUT_MIN, EMPTY_TIMEOUT_MAX),
