@@ -590,6 +590,50 @@ async fn livekit_egress_brings_each_participant_track_into_one_transcript(db: Db
         "{text}"
     );
     assert_eq!(whisper.requests().len(), 2, "each track transcribed once");
+
+    // Another meeting whose egress_ended webhook was lost: the poll of LiveKit's egress listing
+    // finds its recording.
+    let (status, m2) = app
+        .post("/v1/rooms/team/meeting", json!({"allow_duplicated": true}))
+        .await;
+    assert_eq!(status, 200, "{m2}");
+    let room2 = m2["room_name"].as_str().unwrap().to_owned();
+    assert_ne!(room2, room);
+    let cy_key = format!("{room2}/guest-0000000c-2026-06-01T110000.ogg");
+    moto.put("lk-recordings", &cy_key, ada.clone()).await;
+    fake.add_egress(egress_info("EG_C", &room2, &cy_key, "EGRESS_COMPLETE"));
+    app.app
+        .queue
+        .enqueue(
+            &reflector_app::Job::PollRecordings {
+                platform: "livekit".into(),
+            }
+            .to_new(clock.now()),
+        )
+        .await
+        .unwrap();
+    let mid2 = m2["id"].as_str().unwrap();
+    let mut found = Vec::new();
+    for _ in 0..100 {
+        app.run_jobs().await;
+        let (_, list) = app.get(&format!("/v1/meetings/{mid2}/recordings")).await;
+        found = list.as_array().unwrap().clone();
+        if found.first().is_some_and(|r| r["status"] == "stored") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["status"], "stored", "{found:?}");
+    assert_eq!(found[0]["platform_recording_id"], room2);
+    assert_eq!(found[0]["tracks"], 1);
+    let (_, list) = app.get(&format!("/v1/meetings/{mid}/recordings")).await;
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        1,
+        "the first meeting's is not repeated"
+    );
+    finished_transcript(&app, &clock).await;
     assert_eq!(fake.violations(), Vec::<String>::new());
     app.stop().await;
 }
