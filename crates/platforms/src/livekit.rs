@@ -94,7 +94,9 @@ const EGRESS_OVER: &[&str] = &[
     "EGRESS_ABORTED",
     "EGRESS_LIMIT_REACHED",
 ];
-const EGRESS_COMPLETE: &str = "EGRESS_COMPLETE";
+/// Statuses of an egress that ended with its file written (a time limit stops it, keeping what it
+/// wrote).
+const EGRESS_WROTE: &[&str] = &["EGRESS_COMPLETE", "EGRESS_LIMIT_REACHED"];
 
 fn setup(setup: &ProviderSetup<'_>) -> Result<Configured, ConfigError> {
     let env = setup.env;
@@ -255,6 +257,7 @@ pub fn verify(token: &str, secret: &str) -> Result<Claims, jsonwebtoken::errors:
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
     validation.validate_exp = false;
     validation.validate_nbf = false;
+    validation.validate_aud = false;
     validation.required_spec_claims.clear();
     jsonwebtoken::decode::<Claims>(
         token,
@@ -857,7 +860,7 @@ fn audio_keys(egresses: &[EgressInfo]) -> Vec<String> {
     let mut keys: Vec<String> = Vec::new();
     for egress in egresses
         .iter()
-        .filter(|e| status_name(&e.status) == EGRESS_COMPLETE)
+        .filter(|e| EGRESS_WROTE.contains(&status_name(&e.status)))
     {
         for file in egress.file_results.iter().chain(egress.file.iter()) {
             if let Some(name) = &file.filename
@@ -972,10 +975,9 @@ fn event_kind(
             let info = event.egress_info.ok_or("egressInfo")?;
             let room = info.room_name.clone().ok_or("egressInfo.roomName")?;
             match status_name(&info.status) {
-                EGRESS_COMPLETE => EventKind::RecordingReady(recording_of_room(
-                    room,
-                    info.started_at.and_then(nanos_time),
-                )),
+                status if EGRESS_WROTE.contains(&status) => EventKind::RecordingReady(
+                    recording_of_room(room, info.started_at.and_then(nanos_time)),
+                ),
                 status => EventKind::RecordingError {
                     meeting: MeetingKey::RoomName(room.clone()),
                     // One participant's egress failing leaves the others' tracks: the meeting's
@@ -1026,6 +1028,58 @@ mod tests {
             body_hash(br#"{"a":1}"#),
             "AVq9f1zFei3ZS3WQ8ErYCEJzkF7jPsXOvq5iJ2qX+GI="
         );
+    }
+
+    fn kind(body: serde_json::Value) -> EventKind {
+        parse_event(body.to_string().as_bytes(), Utc::now())
+            .unwrap()
+            .kind
+    }
+
+    #[test]
+    fn events_become_neutral_kinds() {
+        let room = serde_json::json!({"sid": "RM_1", "name": "team-1"});
+        let p = serde_json::json!({"sid": "PA_1", "identity": "ada-1", "name": "Ada",
+            "metadata": "{\"user_id\":\"u1\"}", "joinedAt": "1767225600"});
+        let EventKind::ParticipantJoined(joined) = kind(
+            serde_json::json!({"event": "participant_joined", "id": "E1", "room": room, "participant": p}),
+        ) else {
+            panic!("not a join");
+        };
+        assert_eq!(joined.meeting, MeetingKey::RoomName("team-1".into()));
+        assert_eq!(joined.session_id, "ada-1");
+        assert_eq!(joined.user_id.as_deref(), Some("u1"));
+        assert_eq!(joined.user_name.as_deref(), Some("Ada"));
+        assert_eq!(joined.at.timestamp(), 1_767_225_600);
+        // Lacking what we need, or unknown: stored, not acted on.
+        assert_eq!(
+            kind(
+                serde_json::json!({"event": "participant_left", "room": room, "participant": {"sid": "PA_1"}})
+            ),
+            EventKind::Other
+        );
+        assert_eq!(
+            kind(serde_json::json!({"event": "ingress_started"})),
+            EventKind::Other
+        );
+        // A failed egress is an error on the meeting, not on its recording.
+        let EventKind::RecordingError {
+            recording_id,
+            error,
+            ..
+        } = kind(serde_json::json!({
+            "event": "egress_ended",
+            "egressInfo": {"egressId": "EG_1", "roomName": "team-1", "status": "EGRESS_FAILED"}
+        }))
+        else {
+            panic!("not an error");
+        };
+        assert_eq!(recording_id, None);
+        assert!(
+            error.contains("EG_1") && error.contains("EGRESS_FAILED"),
+            "{error}"
+        );
+        assert!(parse_event(b"[1]", Utc::now()).is_err());
     }
 
     #[test]
