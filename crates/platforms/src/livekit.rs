@@ -607,9 +607,18 @@ impl VideoPlatform for LiveKitPlatform {
                 ),
             });
         }
+        let keys = audio_keys(&egresses);
+        if keys.is_empty() {
+            return Err(PlatformError::NotFound {
+                platform: NAME,
+                what: format!(
+                    "an audio ({AUDIO_EXTENSION}) file among room {recording_id}'s egress files"
+                ),
+            });
+        }
         Ok(RecordingMedia::Bucket {
             bucket: bucket.name.clone(),
-            keys: audio_keys(&egresses),
+            keys,
         })
     }
 
