@@ -1,10 +1,12 @@
-// A small stand-in for Daily's and Whereby's REST APIs (node http on 127.0.0.1), so the real
+// A small stand-in for Daily's, Whereby's and LiveKit's server APIs (node http on 127.0.0.1), so the real
 // server creates meetings whose room URLs point at stand-in call pages, and the test can see the
 // exact requests the server made (tokens, recording starts).
 import { createServer, type IncomingMessage, type Server } from "node:http";
 
 export const DAILY_DOMAIN = "https://reflector-test.daily.co";
 export const WHEREBY_DOMAIN = "https://reflector-test.whereby.com";
+/** Where browsers connect to LiveKit (`LIVEKIT_PUBLIC_URL`); tests route its WebSocket. */
+export const LIVEKIT_PUBLIC = "wss://livekit.reflector-test";
 
 export interface Received {
   method: string;
@@ -68,6 +70,12 @@ export async function startFakeProviders(): Promise<FakeProviders> {
         startDate: new Date().toISOString(),
         endDate: String(body?.endDate ?? new Date(Date.now() + 3600_000).toISOString()),
       });
+    }
+    if (req.method === "POST" && path === "/livekit/twirp/livekit.RoomService/CreateRoom") {
+      return json(200, { sid: `RM_${n}`, name: String(body?.name ?? ""), emptyTimeout: body?.empty_timeout });
+    }
+    if (req.method === "POST" && path.startsWith("/livekit/twirp/")) {
+      return json(200, {});
     }
     if (req.method === "GET" && path === "/whereby/insights/room-sessions") {
       return json(200, { results: [] });

@@ -1,4 +1,5 @@
-// The Daily and Whereby components with their real SDKs (daily-js, <whereby-embed>), against the
+// The Daily, Whereby and LiveKit components with their real SDKs (daily-js, <whereby-embed>,
+// livekit-client), against the
 // real server configured for both providers. The providers' REST APIs are a local fake
 // (fake-providers.ts); their call pages are stand-ins served through Playwright's routing, since
 // this machine has no internet. All API calls of the page go to our real server.
@@ -8,6 +9,7 @@ import { createRoom, startServer, type Server } from "./server";
 import {
   DAILY_DOMAIN,
   DAILY_STAND_IN,
+  LIVEKIT_PUBLIC,
   startFakeProviders,
   WHEREBY_DOMAIN,
   WHEREBY_STAND_IN,
@@ -33,6 +35,10 @@ test.beforeAll(async () => {
     WHEREBY_STORAGE_AWS_REGION: "eu-west-1",
     WHEREBY_STORAGE_AWS_ACCESS_KEY_ID: "AKIATEST",
     WHEREBY_STORAGE_AWS_SECRET_ACCESS_KEY: "secret",
+    LIVEKIT_URL: `${fake.url}/livekit`,
+    LIVEKIT_PUBLIC_URL: LIVEKIT_PUBLIC,
+    LIVEKIT_API_KEY: "livekit-test-key",
+    LIVEKIT_API_SECRET: "livekit-test-secret",
   });
 });
 
@@ -260,5 +266,63 @@ test("Whereby: the embed gets the host URL for the owner, and its leave event is
   await shot(page, "room-whereby");
 
   await page.frameLocator("whereby-embed iframe").getByRole("button", { name: "Leave" }).click();
+  await expect(page.getByTestId("left")).toBeVisible();
+});
+
+/** A JWT's claims (not verified: the Rust tests check signatures). */
+function claims(token: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8"));
+}
+
+test("LiveKit: livekit-client loads only for LiveKit meetings and connects with the join token", async ({ page }) => {
+  const scripts: string[] = [];
+  page.on("request", (r) => {
+    if (r.resourceType() === "script") scripts.push(new URL(r.url()).pathname);
+  });
+  // The stand-in LiveKit server: records each signalling connection, then refuses the call.
+  const sockets: string[] = [];
+  await page.routeWebSocket(/^wss:\/\/livekit\.reflector-test\//, (ws) => {
+    sockets.push(ws.url());
+    ws.close({ code: 1011, reason: "stand-in" });
+  });
+  await page.route("https://livekit.reflector-test/**", (route) =>
+    route.fulfill({ status: 401, contentType: "text/plain", body: "stand-in: no calls here" }),
+  );
+
+  // A mock meeting first: no LiveKit code is downloaded for it.
+  await createRoom(server.url, { name: "mock-first", platform: "mock", recording_type: "none" });
+  await page.goto(`${server.url}/mock-first`);
+  await expect(page.getByTestId("mock-frame")).toBeVisible();
+  expect(scripts.filter((s) => /livekit/i.test(s))).toEqual([]);
+
+  await createRoom(server.url, { name: "livekit-room", platform: "livekit", recording_type: "none" });
+  await page.goto(`${server.url}/livekit-room`);
+  await expect(page.getByTestId("livekit-status")).toBeVisible();
+  expect(scripts.some((s) => /LiveKitRoom/.test(s))).toBe(true);
+
+  // The server made one LiveKit room for the meeting ...
+  const created = fake.received.filter((r) => r.path === "/livekit/twirp/livekit.RoomService/CreateRoom");
+  expect(created).toHaveLength(1);
+  const name = String(created[0]?.body?.name);
+  expect(name).toMatch(/^livekit-room-\d{14}-[0-9a-f]{4}$/);
+  // ... and the page connected to LiveKit's public URL with the participant token it was given.
+  await expect.poll(() => sockets.length).toBeGreaterThan(0);
+  const signal = new URL(sockets[0]!);
+  expect(signal.origin).toBe("wss://livekit.reflector-test");
+  expect(signal.pathname).toMatch(/^\/rtc(\/v1)?$/);
+  const token = signal.searchParams.get("access_token") ?? "";
+  const meeting = await (await fetch(`${server.url}/v1/rooms/livekit-room/meetings/active`)).json();
+  expect(meeting[0].room_url).toBe(`${LIVEKIT_PUBLIC}?room=${name}`);
+  const grant = claims(token);
+  expect(grant.iss).toBe("livekit-test-key");
+  expect(String(grant.sub)).toMatch(/^local-[0-9a-f]{8}$/);
+  expect(grant.video).toMatchObject({ roomJoin: true, room: name, canPublish: true, canSubscribe: true, roomAdmin: true });
+
+  // The stand-in refuses the call: the page says so instead of showing a blank call.
+  await expect(page.getByTestId("provider-error")).toContainText("Could not connect to the LiveKit server", {
+    timeout: 20_000,
+  });
+  await shot(page, "room-livekit");
+  await page.getByTestId("leave").click();
   await expect(page.getByTestId("left")).toBeVisible();
 });

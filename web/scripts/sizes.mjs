@@ -27,6 +27,7 @@ function closure(key, seen = new Set()) {
 const groups = [
   { name: "@daily-co/daily-js", match: "node_modules/@daily-co/" },
   { name: "@whereby.com/browser-sdk", match: "node_modules/@whereby.com/" },
+  { name: "livekit-client", match: "node_modules/livekit-client/" },
   { name: "oidc-client-ts", match: "node_modules/oidc-client-ts/" },
 ];
 const entry = Object.keys(manifest).find((k) => manifest[k].isEntry);

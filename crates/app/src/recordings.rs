@@ -553,6 +553,7 @@ async fn download(
         track_keys: recording.multitrack.then_some(keys),
         duration: duration.or(recording.duration),
         size_bytes: i64::try_from(total).unwrap_or(i64::MAX),
+        source_keys: sources.iter().map(|(name, _)| name.clone()).collect(),
     })
 }
 

@@ -123,6 +123,15 @@ impl ApiClient {
         }
     }
 
+    /// The same client (connections, retries) with another bearer credential, for providers
+    /// whose credential is a short-lived token minted per call.
+    pub fn with_bearer(&self, token: &str) -> Self {
+        Self {
+            api_key: token.to_owned(),
+            ..self.clone()
+        }
+    }
+
     pub fn platform(&self) -> &'static str {
         self.platform
     }

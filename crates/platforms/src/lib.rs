@@ -18,6 +18,7 @@
 pub mod client;
 pub mod daily;
 mod error;
+pub mod livekit;
 pub mod mock;
 mod registry;
 mod types;

@@ -5,12 +5,19 @@ use std::sync::Arc;
 
 use reflector_core::{ConfigError, Env, PlatformName, Rollout};
 
-use crate::{PlatformError, ProviderEvent, RetryPolicy, VideoPlatform, daily, mock, whereby};
+use crate::{
+    PlatformError, ProviderEvent, RetryPolicy, VideoPlatform, daily, livekit, mock, whereby,
+};
 
 /// Every provider compiled in, in order of preference for the default platform: the first
 /// configured one becomes the default unless `DEFAULT_VIDEO_PLATFORM` says otherwise. `mock`
 /// needs no account, so it is always configured and comes last.
-pub const PROVIDERS: &[Provider] = &[daily::PROVIDER, whereby::PROVIDER, mock::PROVIDER];
+pub const PROVIDERS: &[Provider] = &[
+    daily::PROVIDER,
+    whereby::PROVIDER,
+    livekit::PROVIDER,
+    mock::PROVIDER,
+];
 
 /// A provider's registration: its name and how to build it from the environment.
 #[derive(Clone, Copy)]
@@ -220,7 +227,7 @@ mod tests {
     fn mock_is_the_default_without_provider_accounts() {
         let r = registry(&[]).unwrap();
         assert_eq!(r.default_platform().as_str(), "mock");
-        assert_eq!(r.known(), ["daily", "whereby", "mock"]);
+        assert_eq!(r.known(), ["daily", "whereby", "livekit", "mock"]);
         let err = r.get("daily").err().unwrap();
         assert_eq!(
             err.to_string(),
@@ -256,7 +263,14 @@ mod tests {
     /// shadowed by the provider's pages.
     #[test]
     fn every_page_prefix_is_a_reserved_room_name() {
-        let all = registry(&[("DAILY_API_KEY", "d"), ("WHEREBY_API_KEY", "w")]).unwrap();
+        let all = registry(&[
+            ("DAILY_API_KEY", "d"),
+            ("WHEREBY_API_KEY", "w"),
+            ("LIVEKIT_URL", "http://livekit.local:7880"),
+            ("LIVEKIT_API_KEY", "k"),
+            ("LIVEKIT_API_SECRET", "s"),
+        ])
+        .unwrap();
         assert_eq!(
             all.statuses().iter().filter(|s| s.configured).count(),
             PROVIDERS.len()

@@ -1,4 +1,4 @@
-//! Property tests ("fuzzing" on the stable toolchain) of both providers' webhook verification
+//! Property tests ("fuzzing" on the stable toolchain) of every provider's webhook verification
 //! and parsing: arbitrary headers and bodies, and validly signed bodies that are mutated or
 //! arbitrary JSON, must never panic. A validly signed body is either an event or a clear
 //! `Malformed` rejection; a mutated one never verifies.
@@ -20,12 +20,13 @@ use proptest::prelude::*;
 use reflector_core::Env;
 use reflector_platforms::{
     Configured, ProviderSetup, RetryPolicy, VideoPlatform, WebhookOutcome, WebhookRejection, daily,
-    whereby,
+    livekit, whereby,
 };
 use sha2::Sha256;
 
 const DAILY_SECRET: &str = "MDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDA=";
 const WHEREBY_SECRET: &str = "whsecret";
+const LIVEKIT_SECRET: &str = "lk-secret";
 const NOW: i64 = 1_767_250_800;
 
 fn cases() -> u32 {
@@ -82,6 +83,34 @@ fn whereby() -> Arc<dyn VideoPlatform> {
             ("WHEREBY_WEBHOOK_SECRET", WHEREBY_SECRET),
         ],
     )
+}
+
+fn livekit() -> Arc<dyn VideoPlatform> {
+    platform(
+        &livekit::PROVIDER,
+        &[
+            ("LIVEKIT_URL", "http://127.0.0.1:9"),
+            ("LIVEKIT_API_KEY", "lk"),
+            ("LIVEKIT_API_SECRET", LIVEKIT_SECRET),
+        ],
+    )
+}
+
+fn livekit_headers(body: &[u8]) -> HeaderMap {
+    let token = livekit::sign(
+        &livekit::Claims {
+            iss: "lk".into(),
+            nbf: Some(NOW),
+            exp: NOW + 300,
+            sha256: Some(livekit::body_hash(body)),
+            ..livekit::Claims::default()
+        },
+        LIVEKIT_SECRET,
+    )
+    .unwrap();
+    let mut headers = HeaderMap::new();
+    headers.insert("authorization", HeaderValue::from_str(&token).unwrap());
+    headers
 }
 
 fn now() -> DateTime<Utc> {
@@ -213,6 +242,14 @@ proptest! {
         let headers = headers_of(&pairs);
         let _ = daily().verify_webhook(&headers, &body, now());
         let _ = whereby().verify_webhook(&headers, &body, now());
+        let _ = livekit().verify_webhook(&headers, &body, now());
+    }
+
+    #[test]
+    fn signed_livekit_bodies_are_events_or_malformed(value in json_value()) {
+        let body = value.to_string().into_bytes();
+        let result = livekit().verify_webhook(&livekit_headers(&body), &body, now());
+        prop_assert!(signed_outcome_is_clear(&result), "{result:?}");
     }
 
     #[test]
@@ -235,6 +272,8 @@ proptest! {
         prop_assert!(signed_outcome_is_clear(&daily_result), "{daily_result:?}");
         let whereby_result = whereby().verify_webhook(&whereby_headers(&body), &body, now());
         prop_assert!(signed_outcome_is_clear(&whereby_result), "{whereby_result:?}");
+        let livekit_result = livekit().verify_webhook(&livekit_headers(&body), &body, now());
+        prop_assert!(signed_outcome_is_clear(&livekit_result), "{livekit_result:?}");
     }
 
     #[test]
@@ -243,7 +282,11 @@ proptest! {
         let mut mutated = body.clone();
         let i = at.index(mutated.len());
         mutated[i] ^= flip;
-        for (platform, headers) in [(daily(), daily_headers(&body)), (whereby(), whereby_headers(&body))] {
+        for (platform, headers) in [
+            (daily(), daily_headers(&body)),
+            (whereby(), whereby_headers(&body)),
+            (livekit(), livekit_headers(&body)),
+        ] {
             let result = platform.verify_webhook(&headers, &mutated, now());
             prop_assert!(
                 matches!(result, Ok(WebhookOutcome::Probe))

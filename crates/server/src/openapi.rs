@@ -10,7 +10,7 @@ use crate::views;
 #[openapi(
     info(
         title = "Reflector",
-        description = "Self-hosted meetings: rooms, meetings on Whereby, Daily.co or the mock provider."
+        description = "Self-hosted meetings: rooms, meetings on a video provider, recordings and transcripts."
     ),
     components(schemas(
         views::RoomDetails,

@@ -26,7 +26,7 @@ pub struct RoomDetails {
     pub ics_enabled: bool,
     pub ics_last_sync: Option<DateTime<Utc>>,
     pub ics_last_etag: Option<String>,
-    /// The room's video platform (`whereby`, `daily`, `mock`).
+    /// The room's video platform: the name of one of the providers this server registers.
     pub platform: String,
     pub skip_consent: bool,
     pub webhook_url: Option<String>,

@@ -7,6 +7,9 @@
 #![allow(clippy::unwrap_used)] // tests fail loudly on purpose
 
 use proptest::prelude::*;
+use reflector_testing::fake_livekit::{
+    FakeLiveKit, LIVEKIT_KEY, LIVEKIT_SECRET, livekit_webhook_auth,
+};
 use reflector_testing::fakes::{DAILY_SECRET, FakeDaily, daily_signature, whereby_signature};
 use reflector_testing::{Db, TestApp};
 
@@ -27,6 +30,7 @@ struct Harness {
     runtime: tokio::runtime::Runtime,
     app: TestApp,
     _daily: FakeDaily,
+    _livekit: FakeLiveKit,
 }
 
 fn harness() -> Harness {
@@ -35,18 +39,21 @@ fn harness() -> Harness {
         .enable_all()
         .build()
         .unwrap();
-    let (app, daily) = runtime.block_on(async {
+    let (app, daily, livekit) = runtime.block_on(async {
         let daily = FakeDaily::start("team-20260101000000-abcd").await;
+        let livekit = FakeLiveKit::start().await;
         let mut env = daily.env();
+        env.extend(livekit.env());
         env.push(("WHEREBY_API_KEY", "k".into()));
         env.push(("WHEREBY_WEBHOOK_SECRET", WHEREBY_SECRET.into()));
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        (TestApp::spawn(Db::Sqlite, &env).await, daily)
+        (TestApp::spawn(Db::Sqlite, &env).await, daily, livekit)
     });
     Harness {
         runtime,
         app,
         _daily: daily,
+        _livekit: livekit,
     }
 }
 
@@ -108,7 +115,7 @@ fn event_body() -> impl Strategy<Value = String> {
 fn webhook_endpoints_never_answer_5xx() {
     let h = harness();
     proptest!(config(), |(pairs in header_pairs(), body in prop::collection::vec(any::<u8>(), 0..400))| {
-        for path in ["/v1/daily/webhook", "/v1/whereby"] {
+        for path in ["/v1/daily/webhook", "/v1/whereby", "/v1/livekit/webhook"] {
             let status = h.post(path, &pairs, body.clone());
             prop_assert!(status < 500, "{path} answered {status}");
         }
@@ -133,6 +140,12 @@ fn signed_webhooks_of_any_shape_never_answer_5xx() {
         )];
         let status = h.post("/v1/whereby", &whereby, body.clone().into_bytes());
         prop_assert!(status == 200 || status == 400, "whereby answered {status} to {body}");
+        let livekit = vec![(
+            "authorization".to_owned(),
+            livekit_webhook_auth(LIVEKIT_KEY, LIVEKIT_SECRET, body.as_bytes(), ts).into_bytes(),
+        )];
+        let status = h.post("/v1/livekit/webhook", &livekit, body.clone().into_bytes());
+        prop_assert!(status == 200 || status == 400, "livekit answered {status} to {body}");
     });
     h.runtime.block_on(h.app.stop());
 }

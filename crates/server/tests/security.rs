@@ -7,6 +7,9 @@
 
 use std::sync::{Arc, Mutex};
 
+use reflector_testing::fake_livekit::{
+    FakeLiveKit, LIVEKIT_KEY, LIVEKIT_SECRET, livekit_event, livekit_webhook_auth,
+};
 use reflector_testing::fakes::JwtKeys;
 use reflector_testing::{Db, TestApp, on_both_databases};
 use reqwest::Method;
@@ -17,7 +20,16 @@ on_both_databases!(
     a_single_user_instance_serves_only_its_own_hosts_and_origins,
     a_huge_page_number_is_refused_not_overflowed,
     room_names_that_collide_with_routes_are_reserved,
+    every_provider_webhook_refuses_unsigned_and_forged_deliveries,
 );
+
+/// Every provider's webhook receiver (not in the OpenAPI document: each provider names its own
+/// path), by provider. A provider whose receiver is missing here fails the test below.
+const PROVIDER_WEBHOOKS: &[(&str, &str)] = &[
+    ("daily", "/v1/daily/webhook"),
+    ("whereby", "/v1/whereby"),
+    ("livekit", "/v1/livekit/webhook"),
+];
 
 /// Who may call a route, for the table below.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -357,6 +369,8 @@ async fn secrets_never_reach_the_logs() {
     env.push(("ALLOW_PRIVATE_NETWORK_URLS", "true".into()));
     env.push(("WHEREBY_API_KEY", "whereby-api-key-secret".into()));
     env.push(("WHEREBY_WEBHOOK_SECRET", "whereby-webhook-secret".into()));
+    let livekit = FakeLiveKit::start().await;
+    env.extend(livekit.env());
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let app = TestApp::spawn(Db::Sqlite, &env).await;
     let alice = keys.token("alice");
@@ -425,6 +439,46 @@ async fn secrets_never_reach_the_logs() {
         .send()
         .await
         .unwrap();
+    // A LiveKit meeting: a participant token, and a signed webhook.
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/v1/rooms",
+            Some(&alice),
+            Some(json!({"name": "lk", "platform": "livekit"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (_, lk) = app
+        .call(Method::POST, "/v1/rooms/lk/meeting", Some(&alice), None)
+        .await;
+    let (status, lk_joined) = app
+        .call(
+            Method::POST,
+            &format!("/v1/rooms/lk/meetings/{}/join", lk["id"].as_str().unwrap()),
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{lk_joined}");
+    let lk_token = lk_joined["room_url"]
+        .as_str()
+        .unwrap()
+        .split_once("token=")
+        .unwrap()
+        .1
+        .to_owned();
+    let lk_event =
+        livekit_event("EV_1", "room_started", lk["room_name"].as_str().unwrap()).to_string();
+    let lk_auth = livekit_webhook_auth(LIVEKIT_KEY, LIVEKIT_SECRET, lk_event.as_bytes(), ts);
+    let response = app
+        .req(Method::POST, "/v1/livekit/webhook")
+        .header("authorization", &lk_auth)
+        .body(lk_event)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
     let (status, _) = app
         .call(
             Method::POST,
@@ -468,6 +522,9 @@ async fn secrets_never_reach_the_logs() {
         "whereby-webhook-secret",
         "daily-meeting-token-xyz",
         signature.as_str(),
+        LIVEKIT_SECRET,
+        lk_token.as_str(),
+        lk_auth.as_str(),
     ] {
         assert!(!logs.contains(secret), "the logs contain {secret:?}");
     }
@@ -658,5 +715,69 @@ async fn room_names_that_collide_with_routes_are_reserved(db: Db) {
             "{name}: {body}"
         );
     }
+    app.stop().await;
+}
+
+/// Provider webhooks are public routes whose only credential is the provider's signature: a
+/// delivery without one, or with a forged one, is refused (401) and stores nothing.
+async fn every_provider_webhook_refuses_unsigned_and_forged_deliveries(db: Db) {
+    let app = TestApp::spawn(
+        db,
+        &[
+            ("DAILY_API_KEY", "d"),
+            (
+                "DAILY_WEBHOOK_SECRET",
+                reflector_testing::fakes::DAILY_SECRET,
+            ),
+            ("WHEREBY_API_KEY", "w"),
+            ("WHEREBY_WEBHOOK_SECRET", "whsecret"),
+            ("LIVEKIT_URL", "http://127.0.0.1:9"),
+            ("LIVEKIT_API_KEY", "lk"),
+            ("LIVEKIT_API_SECRET", "lk-secret"),
+        ],
+    )
+    .await;
+    let mut mounted: Vec<(String, String)> = app
+        .app
+        .platforms
+        .webhook_receivers()
+        .into_iter()
+        .map(|(path, p)| (p.name().to_owned(), format!("/v1{path}")))
+        .collect();
+    mounted.sort();
+    let mut expected: Vec<(String, String)> = PROVIDER_WEBHOOKS
+        .iter()
+        .map(|(p, path)| ((*p).to_owned(), (*path).to_owned()))
+        .collect();
+    expected.sort();
+    assert_eq!(
+        mounted, expected,
+        "add the provider's receiver to PROVIDER_WEBHOOKS"
+    );
+    let ts = chrono::Utc::now().timestamp().to_string();
+    let body = r#"{"type":"participant.joined","event":"participant_joined","id":"x"}"#;
+    for (provider, path) in PROVIDER_WEBHOOKS {
+        let forged: [(&str, String); 4] = [
+            ("authorization", "forged.jwt.token".to_owned()),
+            ("x-webhook-signature", "AAAA".to_owned()),
+            ("x-webhook-timestamp", ts.clone()),
+            (
+                "whereby-signature",
+                format!("t={ts},v1={}", "ab".repeat(32)),
+            ),
+        ];
+        for headers in [&forged[..0], &forged[..]] {
+            let mut request = app
+                .req(Method::POST, path)
+                .header("content-type", "application/json")
+                .body(body);
+            for (name, value) in headers {
+                request = request.header(*name, value);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 401, "{provider} {path} with {headers:?}");
+        }
+    }
+    assert_eq!(app.store.inbox_counts().await.unwrap(), (0, 0));
     app.stop().await;
 }

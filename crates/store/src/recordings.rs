@@ -100,6 +100,8 @@ pub struct StoredMedia {
     pub track_keys: Option<Vec<String>>,
     pub duration: Option<f64>,
     pub size_bytes: i64,
+    /// The provider's names of the files, in order, kept where the announcement named none.
+    pub source_keys: Vec<String>,
 }
 
 const COLUMNS: &str = "id, platform, platform_recording_id, meeting_id, kind, bucket_name, \
@@ -261,8 +263,8 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let stored = sqlx::query(
             "UPDATE recording SET status = 'stored', error = NULL, object_key = $2, \
-             track_keys = $3, duration = $4, size_bytes = $5, updated_at = $6 \
-             WHERE id = $1 AND status <> 'stored'",
+             track_keys = $3, duration = $4, size_bytes = $5, updated_at = $6, \
+             source_keys = COALESCE(source_keys, $7) WHERE id = $1 AND status <> 'stored'",
         )
         .bind(id)
         .bind(&media.object_key)
@@ -275,6 +277,10 @@ impl Store {
         .bind(media.duration)
         .bind(media.size_bytes)
         .bind(ts(now))
+        .bind(
+            (!media.source_keys.is_empty())
+                .then(|| serde_json::json!(media.source_keys).to_string()),
+        )
         .execute(&mut *tx)
         .await?
         .rows_affected()

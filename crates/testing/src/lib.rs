@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::missing_panics_doc)] // test support fails loudly on purpose
 
 mod app;
+pub mod fake_livekit;
 pub mod fakes;
 pub mod ics;
 pub mod media;

@@ -65,6 +65,11 @@ pub fn speech_webm_starting_at(dir: &Path, name: &str, text: &str, offset: f64) 
     )
 }
 
+/// `text` spoken, as OGG with Opus audio: a LiveKit track egress's file.
+pub fn speech_ogg(dir: &Path, name: &str, text: &str) -> Vec<u8> {
+    convert(dir, name, text, "ogg", &["-c:a", "libopus", "-b:a", "24k"])
+}
+
 /// `seconds` of a tone as 16 kHz mono WAV (32 KB a second), for downloads that take a while.
 pub fn tone_wav(dir: &Path, name: &str, seconds: u32) -> Vec<u8> {
     let out = dir.join(format!("{name}.wav"));

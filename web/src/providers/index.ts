@@ -21,5 +21,6 @@ function chunk(name: string, load: () => Promise<{ default: ComponentType<Provid
 export const PROVIDERS: Record<string, LazyExoticComponent<ComponentType<ProviderProps>>> = {
   daily: chunk("daily", () => import("./daily/DailyRoom")),
   whereby: chunk("whereby", () => import("./WherebyRoom")),
+  livekit: chunk("livekit", () => import("./LiveKitRoom")),
   mock: chunk("mock", () => import("./MockRoom")),
 };
