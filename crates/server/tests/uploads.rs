@@ -291,6 +291,15 @@ async fn a_file_without_audio_is_refused_and_nothing_is_queued(db: Db) {
         "{body}"
     );
     assert_eq!(app.run_jobs().await, 0, "nothing is queued");
+    // A file that is not media at all: ffprobe's reason, without our file's path in it.
+    let (status, body) = chunk(&app, None, &id, 0, 1, b"just some words, not a recording").await;
+    assert_eq!(status, 422, "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("not readable media"), "{body}");
+    assert!(
+        !detail.contains("uploads") && !detail.contains("partial"),
+        "a server path leaked: {body}"
+    );
     let (_, t) = app.get(&format!("/v1/transcripts/{id}")).await;
     assert_eq!(t["status"], "idle", "{t}");
     assert_eq!(whisper.requests().len(), 0);

@@ -82,6 +82,8 @@ pub async fn probe_audio(file: &Path) -> Result<AudioInfo, ProbeError> {
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let first = stderr.lines().last().unwrap_or("ffprobe failed").trim();
+        // ffprobe names the file by its path, which is ours, not the caller's: say "the file".
+        let first = first.replace(&*file.to_string_lossy(), "the file");
         return Err(ProbeError::Unreadable(first.chars().take(300).collect()));
     }
     let probed: Probed = serde_json::from_slice(&output.stdout)

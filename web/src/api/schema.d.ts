@@ -785,7 +785,7 @@ export interface components {
             is_locked: boolean;
             is_shared: boolean;
             name: string;
-            /** @description The room's video platform (`whereby`, `daily`, `mock`). */
+            /** @description The room's video platform: the name of one of the providers this server registers. */
             platform: string;
             recording_trigger: components["schemas"]["RecordingTrigger"];
             recording_type: components["schemas"]["RecordingType"];
