@@ -11,7 +11,7 @@ use reflector_platforms::RetryPolicy;
 use reflector_queue::{DEFAULT_SHUTDOWN_GRACE, QueueSettings};
 use reflector_server::HttpSettings;
 use reflector_storage::StorageSettings;
-use reflector_store::{Backend, DATABASE_URL_FORMS};
+use reflector_store::{Backend, DATABASE_URL_FORMS, StoreSettings};
 
 #[derive(Clone)]
 pub struct Config {
@@ -19,6 +19,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `DATABASE_URL`, default `sqlite://$DATA_DIR/reflector.db`.
     pub database_url: String,
+    /// The database layer's settings (`SQLITE_SYNCHRONOUS`).
+    pub store: StoreSettings,
     /// `HOST` / `PORT`.
     pub listen: SocketAddr,
     /// Public URL of the API (`BASE_URL`), without a trailing slash.
@@ -64,6 +66,7 @@ impl Config {
             storage,
             data_dir,
             database_url,
+            store: StoreSettings::from_env(env)?,
             listen: SocketAddr::new(host, port),
             http,
             app: AppSettings::from_env(env, &ui_base_url)?,

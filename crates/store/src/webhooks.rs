@@ -46,13 +46,13 @@ pub struct PendingEvent {
 const MAX_ROWS_PER_STATEMENT: usize = 128;
 
 /// The largest power of two that is at most `n` (≥ 1) and [`MAX_ROWS_PER_STATEMENT`].
-fn rows_for(n: usize) -> usize {
+pub(crate) fn rows_for(n: usize) -> usize {
     let n = n.clamp(1, MAX_ROWS_PER_STATEMENT);
     1 << (usize::BITS - 1 - n.leading_zeros())
 }
 
 /// `($1, …, $width), (…)` for `rows` rows, numbered after `offset` parameters.
-fn value_rows(rows: usize, width: usize, offset: usize) -> String {
+pub(crate) fn value_rows(rows: usize, width: usize, offset: usize) -> String {
     (0..rows)
         .map(|r| {
             let params: Vec<String> = (1..=width)
