@@ -46,10 +46,13 @@ impl Ingest {
         self.sender.get_or_init(|| {
             let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
             let receiver = Arc::new(Mutex::new(receiver));
-            // SQLite has one writer at a time anyway; PostgreSQL commits several at once.
+            // SQLite has one writer at a time anyway. On PostgreSQL, batches for one meeting
+            // commit one after another whatever the number of writers: each enqueues that
+            // meeting's apply job, and a second insert of its dedupe key waits for the first
+            // transaction to end. So one writer, whose batches grow while it commits, is as
+            // fast there and leaves the batches larger.
             let writers = match queue.store.backend() {
-                Backend::Sqlite => 1,
-                Backend::Postgres => 4,
+                Backend::Sqlite | Backend::Postgres => 1,
             };
             for _ in 0..writers {
                 tokio::spawn(write_batches(receiver.clone(), queue.clone()));

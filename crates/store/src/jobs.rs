@@ -142,7 +142,6 @@ impl Store {
         Ok(None)
     }
 
-
     /// Extends a running job's lease and its key's; `false` if either is no longer ours (then
     /// the job must stop: another worker may have it, or another job its key).
     pub async fn heartbeat_job(&self, job: &ClaimedJob, until: DateTime<Utc>) -> Result<bool> {

@@ -121,7 +121,9 @@ pub struct StoreSettings {
 }
 
 impl StoreSettings {
-    pub fn from_env(env: &reflector_core::Env) -> std::result::Result<Self, reflector_core::ConfigError> {
+    pub fn from_env(
+        env: &reflector_core::Env,
+    ) -> std::result::Result<Self, reflector_core::ConfigError> {
         Ok(Self {
             sqlite_synchronous: env.parse_or("SQLITE_SYNCHRONOUS", SqliteSynchronous::Normal)?,
         })
@@ -129,7 +131,7 @@ impl StoreSettings {
 }
 
 /// Connections of SQLite's reader pool (read-only, for the API's reads).
-const SQLITE_READERS: u32 = 4;
+const SQLITE_READERS: u32 = 8;
 
 /// A handle on the database; cheap to clone.
 ///
@@ -192,8 +194,7 @@ impl Store {
                     // The background checkpointer (below) copies the log into the database;
                     // the writer checkpoints itself only when the log has grown this long,
                     // which then also restarts the log from its beginning.
-                    sqlx::Executor::execute(&mut *conn, "PRAGMA wal_autocheckpoint = 4096")
-                        .await?;
+                    sqlx::Executor::execute(&mut *conn, "PRAGMA wal_autocheckpoint = 4096").await?;
                     Ok(())
                 })
             })
