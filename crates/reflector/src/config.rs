@@ -88,6 +88,21 @@ mod tests {
     }
 
     #[test]
+    fn sqlite_synchronous_is_normal_or_full() {
+        let Ok(c) = config(&[("SQLITE_SYNCHRONOUS", "full")]) else {
+            panic!("full is valid")
+        };
+        assert_eq!(
+            c.store.sqlite_synchronous,
+            reflector_store::SqliteSynchronous::Full
+        );
+        let Err(e) = config(&[("SQLITE_SYNCHRONOUS", "off")]) else {
+            panic!("off is not a setting")
+        };
+        assert!(e.to_string().contains("SQLITE_SYNCHRONOUS"), "{e}");
+    }
+
+    #[test]
     fn defaults_run_on_a_laptop() {
         let Ok(c) = config(&[]) else {
             panic!("defaults must be valid")
@@ -97,6 +112,10 @@ mod tests {
         assert_eq!(c.base_url, "http://localhost:1250");
         assert_eq!(c.ui_base_url, "http://localhost:1250");
         assert_eq!(c.app.ui_base_url, c.ui_base_url);
+        assert_eq!(
+            c.store.sqlite_synchronous,
+            reflector_store::SqliteSynchronous::Normal
+        );
         let Ok(c) = config(&[
             ("DATA_DIR", "/tmp/x"),
             ("BASE_URL", "https://r.example.org/"),

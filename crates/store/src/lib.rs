@@ -392,3 +392,39 @@ pub mod testing {
         }
     }
 }
+
+#[cfg(all(test, feature = "testing"))]
+#[allow(clippy::unwrap_used)] // tests fail loudly on purpose
+mod tests {
+    use super::*;
+    use sqlx::Row;
+
+    #[tokio::test]
+    async fn sqlite_follows_the_synchronous_setting_and_its_readers_cannot_write() {
+        for (setting, pragma) in [(SqliteSynchronous::Normal, 1), (SqliteSynchronous::Full, 2)] {
+            let db = testing::TestDatabase::sqlite().await;
+            let settings = StoreSettings {
+                sqlite_synchronous: setting,
+            };
+            let store = Store::connect_with(&db.url, &settings).await.unwrap();
+            store.migrate().await.unwrap();
+            let row = sqlx::query("PRAGMA synchronous")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+            assert_eq!(row.try_get::<i64, _>(0).unwrap(), pragma, "{setting:?}");
+            let written = sqlx::query("CREATE TABLE reader_wrote (x TEXT)")
+                .execute(&store.reads)
+                .await;
+            assert!(written.is_err(), "a reader connection wrote");
+            store.close().await;
+        }
+    }
+
+    #[test]
+    fn the_synchronous_setting_is_normal_or_full() {
+        assert_eq!("FULL".parse(), Ok(SqliteSynchronous::Full));
+        assert_eq!("normal".parse(), Ok(SqliteSynchronous::Normal));
+        assert!("off".parse::<SqliteSynchronous>().is_err());
+    }
+}
