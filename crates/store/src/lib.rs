@@ -194,7 +194,8 @@ impl Store {
                     // The background checkpointer (below) copies the log into the database;
                     // the writer checkpoints itself only when the log has grown this long,
                     // which then also restarts the log from its beginning.
-                    sqlx::Executor::execute(&mut *conn, "PRAGMA wal_autocheckpoint = 16384").await?;
+                    sqlx::Executor::execute(&mut *conn, "PRAGMA wal_autocheckpoint = 16384")
+                        .await?;
                     Ok(())
                 })
             })

@@ -253,12 +253,13 @@ async fn sessions_joined_on(
     conn: &mut sqlx::AnyConnection,
     changes: &[&SessionChange<'_>],
 ) -> Result<()> {
+    let anonymous = crate::webhooks::anonymous_params(conn);
     let sql = format!(
         "INSERT INTO participant_session (id, meeting_id, platform_session_id, user_id, \
          user_name, joined_at) VALUES {} \
          ON CONFLICT (meeting_id, platform_session_id) DO UPDATE SET left_at = NULL, \
          closed_by = NULL WHERE participant_session.closed_by = 'presence'",
-        crate::webhooks::value_rows(changes.len(), 6, 0)
+        crate::webhooks::value_rows(changes.len(), 6, 0, anonymous)
     );
     let mut query = sqlx::query(&sql);
     for c in changes {
@@ -280,13 +281,14 @@ async fn sessions_left_on(
     conn: &mut sqlx::AnyConnection,
     changes: &[&SessionChange<'_>],
 ) -> Result<()> {
+    let anonymous = crate::webhooks::anonymous_params(conn);
     let sql = format!(
         "INSERT INTO participant_session (id, meeting_id, platform_session_id, user_id, \
          user_name, joined_at, left_at, closed_by) VALUES {} \
          ON CONFLICT (meeting_id, platform_session_id) DO UPDATE \
          SET left_at = CASE WHEN participant_session.closed_by = 'event' \
          THEN participant_session.left_at ELSE excluded.left_at END, closed_by = 'event'",
-        leave_rows(changes.len())
+        leave_rows(changes.len(), anonymous)
     );
     let mut query = sqlx::query(&sql);
     for c in changes {
@@ -298,25 +300,30 @@ async fn sessions_left_on(
             .bind(c.user_id)
             .bind(c.user_name)
             .bind(ts(c.at));
+        if anonymous {
+            // The leave's time is also its join's: `?` parameters are bound once each.
+            query = query.bind(ts(c.at));
+        }
     }
     query.execute(&mut *conn).await?;
     Ok(())
 }
 
-/// `($1, …, $6, $6, 'event'), …` for `rows` leaves (the leave's time is also its join's).
-fn leave_rows(rows: usize) -> String {
+/// `($1, …, $6, $6, 'event'), …` for `rows` leaves (the leave's time is also its join's); with
+/// anonymous parameters, seven `?` a row.
+fn leave_rows(rows: usize, anonymous: bool) -> String {
     (0..rows)
         .map(|r| {
-            let p = |c: usize| format!("${}", r * 6 + c);
+            let p = |c: usize| crate::webhooks::param(r * 6 + c, anonymous);
+            let left_at = if anonymous { "?".to_owned() } else { p(6) };
             format!(
-                "({}, {}, {}, {}, {}, {}, {}, 'event')",
+                "({}, {}, {}, {}, {}, {}, {left_at}, 'event')",
                 p(1),
                 p(2),
                 p(3),
                 p(4),
                 p(5),
                 p(6),
-                p(6)
             )
         })
         .collect::<Vec<_>>()
