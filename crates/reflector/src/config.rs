@@ -11,7 +11,7 @@ use reflector_platforms::RetryPolicy;
 use reflector_queue::{DEFAULT_SHUTDOWN_GRACE, QueueSettings};
 use reflector_server::HttpSettings;
 use reflector_storage::StorageSettings;
-use reflector_store::{Backend, DATABASE_URL_FORMS};
+use reflector_store::{Backend, DATABASE_URL_FORMS, StoreSettings};
 
 #[derive(Clone)]
 pub struct Config {
@@ -19,6 +19,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `DATABASE_URL`, default `sqlite://$DATA_DIR/reflector.db`.
     pub database_url: String,
+    /// The database layer's settings (`SQLITE_SYNCHRONOUS`).
+    pub store: StoreSettings,
     /// `HOST` / `PORT`.
     pub listen: SocketAddr,
     /// Public URL of the API (`BASE_URL`), without a trailing slash.
@@ -75,6 +77,7 @@ impl Config {
             storage,
             data_dir,
             database_url,
+            store: StoreSettings::from_env(env)?,
             listen: SocketAddr::new(host, port),
             http,
             app,
@@ -96,6 +99,21 @@ mod tests {
     }
 
     #[test]
+    fn sqlite_synchronous_is_normal_or_full() {
+        let Ok(c) = config(&[("SQLITE_SYNCHRONOUS", "full")]) else {
+            panic!("full is valid")
+        };
+        assert_eq!(
+            c.store.sqlite_synchronous,
+            reflector_store::SqliteSynchronous::Full
+        );
+        let Err(e) = config(&[("SQLITE_SYNCHRONOUS", "off")]) else {
+            panic!("off is not a setting")
+        };
+        assert!(e.to_string().contains("SQLITE_SYNCHRONOUS"), "{e}");
+    }
+
+    #[test]
     fn defaults_run_on_a_laptop() {
         let Ok(c) = config(&[]) else {
             panic!("defaults must be valid")
@@ -105,6 +123,10 @@ mod tests {
         assert_eq!(c.base_url, "http://localhost:1250");
         assert_eq!(c.ui_base_url, "http://localhost:1250");
         assert_eq!(c.app.ui_base_url, c.ui_base_url);
+        assert_eq!(
+            c.store.sqlite_synchronous,
+            reflector_store::SqliteSynchronous::Normal
+        );
         let Ok(c) = config(&[
             ("DATA_DIR", "/tmp/x"),
             ("BASE_URL", "https://r.example.org/"),

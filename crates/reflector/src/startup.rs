@@ -60,7 +60,7 @@ impl Application {
     ) -> Result<Self, StartError> {
         // Installed first, so that everything this process does is counted.
         metrics_recorder();
-        let store = connect(&config.database_url).await?;
+        let store = connect(&config).await?;
         let (events, provider_events) = match role {
             Role::Server => {
                 let (tx, rx) = mpsc::channel(1024);
@@ -211,14 +211,16 @@ impl Application {
 
 /// Applies the database migrations and closes the database.
 pub async fn migrate(config: &Config) -> Result<(), StartError> {
-    connect(&config.database_url).await?.close().await;
+    connect(config).await?.close().await;
     Ok(())
 }
 
 type JobTasks = (tokio::task::JoinHandle<()>, tokio::task::JoinHandle<()>);
 
-async fn connect(url: &str) -> Result<Store, StartError> {
-    let store = Store::connect(url).await.map_err(StartError::Database)?;
+async fn connect(config: &Config) -> Result<Store, StartError> {
+    let store = Store::connect_with(&config.database_url, &config.store)
+        .await
+        .map_err(StartError::Database)?;
     store.migrate().await.map_err(StartError::Migrate)?;
     Ok(store)
 }

@@ -121,47 +121,25 @@ impl Store {
             }
             // Unique per claim: a worker that re-claims its own lost job is a different holder.
             let holder = format!("{worker}/{id}/{}", uuid::Uuid::new_v4().simple());
+            // The key's lease and the job are taken in one transaction (one commit), or neither.
+            let mut tx = self.pool.begin().await?;
             if let Some(key) = &lock_key
-                && !self.try_lease(&key_lease(key), &holder, now, until).await?
+                && !try_lease_on(&mut tx, &key_lease(key), &holder, now, until).await?
             {
+                tx.rollback().await?;
                 busy_keys.insert(key.clone());
                 continue;
             }
-            match self.take_job(&id, &holder, now, until).await {
-                Ok(Some(job)) => return Ok(Some(job)),
-                taken => {
-                    if let Some(key) = &lock_key {
-                        self.release_lease(&key_lease(key), &holder).await?;
-                    }
-                    taken?;
+            match take_job_on(&mut tx, &id, &holder, now, until).await? {
+                Some(job) => {
+                    tx.commit().await?;
+                    return Ok(Some(job));
                 }
+                // Another worker was quicker: the key's lease goes back with the rollback.
+                None => tx.rollback().await?,
             }
         }
         Ok(None)
-    }
-
-    /// Takes the job if it is still claimable (another worker may have been quicker).
-    async fn take_job(
-        &self,
-        id: &str,
-        holder: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<Option<ClaimedJob>> {
-        let row = sqlx::query(&format!(
-            "UPDATE job SET status = 'running', locked_by = $2, locked_until = $3, \
-             attempts = attempts + 1, dedupe_key = CASE WHEN dedupe_until_claimed = 1 \
-             THEN NULL ELSE dedupe_key END WHERE id = $4 AND {CLAIMABLE} \
-             RETURNING id, kind, payload, lock_key, attempts, max_attempts, run_at"
-        ))
-        .bind(ts(now))
-        .bind(holder)
-        .bind(ts(until))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(|row| claimed_from_row(&row, holder.to_owned()))
-            .transpose()
     }
 
     /// Extends a running job's lease and its key's; `false` if either is no longer ours (then
@@ -184,6 +162,8 @@ impl Store {
     }
 
     pub async fn complete_job(&self, job: &ClaimedJob, now: DateTime<Utc>) -> Result<()> {
+        // The job and its key's lease in one transaction (one commit).
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE job SET status = 'done', finished_at = $3, locked_by = NULL, \
              locked_until = NULL, dedupe_key = NULL WHERE id = $1 AND locked_by = $2",
@@ -191,9 +171,13 @@ impl Store {
         .bind(&job.id)
         .bind(&job.holder)
         .bind(ts(now))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        self.release_job_key(job).await
+        if let Some(key) = &job.lock_key {
+            release_lease_on(&mut tx, &key_lease(key), &job.holder).await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Records a failure: the job runs again at `retry_at`, or fails for good without one.
@@ -380,19 +364,8 @@ impl Store {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<bool> {
-        Ok(sqlx::query(
-            "INSERT INTO lease (name, holder, expires_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
-             expires_at = excluded.expires_at WHERE lease.expires_at < $4 OR lease.holder = $2",
-        )
-        .bind(name)
-        .bind(holder)
-        .bind(ts(until))
-        .bind(ts(now))
-        .execute(&self.pool)
-        .await?
-        .rows_affected()
-            > 0)
+        let mut conn = self.pool.acquire().await?;
+        try_lease_on(&mut conn, name, holder, now, until).await
     }
 
     pub async fn renew_lease(
@@ -414,12 +387,8 @@ impl Store {
     }
 
     pub async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
-        sqlx::query("DELETE FROM lease WHERE name = $1 AND holder = $2")
-            .bind(name)
-            .bind(holder)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let mut conn = self.pool.acquire().await?;
+        release_lease_on(&mut conn, name, holder).await
     }
 
     /// Whether the periodic task `name` is due at `now`; if so, moves its next run to `next`.
@@ -457,7 +426,8 @@ pub(crate) async fn enqueue_on(
          VALUES ($1, $2, $3, $4, $5, 'queued', 0, $6, $7, $8, $9) \
          ON CONFLICT (dedupe_key) DO NOTHING",
     )
-    .bind(uuid::Uuid::new_v4().to_string())
+    // Time-ordered, so new jobs go to the end of the primary-key index.
+    .bind(uuid::Uuid::now_v7().to_string())
     .bind(&job.kind)
     .bind(&job.payload)
     .bind(&job.lock_key)
@@ -469,6 +439,62 @@ pub(crate) async fn enqueue_on(
     .execute(&mut *conn)
     .await?;
     Ok(inserted.rows_affected() > 0)
+}
+
+/// Takes the job if it is still claimable (another worker may have been quicker).
+async fn take_job_on(
+    conn: &mut sqlx::AnyConnection,
+    id: &str,
+    holder: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<Option<ClaimedJob>> {
+    let row = sqlx::query(&format!(
+        "UPDATE job SET status = 'running', locked_by = $2, locked_until = $3, \
+         attempts = attempts + 1, dedupe_key = CASE WHEN dedupe_until_claimed = 1 \
+         THEN NULL ELSE dedupe_key END WHERE id = $4 AND {CLAIMABLE} \
+         RETURNING id, kind, payload, lock_key, attempts, max_attempts, run_at"
+    ))
+    .bind(ts(now))
+    .bind(holder)
+    .bind(ts(until))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(|row| claimed_from_row(&row, holder.to_owned()))
+        .transpose()
+}
+
+/// Takes the named lease for `holder` if it is free or expired, on the caller's connection.
+async fn try_lease_on(
+    conn: &mut sqlx::AnyConnection,
+    name: &str,
+    holder: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<bool> {
+    Ok(sqlx::query(
+        "INSERT INTO lease (name, holder, expires_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, \
+         expires_at = excluded.expires_at WHERE lease.expires_at < $4 OR lease.holder = $2",
+    )
+    .bind(name)
+    .bind(holder)
+    .bind(ts(until))
+    .bind(ts(now))
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        > 0)
+}
+
+async fn release_lease_on(conn: &mut sqlx::AnyConnection, name: &str, holder: &str) -> Result<()> {
+    sqlx::query("DELETE FROM lease WHERE name = $1 AND holder = $2")
+        .bind(name)
+        .bind(holder)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
 }
 
 fn claimed_from_row(row: &AnyRow, holder: String) -> Result<ClaimedJob> {

@@ -33,7 +33,7 @@ impl Store {
     pub async fn api_key_user(&self, key_hash: &str) -> Result<Option<String>> {
         let row = sqlx::query("SELECT user_id FROM api_key WHERE key_hash = $1")
             .bind(key_hash)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reads)
             .await?;
         Ok(row.map(|r| r.try_get("user_id")).transpose()?)
     }
@@ -43,7 +43,7 @@ impl Store {
             "SELECT id, user_id, name, created_at FROM api_key WHERE user_id = $1 ORDER BY created_at",
         )
         .bind(user_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reads)
         .await?;
         rows.iter()
             .map(|r| {

@@ -34,6 +34,7 @@ pub use webhooks::{
 };
 
 use std::str::FromStr;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -77,16 +78,87 @@ impl Backend {
 /// What a database URL must look like, for error messages.
 pub const DATABASE_URL_FORMS: &str = "must start with sqlite:// or postgres://";
 
+/// How SQLite commits reach the disk (`SQLITE_SYNCHRONOUS`); PostgreSQL ignores it (its commits
+/// are always fsynced: `synchronous_commit` stays on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SqliteSynchronous {
+    /// `normal` (the default): in WAL mode a commit is in the log before it returns, so a crash
+    /// of the process loses nothing, but the log is fsynced at checkpoints, not per commit: a
+    /// power loss or kernel crash may lose the last commits.
+    #[default]
+    Normal,
+    /// `full`: an fsync per commit, so a commit also survives a power loss; ingest is then as
+    /// fast as the disk's fsync (a batch of events still shares one).
+    Full,
+}
+
+impl SqliteSynchronous {
+    fn pragma(self) -> &'static str {
+        match self {
+            Self::Normal => "PRAGMA synchronous = NORMAL",
+            Self::Full => "PRAGMA synchronous = FULL",
+        }
+    }
+}
+
+impl std::str::FromStr for SqliteSynchronous {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "normal" => Ok(Self::Normal),
+            "full" => Ok(Self::Full),
+            _ => Err("must be normal or full".into()),
+        }
+    }
+}
+
+/// The database layer's own settings.
+#[derive(Debug, Clone, Default)]
+pub struct StoreSettings {
+    /// `SQLITE_SYNCHRONOUS`: `normal` (default) or `full`.
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+impl StoreSettings {
+    pub fn from_env(
+        env: &reflector_core::Env,
+    ) -> std::result::Result<Self, reflector_core::ConfigError> {
+        Ok(Self {
+            sqlite_synchronous: env.parse_or("SQLITE_SYNCHRONOUS", SqliteSynchronous::Normal)?,
+        })
+    }
+}
+
+/// Connections of SQLite's reader pool (read-only, for the API's reads).
+const SQLITE_READERS: u32 = 8;
+
 /// A handle on the database; cheap to clone.
+///
+/// On SQLite, every write of this process goes through one connection (`pool`, of size one),
+/// so writers queue in this process (in order, without SQLite's sleeping busy handler) instead
+/// of fighting over the database's write lock, and that connection's page cache stays warm (a
+/// commit by another connection empties a connection's cache). The API's plain reads use
+/// `reads`, a few read-only connections that WAL lets run beside the writer. On PostgreSQL both
+/// are one pool.
 #[derive(Clone)]
 pub struct Store {
     pool: AnyPool,
+    reads: AnyPool,
     backend: Backend,
+    /// SQLite's background checkpointer runs while any clone of this store is alive.
+    _alive: Option<Arc<()>>,
 }
 
 impl Store {
-    /// Connects to `sqlite://path` (the file and its folder are created) or `postgres://…`.
+    /// Connects to `sqlite://path` (the file and its folder are created) or `postgres://…`,
+    /// with the default settings.
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_with(url, &StoreSettings::default()).await
+    }
+
+    /// Connects with `settings`.
+    pub async fn connect_with(url: &str, settings: &StoreSettings) -> Result<Self> {
         sqlx::any::install_default_drivers();
         let Some(backend) = Backend::of_url(url) else {
             return Err(StoreError::Database(sqlx::Error::Configuration(
@@ -98,32 +170,64 @@ impl Store {
             Backend::Postgres => url.to_owned(),
         };
         let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
+        if backend == Backend::Postgres {
+            let pool = AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await?;
+            return Ok(Self {
+                reads: pool.clone(),
+                pool,
+                backend,
+                _alive: None,
+            });
+        }
+        let synchronous = settings.sqlite_synchronous.pragma();
         let pool = AnyPoolOptions::new()
-            .max_connections(match backend {
-                Backend::Sqlite => 8,
-                Backend::Postgres => 16,
-            })
-            .acquire_timeout(Duration::from_secs(10))
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // In WAL mode a commit is then written to the log before it returns (a
-                        // crash of the process loses nothing) but not fsynced each time (a
-                        // power loss may lose the last commits). See the README's decisions.
-                        sqlx::Executor::execute(&mut *conn, "PRAGMA synchronous = NORMAL").await?;
-                    }
+                    // See the README's decisions (SQLITE_SYNCHRONOUS).
+                    sqlx::Executor::execute(&mut *conn, synchronous).await?;
+                    // The background checkpointer (below) copies the log into the database;
+                    // the writer checkpoints itself only when the log has grown this long,
+                    // which then also restarts the log from its beginning.
+                    sqlx::Executor::execute(&mut *conn, "PRAGMA wal_autocheckpoint = 16384")
+                        .await?;
                     Ok(())
                 })
             })
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
-        if backend == Backend::Sqlite {
-            // WAL lets readers proceed while one writer writes; the setting persists in the file.
-            sqlx::query("PRAGMA journal_mode = WAL")
-                .execute(&pool)
-                .await?;
-        }
-        Ok(Self { pool, backend })
+        // WAL lets readers proceed while one writer writes; the setting persists in the file.
+        sqlx::query("PRAGMA journal_mode = WAL")
+            .execute(&pool)
+            .await?;
+        let reads = AnyPoolOptions::new()
+            .max_connections(SQLITE_READERS)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::Executor::execute(&mut *conn, "PRAGMA query_only = ON").await?;
+                    Ok(())
+                })
+            })
+            .connect_lazy_with(options.clone());
+        let alive = Arc::new(());
+        tokio::spawn(checkpoint_wal(
+            AnyPoolOptions::new()
+                .max_connections(1)
+                .connect_lazy_with(options),
+            Arc::downgrade(&alive),
+        ));
+        Ok(Self {
+            pool,
+            reads,
+            backend,
+            _alive: Some(alive),
+        })
     }
 
     pub async fn migrate(&self) -> Result<()> {
@@ -142,8 +246,38 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        self.reads.close().await;
         self.pool.close().await;
     }
+}
+
+/// How often SQLite's log is copied into the database in the background.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+/// Copies SQLite's write-ahead log into the database every [`CHECKPOINT_EVERY`], on a
+/// connection of its own (a passive checkpoint: it never blocks the writer or the readers), so
+/// that this copying and its fsyncs are not done by the writer inside a commit, where they
+/// would delay every request waiting for that commit. Ends when the store is gone.
+async fn checkpoint_wal(pool: AnyPool, alive: Weak<()>) {
+    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if alive.strong_count() == 0 {
+            break;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&pool)
+            .await
+        {
+            // The writer checkpoints itself when the log grows long, so nothing is lost.
+            if pool.is_closed() {
+                break;
+            }
+            tracing::warn!(error = %e, "background WAL checkpoint failed");
+        }
+    }
+    pool.close().await;
 }
 
 /// Adds `mode=rwc` so a new SQLite file is created, and creates its folder.
@@ -257,5 +391,41 @@ pub mod testing {
                 .await;
             admin.close().await;
         }
+    }
+}
+
+#[cfg(all(test, feature = "testing"))]
+#[allow(clippy::unwrap_used)] // tests fail loudly on purpose
+mod tests {
+    use super::*;
+    use sqlx::Row;
+
+    #[tokio::test]
+    async fn sqlite_follows_the_synchronous_setting_and_its_readers_cannot_write() {
+        for (setting, pragma) in [(SqliteSynchronous::Normal, 1), (SqliteSynchronous::Full, 2)] {
+            let db = testing::TestDatabase::sqlite().await;
+            let settings = StoreSettings {
+                sqlite_synchronous: setting,
+            };
+            let store = Store::connect_with(&db.url, &settings).await.unwrap();
+            store.migrate().await.unwrap();
+            let row = sqlx::query("PRAGMA synchronous")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+            assert_eq!(row.try_get::<i64, _>(0).unwrap(), pragma, "{setting:?}");
+            let written = sqlx::query("CREATE TABLE reader_wrote (x TEXT)")
+                .execute(&store.reads)
+                .await;
+            assert!(written.is_err(), "a reader connection wrote");
+            store.close().await;
+        }
+    }
+
+    #[test]
+    fn the_synchronous_setting_is_normal_or_full() {
+        assert_eq!("FULL".parse(), Ok(SqliteSynchronous::Full));
+        assert_eq!("normal".parse(), Ok(SqliteSynchronous::Normal));
+        assert!("off".parse::<SqliteSynchronous>().is_err());
     }
 }

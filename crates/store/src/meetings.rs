@@ -84,7 +84,7 @@ impl Store {
         let sql = format!("SELECT {SELECT_COLUMNS} FROM meeting WHERE id = $1");
         let row = sqlx::query(&sql)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reads)
             .await?;
         row.as_ref().map(meeting_from_row).transpose()
     }
@@ -99,7 +99,7 @@ impl Store {
             .bind(room_id)
             .bind(true)
             .bind(ts(now))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reads)
             .await?;
         rows.iter().map(meeting_from_row).collect()
     }

@@ -55,12 +55,23 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<i64> {
         let mut tx = self.pool.begin().await?;
-        for (joined, change) in events {
+        let mut rest = events;
+        while let Some((joined, _)) = rest.first() {
+            // A run of joins (or of leaves) of distinct sessions is one statement: within it
+            // the order does not matter, and no row is touched twice (PostgreSQL refuses that).
+            let mut sessions = std::collections::HashSet::new();
+            let run = rest
+                .iter()
+                .take_while(|(j, c)| j == joined && sessions.insert(c.platform_session_id))
+                .count();
+            let (chunk, tail) = rest.split_at(crate::webhooks::rows_for(run));
+            let changes: Vec<&SessionChange<'_>> = chunk.iter().map(|(_, c)| c).collect();
             if *joined {
-                session_joined_on(&mut tx, change).await?;
+                sessions_joined_on(&mut tx, &changes).await?;
             } else {
-                session_left_on(&mut tx, change).await?;
+                sessions_left_on(&mut tx, &changes).await?;
             }
+            rest = tail;
         }
         let open = refresh_num_clients_on(&mut tx, meeting_id).await?;
         crate::webhooks::mark_processed_on(&mut tx, processed, now).await?;
@@ -230,40 +241,93 @@ impl Store {
 }
 
 async fn session_joined_on(conn: &mut sqlx::AnyConnection, c: &SessionChange<'_>) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO participant_session (id, meeting_id, platform_session_id, user_id, \
-         user_name, joined_at) VALUES ($1, $2, $3, $4, $5, $6) \
-         ON CONFLICT (meeting_id, platform_session_id) DO UPDATE SET left_at = NULL, \
-         closed_by = NULL WHERE participant_session.closed_by = 'presence'",
-    )
-    .bind(uuid::Uuid::new_v4().to_string())
-    .bind(c.meeting_id)
-    .bind(c.platform_session_id)
-    .bind(c.user_id)
-    .bind(c.user_name)
-    .bind(ts(c.at))
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
+    sessions_joined_on(conn, &[c]).await
 }
 
 async fn session_left_on(conn: &mut sqlx::AnyConnection, c: &SessionChange<'_>) -> Result<()> {
-    sqlx::query(
+    sessions_left_on(conn, &[c]).await
+}
+
+/// Joins of distinct sessions, in one statement (at most [`crate::webhooks::rows_for`] rows).
+async fn sessions_joined_on(
+    conn: &mut sqlx::AnyConnection,
+    changes: &[&SessionChange<'_>],
+) -> Result<()> {
+    let anonymous = crate::webhooks::anonymous_params(conn);
+    let sql = format!(
         "INSERT INTO participant_session (id, meeting_id, platform_session_id, user_id, \
-         user_name, joined_at, left_at, closed_by) VALUES ($1, $2, $3, $4, $5, $6, $6, 'event') \
+         user_name, joined_at) VALUES {} \
+         ON CONFLICT (meeting_id, platform_session_id) DO UPDATE SET left_at = NULL, \
+         closed_by = NULL WHERE participant_session.closed_by = 'presence'",
+        crate::webhooks::value_rows(changes.len(), 6, 0, anonymous)
+    );
+    let mut query = sqlx::query(&sql);
+    for c in changes {
+        query = query
+            // Time-ordered, so new sessions go to the end of the primary-key index.
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(c.meeting_id)
+            .bind(c.platform_session_id)
+            .bind(c.user_id)
+            .bind(c.user_name)
+            .bind(ts(c.at));
+    }
+    query.execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Leaves of distinct sessions, in one statement (at most [`crate::webhooks::rows_for`] rows).
+async fn sessions_left_on(
+    conn: &mut sqlx::AnyConnection,
+    changes: &[&SessionChange<'_>],
+) -> Result<()> {
+    let anonymous = crate::webhooks::anonymous_params(conn);
+    let sql = format!(
+        "INSERT INTO participant_session (id, meeting_id, platform_session_id, user_id, \
+         user_name, joined_at, left_at, closed_by) VALUES {} \
          ON CONFLICT (meeting_id, platform_session_id) DO UPDATE \
          SET left_at = CASE WHEN participant_session.closed_by = 'event' \
          THEN participant_session.left_at ELSE excluded.left_at END, closed_by = 'event'",
-    )
-    .bind(uuid::Uuid::new_v4().to_string())
-    .bind(c.meeting_id)
-    .bind(c.platform_session_id)
-    .bind(c.user_id)
-    .bind(c.user_name)
-    .bind(ts(c.at))
-    .execute(&mut *conn)
-    .await?;
+        leave_rows(changes.len(), anonymous)
+    );
+    let mut query = sqlx::query(&sql);
+    for c in changes {
+        query = query
+            // Time-ordered, so new sessions go to the end of the primary-key index.
+            .bind(uuid::Uuid::now_v7().to_string())
+            .bind(c.meeting_id)
+            .bind(c.platform_session_id)
+            .bind(c.user_id)
+            .bind(c.user_name)
+            .bind(ts(c.at));
+        if anonymous {
+            // The leave's time is also its join's: `?` parameters are bound once each.
+            query = query.bind(ts(c.at));
+        }
+    }
+    query.execute(&mut *conn).await?;
     Ok(())
+}
+
+/// `($1, …, $6, $6, 'event'), …` for `rows` leaves (the leave's time is also its join's); with
+/// anonymous parameters, seven `?` a row.
+fn leave_rows(rows: usize, anonymous: bool) -> String {
+    (0..rows)
+        .map(|r| {
+            let p = |c: usize| crate::webhooks::param(r * 6 + c, anonymous);
+            let left_at = if anonymous { "?".to_owned() } else { p(6) };
+            format!(
+                "({}, {}, {}, {}, {}, {}, {left_at}, 'event')",
+                p(1),
+                p(2),
+                p(3),
+                p(4),
+                p(5),
+                p(6),
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 async fn refresh_num_clients_on(conn: &mut sqlx::AnyConnection, meeting_id: &str) -> Result<i64> {

@@ -223,7 +223,7 @@ impl Store {
             "SELECT {COLUMNS} FROM recording WHERE meeting_id = $1 ORDER BY created_at, id"
         ))
         .bind(meeting_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reads)
         .await?;
         rows.iter().map(recording_from_row).collect()
     }

@@ -147,7 +147,7 @@ impl Store {
         let sql = format!("SELECT {SELECT_COLUMNS} FROM room WHERE id = $1");
         let row = sqlx::query(&sql)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reads)
             .await?;
         row.as_ref().map(room_from_row).transpose()
     }
@@ -156,7 +156,7 @@ impl Store {
         let sql = format!("SELECT {SELECT_COLUMNS} FROM room WHERE name = $1");
         let row = sqlx::query(&sql)
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reads)
             .await?;
         row.as_ref().map(room_from_row).transpose()
     }
@@ -183,7 +183,7 @@ impl Store {
         let total: i64 = sqlx::query(&format!("SELECT COUNT(*) AS n {filter}"))
             .bind(owner)
             .bind(true)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.reads)
             .await?
             .try_get("n")?;
         let rows = sqlx::query(&format!(
@@ -193,7 +193,7 @@ impl Store {
         .bind(true)
         .bind(limit)
         .bind(offset)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reads)
         .await?;
         let items = rows.iter().map(room_from_row).collect::<Result<_>>()?;
         Ok(RoomPage { items, total })

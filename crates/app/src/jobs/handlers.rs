@@ -93,7 +93,13 @@ async fn sweep(ctx: &App, job: impl Fn(String) -> Job) -> AppResult<Outcome> {
 /// as their own job would.
 async fn apply_meeting_events(ctx: &App, meeting_id: &str) -> AppResult<Outcome> {
     let mut participants_changed = false;
+    let mut applied_last = 0;
     loop {
+        if applied_last >= GATHER_AFTER {
+            // A burst: let the next events gather for a moment, so that they are applied in
+            // one larger batch rather than in one small one after each commit of the inbox.
+            tokio::time::sleep(GATHER_FOR).await;
+        }
         let pending = ctx
             .store
             .pending_meeting_events(meeting_id, ctx.settings.apply_batch)
@@ -101,6 +107,7 @@ async fn apply_meeting_events(ctx: &App, meeting_id: &str) -> AppResult<Outcome>
         if pending.is_empty() {
             break;
         }
+        applied_last = pending.len();
         let meeting = ctx.store.meeting(meeting_id).await?;
         let decoded: Vec<(&str, Result<Job, String>)> = pending
             .iter()
@@ -164,6 +171,11 @@ async fn apply_meeting_events(ctx: &App, meeting_id: &str) -> AppResult<Outcome>
     }
     Ok(Outcome::Done)
 }
+
+/// After a batch of at least this many events (a burst is arriving), the apply job waits
+/// [`GATHER_FOR`] before it takes the next.
+const GATHER_AFTER: usize = 16;
+const GATHER_FOR: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Applies a provider event; the returned note (e.g. "unknown meeting") is kept in the inbox.
 async fn apply_event(ctx: &App, provider: &str, event: &EventKind) -> AppResult<Option<String>> {
