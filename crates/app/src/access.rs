@@ -8,17 +8,29 @@ use crate::{AppError, AppResult};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
     pub user_id: Option<String>,
+    /// The display name the sign-in gave (a JWT's `name` claim), for providers that show one.
+    pub name: Option<String>,
 }
 
 impl Actor {
     pub fn anonymous() -> Self {
-        Self { user_id: None }
+        Self {
+            user_id: None,
+            name: None,
+        }
     }
 
     pub fn user(id: impl Into<String>) -> Self {
         Self {
             user_id: Some(id.into()),
+            name: None,
         }
+    }
+
+    /// This actor with the display name `name`.
+    #[must_use]
+    pub fn named(self, name: Option<String>) -> Self {
+        Self { name, ..self }
     }
 
     /// The user id, or `Unauthenticated` for anonymous callers.

@@ -358,6 +358,7 @@ pub async fn join(app: &App, actor: &Actor, room: &Room, meeting_id: &str) -> Ap
             &(&meeting).into(),
             &JoinRequest {
                 user_id: actor.user_id.as_deref(),
+                user_name: actor.name.as_deref(),
                 is_owner: actor.owns(room),
                 admit: !meeting.is_locked || actor.may_skip_lobby(room),
                 recording_type: meeting.recording_type,

@@ -763,8 +763,10 @@ impl LiveKitPlatform {
         let claims = Claims {
             iss: self.api_key.clone(),
             sub: Some(identity.clone()),
+            // The name others see and transcripts name the speaker by.
             name: Some(
-                join.user_id
+                join.user_name
+                    .or(join.user_id)
                     .map_or_else(|| "Guest".to_owned(), str::to_owned),
             ),
             nbf: Some(now.timestamp()),
@@ -776,7 +778,7 @@ impl LiveKitPlatform {
                 can_publish: Some(true),
                 can_subscribe: Some(true),
                 can_publish_data: Some(true),
-                // The call page sets the name the person types.
+                // The person may change the name they show (their client's setName).
                 can_update_own_metadata: Some(true),
                 room_admin: join.is_owner,
                 ..VideoGrant::default()

@@ -84,6 +84,8 @@ pub struct TrackSpeaker {
 #[derive(Debug, Clone)]
 pub struct JoinRequest<'a> {
     pub user_id: Option<&'a str>,
+    /// The person's display name when the sign-in gave one.
+    pub user_name: Option<&'a str>,
     pub is_owner: bool,
     /// Let this person in without knocking. `false` only in a locked meeting, for someone the
     /// room's owner has not let in: they must get no credential that walks past the lobby.

@@ -453,6 +453,7 @@ async fn join_url_mints_a_token_for_the_user() {
     let (url, sent) = join_with(
         JoinRequest {
             user_id: Some(&long_user),
+            user_name: None,
             is_owner: true,
             admit: true,
             recording_type: RecordingType::Local,
@@ -481,6 +482,7 @@ async fn anonymous_join_omits_user_id_and_appends_to_an_existing_query() {
     let (url, sent) = join_with(
         JoinRequest {
             user_id: None,
+            user_name: None,
             is_owner: false,
             admit: true,
             recording_type: RecordingType::None,
@@ -509,6 +511,7 @@ async fn cloud_recording_ui_only_when_consent_is_skipped() {
         let (_, sent) = join_with(
             JoinRequest {
                 user_id: Some("u1"),
+                user_name: None,
                 is_owner: false,
                 admit: true,
                 recording_type: RecordingType::Cloud,
@@ -536,6 +539,7 @@ async fn whoever_must_knock_gets_no_token() {
             &meeting,
             &JoinRequest {
                 user_id: Some("visitor"),
+                user_name: None,
                 is_owner: false,
                 admit: false,
                 recording_type: RecordingType::Cloud,

@@ -577,6 +577,7 @@ async fn join_url_is_the_room_url_and_unsupported_capabilities_say_so() {
     let platform = whereby_at(&server, &[]);
     let join = JoinRequest {
         user_id: Some("u1"),
+        user_name: None,
         is_owner: true,
         admit: true,
         recording_type: RecordingType::Cloud,

@@ -32,6 +32,9 @@ impl std::ops::Deref for Caller {
 #[derive(serde::Deserialize)]
 struct Claims {
     sub: String,
+    /// The person's display name (OIDC's standard claim), given to providers that show it.
+    #[serde(default)]
+    name: Option<String>,
 }
 
 impl FromRequestParts<HttpState> for Caller {
@@ -71,7 +74,8 @@ impl FromRequestParts<HttpState> for Caller {
             if data.claims.sub.is_empty() {
                 return Err(invalid("Invalid token: empty sub"));
             }
-            return Ok(Caller(Actor::user(data.claims.sub)));
+            let name = data.claims.name.filter(|n| !n.trim().is_empty());
+            return Ok(Caller(Actor::user(data.claims.sub).named(name)));
         }
         if let Some(value) = parts.headers.get(API_KEY_HEADER) {
             let key = value.to_str().map_err(|_| invalid("Invalid API key"))?;

@@ -173,6 +173,15 @@ async fn livekit_rooms_tokens_and_deletion(db: Db) {
     assert!(!other.video.unwrap().room_admin);
     let guest = token_of(&join(None).await).unwrap();
     assert!(guest.sub.as_deref().unwrap().starts_with("guest-"));
+    // The name others see (and transcripts name the speaker by): the sign-in's display name,
+    // else the user id, else "Guest".
+    assert_eq!(other.name.as_deref(), Some("bob"));
+    assert_eq!(guest.name.as_deref(), Some("Guest"));
+    let exp = Utc::now().timestamp() + 3600;
+    let carol = keys.token_with(&json!({"sub": "carol", "name": "Carol Jones", "exp": exp}));
+    let named = token_of(&join(Some(carol)).await).unwrap();
+    assert_eq!(named.name.as_deref(), Some("Carol Jones"));
+    assert!(named.sub.as_deref().unwrap().starts_with("carol-"));
     assert_eq!(guest.metadata.as_deref(), Some(r#"{"user_id":null}"#));
 
     // Locked: only whom the owner admits gets a token; the others get the bare room URL.
