@@ -53,6 +53,7 @@ use chrono::{DateTime, Utc};
 /// | [`recording_speakers`](Self::recording_speakers) | [`PlatformError::Unsupported`] |
 /// | [`recording_bucket`](Self::recording_bucket) | none |
 /// | [`recording_for_object`](Self::recording_for_object) with [`recording_queue`](Self::recording_queue) | none |
+/// | [`recording_listing_prefix`](Self::recording_listing_prefix) with [`recording_for_object`](Self::recording_for_object) | no bucket listing |
 /// | [`recording_poll_interval`](Self::recording_poll_interval) | none (no polling) |
 /// | [`webhook_path`](Self::webhook_path) with [`verify_webhook`](Self::verify_webhook) | no webhooks; [`WebhookRejection::Unsupported`] |
 /// | [`page_prefix`](Self::page_prefix) with [`pages`](Self::pages) | no pages |
@@ -149,6 +150,17 @@ pub trait VideoPlatform: Send + Sync + 'static {
     /// Optional: the recording that an object created in `bucket` (an S3 event notification)
     /// is, when the bucket is this provider's and the key one of its recordings.
     fn recording_for_object(&self, _bucket: &str, _key: &str) -> Option<RecordingReady> {
+        None
+    }
+
+    /// Optional: the key prefix (possibly empty) under which this provider writes recordings into
+    /// its [`recording_bucket`](Self::recording_bucket), when a listing of that bucket is the
+    /// source of truth for its recordings. Each poll (at
+    /// [`recording_poll_interval`](Self::recording_poll_interval)) then lists the objects under it
+    /// modified recently, maps each with [`recording_for_object`](Self::recording_for_object), and
+    /// announces each recording once its meeting has ended, with the keys of all its objects
+    /// (the answers of one recording id are merged).
+    fn recording_listing_prefix(&self) -> Option<String> {
         None
     }
 
