@@ -732,7 +732,8 @@ async fn livekit_bucket_listing_brings_tracks_livekit_forgot_in_once(db: Db) {
     let video_key = format!("{room}/local-0000000a-2026-06-01T100002.webm");
     moto.put("lk-recordings", &video_key, b"not audio".to_vec())
         .await;
-    moto.put("lk-recordings", "elsewhere.ogg", ada.clone()).await;
+    moto.put("lk-recordings", "elsewhere.ogg", ada.clone())
+        .await;
 
     // Still in the meeting: not finished, not announced (nor when its files are quiet).
     clock.set(clock.now() + Duration::minutes(3));
@@ -785,7 +786,11 @@ async fn livekit_bucket_listing_brings_tracks_livekit_forgot_in_once(db: Db) {
         .iter()
         .filter(|c| c.starts_with("ListEgress"))
         .count();
-    assert!(egress_lists >= 3, "ListEgress asked first: {:?}", fake.calls());
+    assert!(
+        egress_lists >= 3,
+        "ListEgress asked first: {:?}",
+        fake.calls()
+    );
     assert_eq!(fake.violations(), Vec::<String>::new());
     app.stop().await;
 }
