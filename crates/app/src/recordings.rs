@@ -1,7 +1,6 @@
 //! Recording ingestion (SPEC §9.1): every provider recording, however it is announced (a
 //! webhook, the provider's listing polled as a fallback, a listing or a notification of its
-//! bucket), becomes
-//! one `recording` row, and one download job brings its media into our storage.
+//! bucket), becomes one `recording` row, and one download job brings its media into our storage.
 //!
 //! Exactly once: the row is unique per (platform, provider recording id) and its download job
 //! is queued in the same transaction that inserts it, so a redelivery, a second announcement

@@ -164,7 +164,8 @@ pub trait VideoPlatform: Send + Sync + 'static {
         None
     }
 
-    /// Optional: how often [`list_recordings`](Self::list_recordings) is polled, for providers
+    /// Optional: how often [`list_recordings`](Self::list_recordings) (and the bucket, with
+    /// [`recording_listing_prefix`](Self::recording_listing_prefix)) is polled, for providers
     /// whose webhooks may be missed.
     fn recording_poll_interval(&self) -> Option<std::time::Duration> {
         None
