@@ -1,6 +1,6 @@
 //! Recording ingestion (SPEC §9.1): every provider recording, however it is announced (a
-//! webhook, the provider's listing polled as a fallback, a notification of its bucket), becomes
-//! one `recording` row, and one download job brings its media into our storage.
+//! webhook, the provider's listing polled as a fallback, a listing or a notification of its
+//! bucket), becomes one `recording` row, and one download job brings its media into our storage.
 //!
 //! Exactly once: the row is unique per (platform, provider recording id) and its download job
 //! is queued in the same transaction that inserts it, so a redelivery, a second announcement
@@ -8,10 +8,13 @@
 //! a stored recording is left alone, a partial download resumes from its staging file, and the
 //! `recording.ready` webhook is queued in the transaction that marks the recording stored.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use reflector_core::Meeting;
 use reflector_platforms::{
     MeetingKey, PlatformError, RecordingBucket, RecordingMedia, RecordingReady, VideoPlatform,
@@ -32,6 +35,8 @@ const POLL_WINDOW: chrono::Duration = chrono::Duration::hours(24);
 const NOT_READY_DELAY: chrono::Duration = chrono::Duration::seconds(60);
 /// ... until this long after it was announced; then it is an error.
 const NOT_READY_LIMIT: chrono::Duration = chrono::Duration::hours(24);
+/// Objects found by a bucket listing are announced once none has changed for this long.
+const BUCKET_QUIET: chrono::Duration = chrono::Duration::minutes(2);
 /// Queue messages are hidden from other readers this long while their work is queued.
 const MESSAGE_VISIBILITY: Duration = Duration::from_secs(120);
 /// Receive calls per queue poll at most (10 messages each): "all available" within reason.
@@ -118,6 +123,16 @@ pub async fn announce(
     let Some(meeting) = meeting_of(ctx, provider, ready).await? else {
         return Ok(Announcement::UnknownMeeting);
     };
+    announce_for(ctx, provider, ready, &meeting).await
+}
+
+/// [`announce`] for the meeting the recording was found to be of.
+async fn announce_for(
+    ctx: &App,
+    provider: &str,
+    ready: &RecordingReady,
+    meeting: &Meeting,
+) -> AppResult<Announcement> {
     let platform = ctx.platforms.get(provider)?;
     // Keys are only readable where the provider writes into a bucket we can read.
     let bucket = platform
@@ -197,34 +212,140 @@ pub(crate) async fn provider_error(
 }
 
 /// Periodic: a provider's recent finished recordings, each announced (those already known
-/// change nothing).
+/// change nothing): those its API lists, then those a listing of its bucket finds.
 pub(crate) async fn poll_provider(ctx: &App, provider: &str) -> AppResult<Outcome> {
     let platform = ctx.platforms.get(provider)?;
     let since = ctx.clock.now() - POLL_WINDOW;
-    let listed = match platform.list_recordings(since).await {
-        Ok(listed) => listed,
-        Err(PlatformError::Unsupported { .. }) => return Ok(Outcome::Done),
+    match platform.list_recordings(since).await {
+        Ok(listed) => {
+            let mut new = 0;
+            for ready in &listed {
+                if matches!(announce(ctx, provider, ready).await?, Announcement::New(_)) {
+                    new += 1;
+                }
+            }
+            if new > 0 {
+                tracing::info!(
+                    provider,
+                    new,
+                    listed = listed.len(),
+                    "recording poll found recordings"
+                );
+            }
+        }
+        Err(PlatformError::Unsupported { .. }) => {}
         // The next period asks again; a failed poll is not a failed job for operators to clear.
+        // The bucket, when the provider has one, is still listed.
         Err(e) => {
             tracing::warn!(provider, error = %e, "recording poll failed; trying again next period");
-            return Ok(Outcome::Done);
+        }
+    }
+    poll_bucket(ctx, platform.as_ref(), provider).await?;
+    Ok(Outcome::Done)
+}
+
+/// One recording as a bucket listing found it: what it is, the keys of its objects (each with
+/// when its object says it started) and when the newest of them changed.
+struct Listed {
+    ready: RecordingReady,
+    keys: Vec<(Option<DateTime<Utc>>, String)>,
+    newest: DateTime<Utc>,
+}
+
+/// The provider bucket's objects changed within the poll window (when the provider says its
+/// bucket is the source of truth, [`VideoPlatform::recording_listing_prefix`]), grouped into
+/// recordings by [`VideoPlatform::recording_for_object`], each announced with the keys found.
+///
+/// A recording is announced only when it is finished: its meeting has ended, and none of its
+/// objects has changed for [`BUCKET_QUIET`] (a track still uploading when the meeting ends is
+/// waited for). Until then the next poll looks again; once announced, it is known, and later
+/// polls change nothing.
+async fn poll_bucket(ctx: &App, platform: &dyn VideoPlatform, provider: &str) -> AppResult<()> {
+    let (Some(bucket), Some(prefix)) = (
+        platform.recording_bucket(),
+        platform.recording_listing_prefix(),
+    ) else {
+        return Ok(());
+    };
+    let name = bucket.bucket.clone();
+    let store = match open_bucket(ctx, Some(bucket), &name) {
+        Ok(store) => store,
+        Err(Failure::Permanent(e) | Failure::Retry(e)) => {
+            tracing::warn!(provider, error = %e, "recording bucket listing failed; trying again next period");
+            return Ok(());
         }
     };
+    let now = ctx.clock.now();
+    let since = now - POLL_WINDOW;
+    let prefix = (!prefix.is_empty()).then(|| object_store::path::Path::from(prefix.as_str()));
+    let mut objects = store.list(prefix.as_ref());
+    let mut found: BTreeMap<String, Listed> = BTreeMap::new();
+    while let Some(object) = objects.next().await {
+        let object = match object {
+            Ok(object) => object,
+            Err(e) => {
+                tracing::warn!(provider, bucket = %name, error = %e, "recording bucket listing failed; trying again next period");
+                return Ok(());
+            }
+        };
+        if object.last_modified < since {
+            continue;
+        }
+        let key = object.location.to_string();
+        let Some(ready) = platform.recording_for_object(&name, &key) else {
+            continue;
+        };
+        let listed = found
+            .entry(ready.recording_id.clone())
+            .or_insert_with(|| Listed {
+                ready: RecordingReady {
+                    keys: Vec::new(),
+                    ..ready.clone()
+                },
+                keys: Vec::new(),
+                newest: object.last_modified,
+            });
+        listed.newest = listed.newest.max(object.last_modified);
+        listed.ready.started_at = match (listed.ready.started_at, ready.started_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        for key in ready.keys {
+            if !listed.keys.iter().any(|(_, k)| *k == key) {
+                listed.keys.push((ready.started_at, key));
+            }
+        }
+    }
     let mut new = 0;
-    for ready in &listed {
-        if matches!(announce(ctx, provider, ready).await?, Announcement::New(_)) {
+    for Listed {
+        mut ready,
+        mut keys,
+        newest,
+    } in found.into_values()
+    {
+        if now - newest < BUCKET_QUIET {
+            continue;
+        }
+        let Some(meeting) = meeting_of(ctx, provider, &ready).await? else {
+            continue;
+        };
+        if meeting.is_active {
+            continue;
+        }
+        // Tracks in the order they started.
+        keys.sort();
+        ready.keys = keys.into_iter().map(|(_, key)| key).collect();
+        if matches!(
+            announce_for(ctx, provider, &ready, &meeting).await?,
+            Announcement::New(_)
+        ) {
             new += 1;
         }
     }
     if new > 0 {
-        tracing::info!(
-            provider,
-            new,
-            listed = listed.len(),
-            "recording poll found recordings"
-        );
+        tracing::info!(provider, new, bucket = %name, "recording bucket listing found recordings");
     }
-    Ok(Outcome::Done)
+    Ok(())
 }
 
 /// Periodic: every message available on the provider's bucket notification queue. A message is

@@ -53,6 +53,7 @@ use chrono::{DateTime, Utc};
 /// | [`recording_speakers`](Self::recording_speakers) | [`PlatformError::Unsupported`] |
 /// | [`recording_bucket`](Self::recording_bucket) | none |
 /// | [`recording_for_object`](Self::recording_for_object) with [`recording_queue`](Self::recording_queue) | none |
+/// | [`recording_listing_prefix`](Self::recording_listing_prefix) with [`recording_for_object`](Self::recording_for_object) | no bucket listing |
 /// | [`recording_poll_interval`](Self::recording_poll_interval) | none (no polling) |
 /// | [`webhook_path`](Self::webhook_path) with [`verify_webhook`](Self::verify_webhook) | no webhooks; [`WebhookRejection::Unsupported`] |
 /// | [`page_prefix`](Self::page_prefix) with [`pages`](Self::pages) | no pages |
@@ -152,7 +153,19 @@ pub trait VideoPlatform: Send + Sync + 'static {
         None
     }
 
-    /// Optional: how often [`list_recordings`](Self::list_recordings) is polled, for providers
+    /// Optional: the key prefix (possibly empty) under which this provider writes recordings into
+    /// its [`recording_bucket`](Self::recording_bucket), when a listing of that bucket is the
+    /// source of truth for its recordings. Each poll (at
+    /// [`recording_poll_interval`](Self::recording_poll_interval)) then lists the objects under it
+    /// modified recently, maps each with [`recording_for_object`](Self::recording_for_object), and
+    /// announces each recording once its meeting has ended, with the keys of all its objects
+    /// (the answers of one recording id are merged).
+    fn recording_listing_prefix(&self) -> Option<String> {
+        None
+    }
+
+    /// Optional: how often [`list_recordings`](Self::list_recordings) (and the bucket, with
+    /// [`recording_listing_prefix`](Self::recording_listing_prefix)) is polled, for providers
     /// whose webhooks may be missed.
     fn recording_poll_interval(&self) -> Option<std::time::Duration> {
         None

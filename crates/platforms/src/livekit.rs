@@ -27,7 +27,11 @@
 //! Recordings: one recording per meeting, its id the LiveKit room name. `egress_ended` announces
 //! it; its media is what `ListEgress` reports for the room once no egress is active: the `.ogg`
 //! audio file of every participant (video files are not needed). The periodic poll lists the
-//! egresses of all rooms as the fallback for missed webhooks.
+//! egresses of all rooms as the fallback for missed webhooks, and the bucket itself as the source
+//! of truth when LiveKit has forgotten an egress (a restart) or the webhook was lost: each
+//! `{room_name}/….ogg` object is a track of that room's recording
+//! ([`VideoPlatform::recording_for_object`]), announced with the keys found once the meeting
+//! has ended.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -83,6 +87,9 @@ const EMPTY_TIMEOUT_MIN: i64 = 5 * 60;
 const EMPTY_TIMEOUT_MAX: i64 = 24 * 60 * 60;
 /// Egress writes each track here (LiveKit adds the extension: `.ogg` for Opus audio).
 const TRACK_FILEPATH: &str = "{room_name}/{publisher_identity}-{time}";
+/// How egress writes `{time}` (Go's `2006-01-02T150405`, UTC).
+const TRACK_TIME_FORMAT: &str = "%Y-%m-%dT%H%M%S";
+const TRACK_TIME_LEN: usize = "2026-01-01T080000".len();
 const AUDIO_EXTENSION: &str = ".ogg";
 /// LiveKit's `DisconnectReason.DUPLICATE_IDENTITY`: the same identity connected again (a
 /// reconnect), so the participant did not leave.
@@ -661,6 +668,28 @@ impl VideoPlatform for LiveKitPlatform {
         self.bucket.as_ref().map(|_| self.recording_poll)
     }
 
+    /// The whole egress bucket: tracks are written at `{room_name}/…` (see [`TRACK_FILEPATH`]).
+    fn recording_listing_prefix(&self) -> Option<String> {
+        self.bucket.as_ref().map(|_| String::new())
+    }
+
+    /// A `{room_name}/{identity}-{time}.ogg` object in the egress bucket: one audio track of
+    /// that room's recording (its id the room name, as for `egress_ended`), with this key.
+    fn recording_for_object(&self, bucket: &str, key: &str) -> Option<RecordingReady> {
+        if self.bucket.as_ref()?.name != bucket {
+            return None;
+        }
+        let (room, file) = key.split_once('/')?;
+        let stem = file.strip_suffix(AUDIO_EXTENSION)?;
+        if room.is_empty() || stem.is_empty() || stem.contains('/') {
+            return None;
+        }
+        Some(RecordingReady {
+            keys: vec![key.to_owned()],
+            ..recording_of_room(room.to_owned(), track_time(stem))
+        })
+    }
+
     fn recording_bucket(&self) -> Option<RecordingBucket> {
         self.bucket.as_ref().map(|b| RecordingBucket {
             bucket: b.name.clone(),
@@ -822,6 +851,14 @@ fn room_name(room_name: &str, start: DateTime<Utc>, suffix: u16) -> String {
     let tail = format!("-{}-{suffix:04x}", start.format("%Y%m%d%H%M%S"));
     let base: String = room_name.chars().take(ROOM_NAME_MAX - tail.len()).collect();
     format!("{base}{tail}")
+}
+
+/// When egress started a track, from the `{time}` that ends its file name.
+fn track_time(stem: &str) -> Option<DateTime<Utc>> {
+    let at = stem.get(stem.len().checked_sub(TRACK_TIME_LEN)?..)?;
+    chrono::NaiveDateTime::parse_from_str(at, TRACK_TIME_FORMAT)
+        .ok()
+        .map(|t| t.and_utc())
 }
 
 fn nanos_time(nanos: f64) -> Option<DateTime<Utc>> {
@@ -1030,6 +1067,16 @@ mod tests {
         );
         assert_eq!(identity(None, 0xdeadbeef), "guest-deadbeef");
         assert_eq!(identity(Some("|"), 1), "user-00000001");
+    }
+
+    #[test]
+    fn track_times_come_from_egress_file_names() {
+        assert_eq!(
+            track_time("local-0000000a-2026-06-01T100002"),
+            DateTime::from_timestamp(1_780_308_002, 0)
+        );
+        assert_eq!(track_time("local-0000000a"), None);
+        assert_eq!(track_time("x"), None);
     }
 
     #[test]

@@ -25,6 +25,7 @@ on_both_databases!(
     livekit_webhooks_are_verified_stored_once_and_drive_sessions,
     livekit_presence_and_lifecycle_end_the_meeting,
     livekit_egress_brings_each_participant_track_into_one_transcript,
+    livekit_bucket_listing_brings_tracks_livekit_forgot_in_once,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -486,7 +487,20 @@ async fn finished_transcript(app: &TestApp, clock: &ManualClock) -> Value {
     panic!("the transcript did not finish");
 }
 
-async fn livekit_egress_brings_each_participant_track_into_one_transcript(db: Db) {
+/// A recorded LiveKit meeting with Ada and Bo in it (their joins webhooked), its egress bucket
+/// in moto and a transcription backend that knows what each says.
+struct Recorded {
+    moto: Moto,
+    whisper: FakeWhisper,
+    dir: tempfile::TempDir,
+    clock: Arc<ManualClock>,
+    fake: FakeLiveKit,
+    app: TestApp,
+    mid: String,
+    room: String,
+}
+
+async fn recorded_meeting(db: Db) -> Recorded {
     let moto = Moto::start().await;
     moto.create_bucket("lk-recordings").await;
     let whisper = FakeWhisper::start().await;
@@ -527,6 +541,59 @@ async fn livekit_egress_brings_each_participant_track_into_one_transcript(db: Db
         .await;
     }
     app.run_jobs().await;
+    Recorded {
+        moto,
+        whisper,
+        dir,
+        clock,
+        fake,
+        app,
+        mid,
+        room,
+    }
+}
+
+async fn poll_recordings(app: &TestApp, clock: &ManualClock) {
+    app.app
+        .queue
+        .enqueue(
+            &reflector_app::Job::PollRecordings {
+                platform: "livekit".into(),
+            }
+            .to_new(clock.now()),
+        )
+        .await
+        .unwrap();
+    app.run_jobs().await;
+}
+
+/// The names of a transcript's speakers, and its text.
+async fn speakers_and_text(app: &TestApp, transcript: &Value) -> (Vec<String>, String) {
+    let id = transcript["id"].as_str().unwrap();
+    let (_, participants) = app.get(&format!("/v1/transcripts/{id}/participants")).await;
+    let names = participants
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_owned())
+        .collect();
+    let (_, text) = app
+        .get(&format!("/v1/transcripts/{id}?transcript_format=text"))
+        .await;
+    (names, text["transcript"].as_str().unwrap().to_owned())
+}
+
+async fn livekit_egress_brings_each_participant_track_into_one_transcript(db: Db) {
+    let Recorded {
+        moto,
+        whisper,
+        dir,
+        clock,
+        fake,
+        app,
+        mid,
+        room,
+    } = recorded_meeting(db).await;
 
     // Each participant's audio, and a video track, as egress wrote them.
     let ada_key = format!("{room}/local-0000000a-2026-06-01T100000.ogg");
@@ -643,6 +710,96 @@ async fn livekit_egress_brings_each_participant_track_into_one_transcript(db: Db
         "the first meeting's is not repeated"
     );
     finished_transcript(&app, &clock).await;
+    assert_eq!(fake.violations(), Vec::<String>::new());
+    app.stop().await;
+}
+
+async fn recordings(app: &TestApp, mid: &str) -> Vec<Value> {
+    let (status, list) = app.get(&format!("/v1/meetings/{mid}/recordings")).await;
+    assert_eq!(status, 200, "{list}");
+    list.as_array().unwrap().clone()
+}
+
+/// LiveKit forgot the egresses (a restart) and their webhooks never came: the listing of the
+/// egress bucket brings the ended meeting's tracks in, exactly once, with its speakers' names.
+async fn livekit_bucket_listing_brings_tracks_livekit_forgot_in_once(db: Db) {
+    let Recorded {
+        moto,
+        whisper,
+        dir,
+        clock,
+        fake,
+        app,
+        mid,
+        room,
+    } = recorded_meeting(db).await;
+    let ada_key = format!("{room}/local-0000000a-2026-06-01T100000.ogg");
+    let bo_key = format!("{room}/guest-0000000b-2026-06-01T100001.ogg");
+    let ada = speech_ogg(dir.path(), "ada", "hello from ada");
+    let bo = speech_ogg(dir.path(), "bo", "bob speaking here now");
+    moto.put("lk-recordings", &bo_key, bo.clone()).await;
+    let video_key = format!("{room}/local-0000000a-2026-06-01T100002.webm");
+    moto.put("lk-recordings", &video_key, b"not audio".to_vec())
+        .await;
+    moto.put("lk-recordings", "elsewhere.ogg", ada.clone())
+        .await;
+
+    // Still in the meeting: not finished, not announced (nor when its files are quiet).
+    clock.set(clock.now() + Duration::minutes(3));
+    poll_recordings(&app, &clock).await;
+    assert_eq!(recordings(&app, &mid).await, Vec::<Value>::new());
+
+    // The meeting ends, and Ada's track is uploaded just now (the clock back at the bucket's
+    // time): not yet.
+    let (status, ended) = app
+        .patch(&format!("/v1/meetings/{mid}/deactivate"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{ended}");
+    moto.put("lk-recordings", &ada_key, ada.clone()).await;
+    clock.set(Utc::now());
+    poll_recordings(&app, &clock).await;
+    assert_eq!(recordings(&app, &mid).await, Vec::<Value>::new());
+
+    // Quiet since: one recording with both audio tracks, read from the bucket (ListEgress is
+    // empty), its speakers the participants by name, in the order their tracks started (Bo's
+    // key lists first).
+    clock.set(clock.now() + Duration::minutes(3));
+    poll_recordings(&app, &clock).await;
+    let t = finished_transcript(&app, &clock).await;
+    assert_eq!(t["status"], "ended", "{t}");
+    let list = recordings(&app, &mid).await;
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["status"], "stored", "{list:?}");
+    assert_eq!(list[0]["kind"], "multitrack");
+    assert_eq!(list[0]["tracks"], 2, "audio only: {list:?}");
+    assert_eq!(list[0]["platform_recording_id"], room);
+    assert_eq!(list[0]["size_bytes"], (ada.len() + bo.len()) as i64);
+    let (names, text) = speakers_and_text(&app, &t).await;
+    assert_eq!(names, ["Ada", "Bo"]);
+    assert!(
+        text.contains("Ada: hello") && text.contains("Bo: bob"),
+        "{text}"
+    );
+    assert_eq!(whisper.requests().len(), 2, "each track transcribed once");
+
+    // Another poll, later: nothing new.
+    clock.set(clock.now() + Duration::minutes(10));
+    poll_recordings(&app, &clock).await;
+    app.run_jobs().await;
+    assert_eq!(recordings(&app, &mid).await.len(), 1);
+    let (_, page) = app.get("/v1/transcripts").await;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
+    assert_eq!(whisper.requests().len(), 2);
+    let egress_lists = fake
+        .calls()
+        .iter()
+        .filter(|c| c.starts_with("ListEgress"))
+        .count();
+    assert!(
+        egress_lists >= 3,
+        "ListEgress asked first: {:?}",
+        fake.calls()
+    );
     assert_eq!(fake.violations(), Vec::<String>::new());
     app.stop().await;
 }
