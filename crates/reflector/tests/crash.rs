@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use reflector_store::Store;
-use reflector_testing::fakes::{DAILY_SECRET, FakeDaily, daily_signature};
-use reflector_testing::process::{free_port, spawn, wait_healthy, wait_until};
+use reflector_testing::fakes::{DAILY_SECRET, FakeDaily, daily_delivery};
+use reflector_testing::process::{free_port, room_with_meeting, spawn, wait_healthy, wait_until};
 use reflector_testing::{Db, TestDatabase};
 use serde_json::{Value, json};
 use wiremock::matchers::{method, path};
@@ -68,24 +68,7 @@ async fn a_killed_worker_leaves_work_that_another_worker_completes() {
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     wait_healthy(&base).await;
-    assert_eq!(
-        http.post(format!("{base}/v1/rooms"))
-            .json(&json!({"name": "team"}))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    let meeting: Value = http
-        .post(format!("{base}/v1/rooms/team/meeting"))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let meeting = room_with_meeting(&base, &json!({"name": "team"})).await;
     let meeting_id = meeting["id"].as_str().unwrap().to_owned();
     for i in 0..EVENTS {
         let body = json!({
@@ -93,15 +76,9 @@ async fn a_killed_worker_leaves_work_that_another_worker_completes() {
             "payload": {"room": ROOM, "session_id": format!("s{i}"), "user_name": format!("P{i}"), "joined_at": 1767225600}
         })
         .to_string();
+        let request = http.post(format!("{base}/v1/daily/webhook"));
         let ts = chrono::Utc::now().timestamp();
-        let r = http
-            .post(format!("{base}/v1/daily/webhook"))
-            .header("x-webhook-timestamp", ts.to_string())
-            .header(
-                "x-webhook-signature",
-                daily_signature(DAILY_SECRET, ts, body.as_bytes()),
-            )
-            .body(body)
+        let r = daily_delivery(request, DAILY_SECRET, ts, body)
             .send()
             .await
             .unwrap();
@@ -214,35 +191,13 @@ async fn a_worker_killed_mid_download_leaves_a_download_the_next_worker_resumes(
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     wait_healthy(&base).await;
-    let created = http
-        .post(format!("{base}/v1/rooms"))
-        .json(&json!({"name": "team", "platform": "daily"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 200);
-    let meeting: Value = http
-        .post(format!("{base}/v1/rooms/team/meeting"))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let meeting = room_with_meeting(&base, &json!({"name": "team", "platform": "daily"})).await;
     let meeting_id = meeting["id"].as_str().unwrap().to_owned();
     let body = json!({"version": "1.0.0", "type": "recording.ready-to-download", "id": "evt-long",
         "payload": {"type": "cloud", "recording_id": "rec-long", "room_name": ROOM}})
     .to_string();
-    let ts = chrono::Utc::now().timestamp();
-    let r = http
-        .post(format!("{base}/v1/daily/webhook"))
-        .header("x-webhook-timestamp", ts.to_string())
-        .header(
-            "x-webhook-signature",
-            daily_signature(DAILY_SECRET, ts, body.as_bytes()),
-        )
-        .body(body)
+    let request = http.post(format!("{base}/v1/daily/webhook"));
+    let r = daily_delivery(request, DAILY_SECRET, chrono::Utc::now().timestamp(), body)
         .send()
         .await
         .unwrap();

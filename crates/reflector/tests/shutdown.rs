@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 use reflector_app::Job;
 use reflector_store::Store;
 use reflector_testing::fakes::{FakeDaily, daily_room};
-use reflector_testing::process::{Process, free_port, spawn, wait_healthy, wait_until};
+use reflector_testing::process::{
+    Process, free_port, room_with_meeting, spawn, wait_healthy, wait_until,
+};
 use reflector_testing::{Db, TestDatabase};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
@@ -72,24 +74,8 @@ async fn sigterm_hands_a_running_job_back_and_another_worker_continues_at_once()
     ]);
     let api = spawn(BIN, &["serve", "--no-jobs"], &env, "error");
     let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
     wait_healthy(&base).await;
-    let r = http
-        .post(format!("{base}/v1/rooms"))
-        .json(&json!({"name": "team", "platform": "daily"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let meeting: Value = http
-        .post(format!("{base}/v1/rooms/team/meeting"))
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let meeting = room_with_meeting(&base, &json!({"name": "team", "platform": "daily"})).await;
     drop(api);
     let store = Store::connect(&database.url).await.unwrap();
     let job = Job::ReconcilePresence {

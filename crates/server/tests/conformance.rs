@@ -16,7 +16,7 @@ use reflector_core::{Clock, ManualClock};
 use reflector_testing::fake_livekit::{
     FakeLiveKit, LIVEKIT_KEY, LIVEKIT_SECRET, livekit_event, livekit_webhook_auth,
 };
-use reflector_testing::fakes::{DAILY_SECRET, daily_signature, whereby_signature};
+use reflector_testing::fakes::{DAILY_SECRET, whereby_signature};
 use reflector_testing::{Db, TestApp, on_both_databases};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -364,20 +364,9 @@ async fn daily_defaults(server: &MockServer) {
 }
 
 async fn send_daily(app: &TestApp, event: &Value) {
-    let raw = event.to_string();
     let ts = app.app.clock.now().timestamp();
-    let r = app
-        .req(Method::POST, "/v1/daily/webhook")
-        .header("x-webhook-timestamp", ts.to_string())
-        .header(
-            "x-webhook-signature",
-            daily_signature(DAILY_SECRET, ts, raw.as_bytes()),
-        )
-        .body(raw)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let (status, body) = app.daily_webhook(event, DAILY_SECRET, ts).await;
+    assert_eq!(status, 200, "{body}");
 }
 
 async fn send_whereby(app: &TestApp, event: &Value) {

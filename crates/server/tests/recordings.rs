@@ -9,8 +9,8 @@ use std::time::Duration;
 use chrono::Utc;
 use reflector_app::Job;
 use reflector_testing::fakes::{
-    DAILY_SECRET, FakeDaily, FileServer, FlakyS3, JwtKeys, Receiver, daily_signature,
-    whereby_meeting, whereby_signature,
+    DAILY_SECRET, FakeDaily, FileServer, FlakyS3, JwtKeys, Receiver, whereby_meeting,
+    whereby_signature,
 };
 use reflector_testing::media::{silent_video_mp4, speech_mp4, speech_webm};
 use reflector_testing::moto::{Moto, object_created};
@@ -39,21 +39,9 @@ fn pairs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> 
 }
 
 async fn send_daily(app: &TestApp, body: &Value) -> u16 {
-    let raw = body.to_string();
-    let ts = Utc::now().timestamp();
-    app.req(Method::POST, "/v1/daily/webhook")
-        .header("content-type", "application/json")
-        .header("x-webhook-timestamp", ts.to_string())
-        .header(
-            "x-webhook-signature",
-            daily_signature(DAILY_SECRET, ts, raw.as_bytes()),
-        )
-        .body(raw)
-        .send()
+    app.daily_webhook(body, DAILY_SECRET, Utc::now().timestamp())
         .await
-        .unwrap()
-        .status()
-        .as_u16()
+        .0
 }
 
 async fn meeting(app: &TestApp, room: &str) -> Value {

@@ -373,7 +373,7 @@ async fn daily_raw_tracks_recording(
     reflector_testing::fakes::FakeDaily,
     reflector_testing::moto::Moto,
 ) {
-    use reflector_testing::fakes::{DAILY_SECRET, FakeDaily, daily_signature};
+    use reflector_testing::fakes::{DAILY_SECRET, FakeDaily};
     use reflector_testing::moto::Moto;
     use wiremock::matchers::{header, method, path, query_param};
     use wiremock::{Mock, ResponseTemplate};
@@ -435,22 +435,10 @@ async fn daily_raw_tracks_recording(
                     "start_ts": chrono::Utc::now().timestamp(), "duration": null, "tracks": tracks},
         "event_ts": chrono::Utc::now().timestamp()
     });
-    let raw = event.to_string();
-    let ts = chrono::Utc::now().timestamp();
-    let status = app
-        .req(Method::POST, "/v1/daily/webhook")
-        .header("content-type", "application/json")
-        .header("x-webhook-timestamp", ts.to_string())
-        .header(
-            "x-webhook-signature",
-            daily_signature(DAILY_SECRET, ts, raw.as_bytes()),
-        )
-        .body(raw)
-        .send()
-        .await
-        .unwrap()
-        .status();
-    assert_eq!(status, 200);
+    let (status, body) = app
+        .daily_webhook(&event, DAILY_SECRET, chrono::Utc::now().timestamp())
+        .await;
+    assert_eq!(status, 200, "{body}");
     (app, daily, moto)
 }
 

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use reflector_core::{Clock, ManualClock};
 use reflector_testing::fakes::{
-    DAILY_SECRET, FakeDaily, JwtKeys, Receiver, daily_event, daily_signature, whereby_signature,
+    DAILY_SECRET, FakeDaily, JwtKeys, Receiver, daily_delivery, daily_event, daily_signature,
+    whereby_signature,
 };
 use reflector_testing::{Db, TestApp, on_both_databases};
 use reqwest::Method;
@@ -48,23 +49,7 @@ async fn send_daily(app: &TestApp, body: &Value, secret: &str) -> (u16, Value) {
 
 /// Signed at `ts` (unix seconds), as Daily signs a delivery (and its redeliveries).
 async fn send_daily_at(app: &TestApp, body: &Value, secret: &str, ts: i64) -> (u16, Value) {
-    let raw = body.to_string();
-    let response = app
-        .req(Method::POST, "/v1/daily/webhook")
-        .header("content-type", "application/json")
-        .header("x-webhook-timestamp", ts.to_string())
-        .header(
-            "x-webhook-signature",
-            daily_signature(secret, ts, raw.as_bytes()),
-        )
-        .body(raw)
-        .send()
-        .await
-        .unwrap();
-    (
-        response.status().as_u16(),
-        response.json().await.unwrap_or(Value::Null),
-    )
+    app.daily_webhook(body, secret, ts).await
 }
 
 async fn meeting_json(app: &TestApp, room: &str) -> Value {
@@ -223,17 +208,7 @@ async fn a_burst_for_one_meeting_is_applied_once_by_one_job(db: Db) {
         );
         let (http, url) = (app.http.clone(), format!("{}/v1/daily/webhook", app.url));
         sends.spawn(async move {
-            let raw = event.to_string();
-            let ts = now;
-            let answer = http
-                .post(url)
-                .header("content-type", "application/json")
-                .header("x-webhook-timestamp", ts.to_string())
-                .header(
-                    "x-webhook-signature",
-                    daily_signature(DAILY_SECRET, ts, raw.as_bytes()),
-                )
-                .body(raw)
+            let answer = daily_delivery(http.post(url), DAILY_SECRET, now, event.to_string())
                 .send()
                 .await
                 .unwrap();

@@ -177,6 +177,18 @@ impl TestApp {
             .await
     }
 
+    /// Delivers `body` to `/v1/daily/webhook` signed with `secret` at `timestamp` (unix
+    /// seconds), as Daily does; the answer's status and JSON body.
+    pub async fn daily_webhook(&self, body: &Value, secret: &str, timestamp: i64) -> (u16, Value) {
+        let request = self.req(reqwest::Method::POST, "/v1/daily/webhook");
+        let response = crate::fakes::daily_delivery(request, secret, timestamp, body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// Creates a room as the single local user; panics unless it succeeds.
     pub async fn room(&self, body: Value) -> Value {
         let (status, room) = self.post("/v1/rooms", body).await;

@@ -270,6 +270,22 @@ fn hex_lower(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// `request` carrying `body` as Daily delivers a webhook signed at `timestamp` (unix seconds)
+/// with `secret_b64`: the JSON content type and both signature headers.
+pub fn daily_delivery(
+    request: reqwest::RequestBuilder,
+    secret_b64: &str,
+    timestamp: i64,
+    body: String,
+) -> reqwest::RequestBuilder {
+    let signature = daily_signature(secret_b64, timestamp, body.as_bytes());
+    request
+        .header("content-type", "application/json")
+        .header("x-webhook-timestamp", timestamp.to_string())
+        .header("x-webhook-signature", signature)
+        .body(body)
+}
+
 /// Headers of a Daily webhook signed as Daily signs them (SPEC §3.3).
 pub fn daily_signature(secret_b64: &str, timestamp: i64, body: &[u8]) -> String {
     use base64::Engine;

@@ -47,6 +47,28 @@ pub async fn wait_healthy(url: &str) {
     .await;
 }
 
+/// Creates the room `room` (the JSON of `POST /v1/rooms`) on the server at `base` and gets or
+/// creates its meeting; returns the meeting's JSON. Panics unless both succeed.
+pub async fn room_with_meeting(base: &str, room: &serde_json::Value) -> serde_json::Value {
+    let http = reqwest::Client::new();
+    let created = http
+        .post(format!("{base}/v1/rooms"))
+        .json(room)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 200, "creating the room {room}");
+    let name = room["name"].as_str().unwrap();
+    let meeting = http
+        .post(format!("{base}/v1/rooms/{name}/meeting"))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(meeting.status(), 200, "getting the meeting of {name}");
+    meeting.json().await.unwrap()
+}
+
 /// Polls `check` every 20 ms until it holds; panics naming `what` after `limit`.
 pub async fn wait_until<F: std::future::Future<Output = bool>>(
     what: &str,
