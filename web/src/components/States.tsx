@@ -1,5 +1,6 @@
-import type { ReactNode } from "react";
+import { useState, type ReactNode } from "react";
 import type { ApiError } from "../api/client";
+import { asApiError } from "../hooks";
 
 export function Loading({ label }: { label: string }) {
   return (
@@ -58,5 +59,60 @@ export function Dialog({
         <div className="actions">{actions}</div>
       </div>
     </div>
+  );
+}
+
+/** Asks before deleting something: `remove` runs once confirmed, and its refusal is shown in place. */
+export function ConfirmDelete({
+  title,
+  action,
+  remove,
+  onClose,
+  onDeleted,
+  children,
+}: {
+  title: string;
+  action: string;
+  remove: () => Promise<unknown>;
+  onClose: () => void;
+  onDeleted: () => void;
+  children: ReactNode;
+}) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+  const confirm = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      await remove();
+      onDeleted();
+    } catch (e) {
+      setError(asApiError(e));
+      setBusy(false);
+    }
+  };
+  return (
+    <Dialog
+      title={title}
+      onClose={onClose}
+      testId="delete-dialog"
+      actions={
+        <>
+          <button onClick={onClose} disabled={busy}>
+            Cancel
+          </button>
+          <button className="danger" onClick={confirm} disabled={busy}>
+            {busy ? "Deleting…" : action}
+          </button>
+        </>
+      }
+    >
+      {children}
+      {error && (
+        <p className="error" role="alert">
+          {error.detail}
+        </p>
+      )}
+    </Dialog>
   );
 }

@@ -1,10 +1,9 @@
 import { useState } from "react";
 import { api, call, type Room } from "../api/client";
 import { useMe } from "../me";
-import { asApiError, useLoad } from "../hooks";
+import { useLoad } from "../hooks";
 import { Link, navigate } from "../router";
-import { Dialog, ErrorState, Loading } from "../components/States";
-import { ApiError } from "../api/client";
+import { ConfirmDelete, ErrorState, Loading } from "../components/States";
 import { SignInButton } from "../components/SignIn";
 
 const PAGE_SIZE = 20;
@@ -157,44 +156,18 @@ export function RoomsPage() {
 }
 
 function DeleteDialog({ room, onClose, onDeleted }: { room: Room; onClose: () => void; onDeleted: () => void }) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
-  const remove = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      await call(api.DELETE("/v1/rooms/{room_id}", { params: { path: { room_id: room.id } } }));
-      onDeleted();
-    } catch (e) {
-      setError(asApiError(e));
-      setBusy(false);
-    }
-  };
   return (
-    <Dialog
+    <ConfirmDelete
       title={`Delete ${room.name}?`}
+      action="Delete room"
+      remove={() => call(api.DELETE("/v1/rooms/{room_id}", { params: { path: { room_id: room.id } } }))}
       onClose={onClose}
-      testId="delete-dialog"
-      actions={
-        <>
-          <button onClick={onClose} disabled={busy}>
-            Cancel
-          </button>
-          <button className="danger" onClick={remove} disabled={busy}>
-            {busy ? "Deleting…" : "Delete room"}
-          </button>
-        </>
-      }
+      onDeleted={onDeleted}
     >
       <p>
         The room, its meetings and their history are deleted. Its link /{room.name} stops working. This cannot be
         undone.
       </p>
-      {error && (
-        <p className="error" role="alert">
-          {error.detail}
-        </p>
-      )}
-    </Dialog>
+    </ConfirmDelete>
   );
 }

@@ -6,7 +6,7 @@ import { useMe } from "../me";
 import { asApiError, useLoad } from "../hooks";
 import { TRANSCRIPTS } from "../queries";
 import { Link, navigate } from "../router";
-import { Dialog, ErrorState, Loading } from "../components/States";
+import { ConfirmDelete, ErrorState, Loading } from "../components/States";
 import { StatusBadge, clock, duration, isPending, when } from "./transcriptBits";
 
 /** While the transcript is being processed, the page asks again this often. */
@@ -400,41 +400,17 @@ function RenameForm({ t, onDone }: { t: Transcript; onDone: (changed: boolean) =
 }
 
 function DeleteDialog({ t, onClose, onDeleted }: { t: Transcript; onClose: () => void; onDeleted: () => void }) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiError | null>(null);
-  const remove = async () => {
-    setBusy(true);
-    setError(null);
-    try {
-      await call(api.DELETE("/v1/transcripts/{transcript_id}", { params: { path: { transcript_id: t.id } } }));
-      onDeleted();
-    } catch (e) {
-      setError(asApiError(e));
-      setBusy(false);
-    }
-  };
   return (
-    <Dialog
+    <ConfirmDelete
       title={`Delete “${t.title || t.name}”?`}
-      onClose={onClose}
-      testId="delete-dialog"
-      actions={
-        <>
-          <button onClick={onClose} disabled={busy}>
-            Cancel
-          </button>
-          <button className="danger" onClick={remove} disabled={busy}>
-            {busy ? "Deleting…" : "Delete transcript"}
-          </button>
-        </>
+      action="Delete transcript"
+      remove={() =>
+        call(api.DELETE("/v1/transcripts/{transcript_id}", { params: { path: { transcript_id: t.id } } }))
       }
+      onClose={onClose}
+      onDeleted={onDeleted}
     >
       <p>The transcript, its summary and topics are deleted. This cannot be undone.</p>
-      {error && (
-        <p className="error" role="alert">
-          {error.detail}
-        </p>
-      )}
-    </Dialog>
+    </ConfirmDelete>
   );
 }
