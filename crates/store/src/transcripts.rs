@@ -399,7 +399,7 @@ impl Store {
             select_columns("")
         ))
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reads)
         .await?;
         row.as_ref().map(transcript_from_row).transpose()
     }
@@ -584,7 +584,7 @@ impl Store {
         for b in &binds {
             count = count.bind(b);
         }
-        let total: i64 = count.fetch_one(&self.pool).await?.try_get("n")?;
+        let total: i64 = count.fetch_one(&self.reads).await?.try_get("n")?;
         let n = binds.len();
         let sql = format!(
             "SELECT {} {from} ORDER BY t.created_at DESC, t.id LIMIT ${} OFFSET ${}",
@@ -596,7 +596,11 @@ impl Store {
         for b in &binds {
             query = query.bind(b);
         }
-        let rows = query.bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        let rows = query
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.reads)
+            .await?;
         let items = rows
             .iter()
             .map(transcript_from_row)
@@ -653,7 +657,7 @@ impl Store {
         for b in &binds {
             count = count.bind(b);
         }
-        let total: i64 = count.fetch_one(&self.pool).await?.try_get("n")?;
+        let total: i64 = count.fetch_one(&self.reads).await?.try_get("n")?;
         let sql = format!(
             "SELECT {}, {rank} AS rank, {snippet} AS snippet {from} \
              ORDER BY rank DESC, t.created_at DESC LIMIT ${} OFFSET ${}",
@@ -665,7 +669,11 @@ impl Store {
         for b in &binds {
             query = query.bind(b);
         }
-        let rows = query.bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        let rows = query
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.reads)
+            .await?;
         let hits = rows
             .iter()
             .map(|row| {
