@@ -22,6 +22,7 @@ on_both_databases!(
     a_chunk_over_the_limit_is_refused_with_413_and_can_be_sent_again,
     only_the_owner_may_upload,
     a_second_upload_while_one_is_received_is_refused,
+    a_refused_chunk_is_answered_while_the_client_is_still_sending,
 );
 
 const SAID: &str = "the budget for next quarter is approved";
@@ -334,7 +335,7 @@ async fn a_chunk_over_the_limit_is_refused_with_413_and_can_be_sent_again(db: Db
     assert_eq!(status, 200, "{body}");
 
     // Declared too large by its Content-Length: refused before it is read.
-    let big = vec![7u8; limit + 100_000];
+    let big = vec![7u8; 2 * limit];
     let (status, body) = chunk(&app, None, &id, 1, 3, &big).await;
     assert_eq!(status, 413, "{body}");
     assert!(
@@ -538,4 +539,30 @@ fn same_bytes(stored: &[u8], uploaded: &[u8]) {
         stored.len(),
         uploaded.len()
     );
+}
+
+/// A chunk refused at once (here by its declared length) is still read to its end, bounded,
+/// before the answer: a client still sending it (several MB, more than the sockets buffer)
+/// gets the 413 and its reason rather than a broken pipe.
+async fn a_refused_chunk_is_answered_while_the_client_is_still_sending(db: Db) {
+    let limit = 4_000_000;
+    let limit_text = limit.to_string();
+    let app = TestApp::spawn(db, &[("UPLOAD_CHUNK_MAX_BYTES", limit_text.as_str())]).await;
+    let id = create(&app, None, "Too big").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for _ in 0..6 {
+        let big = vec![7u8; limit + limit / 2];
+        let (status, body) = chunk(&app, None, &id, 0, 1, &big).await;
+        assert_eq!(status, 413, "{body}");
+        assert!(
+            body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("UPLOAD_CHUNK_MAX_BYTES"),
+            "{body}"
+        );
+    }
+    app.stop().await;
 }

@@ -10,6 +10,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
 use reflector_app::{AppError, transcripts, uploads};
 use reflector_core::transcript::{
     Participant, Segment, ShareMode, SourceKind, Topic, TranscriptStatus, plain_text,
@@ -568,6 +569,14 @@ async fn receive(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > max.saturating_add(MULTIPART_FRAMING)) {
+        // Read what was sent, when that is not much more than a chunk may be: a client still
+        // writing its body into a closed connection would see a broken pipe, not this answer.
+        if declared
+            .is_some_and(|len| len <= max.saturating_add(MULTIPART_FRAMING).saturating_mul(2))
+        {
+            let mut body = request.into_body();
+            while let Some(Ok(_)) = body.frame().await {}
+        }
         return Err(uploads::too_large(max).into());
     }
     // The whole body is bounded too (the multipart reader buffers what precedes a boundary):
@@ -586,6 +595,26 @@ async fn receive(
             ),
         )
     })?;
+    let received = receive_chunk(state, caller, id, &q, max, &mut form).await;
+    if received.is_err() {
+        // The rest of a refused chunk is read (the whole body is bounded above), so that the
+        // client, still sending, gets the answer rather than a broken pipe.
+        while let Ok(Some(mut field)) = form.next_field().await {
+            while let Ok(Some(_)) = field.chunk().await {}
+        }
+    }
+    received
+}
+
+/// Writes the form's one `chunk` field as chunk `q.chunk_number`, then records it.
+async fn receive_chunk(
+    state: &HttpState,
+    caller: &Caller,
+    id: &str,
+    q: &UploadQuery,
+    max: u64,
+    form: &mut Multipart,
+) -> ApiResult<()> {
     let mut chunk =
         uploads::begin(&state.app, caller, id, q.chunk_number, q.total_chunks, max).await?;
     let Some(mut field) = form.next_field().await.map_err(|e| malformed(e, max))? else {
