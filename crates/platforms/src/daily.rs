@@ -32,11 +32,12 @@ use reflector_core::webhook::signed_at_is_recent;
 use reflector_core::{ConfigError, RecordingType};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use uuid::Uuid;
 
 use crate::client::ApiClient;
 use crate::registry::{Configured, Provider, ProviderSetup};
+use crate::wire;
 use crate::wire::{
     Page, call_url, collect_pages, lenient_f64, lenient_string, lenient_vec, path_segment,
     rfc3339_time, unix_time,
@@ -1013,17 +1014,8 @@ fn event_from(
     body: &[u8],
     now: DateTime<Utc>,
 ) -> Result<ProviderEvent, WebhookRejection> {
-    if !payload.is_object() {
-        return Err(WebhookRejection::Malformed(
-            "body is not a JSON object".into(),
-        ));
-    }
-    let envelope = Envelope::deserialize(&payload)
-        .map_err(|e| WebhookRejection::Malformed(format!("unexpected event shape: {e}")))?;
-    let event_id = envelope
-        .id
-        .clone()
-        .unwrap_or_else(|| hex::encode(Sha256::digest(body)));
+    let envelope: Envelope = wire::webhook_envelope(&payload)?;
+    let event_id = wire::event_id(envelope.id.as_deref(), body);
     let event_type = envelope.kind.clone().unwrap_or_default();
     let sent_at = envelope.event_ts.and_then(unix_time).unwrap_or(now);
     let kind = event_kind(&event_type, envelope.payload, sent_at).unwrap_or_else(|missing| {

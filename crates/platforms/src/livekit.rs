@@ -47,6 +47,7 @@ use subtle::ConstantTimeEq;
 
 use crate::client::ApiClient;
 use crate::registry::{Configured, Provider, ProviderSetup};
+use crate::wire;
 use crate::wire::{lenient_f64, lenient_i64, lenient_string, lenient_vec, unix_time};
 use crate::{
     CreateMeeting, EventKind, JoinRequest, MeetingHandle, MeetingKey, Participant, PlatformError,
@@ -937,19 +938,9 @@ fn recording_of_room(room: String, started_at: Option<DateTime<Utc>>) -> Recordi
 /// Turns a verified body into a neutral event. Only a body that is not a JSON object is
 /// rejected; a known event lacking what we need is stored as [`EventKind::Other`] (logged).
 fn parse_event(body: &[u8], now: DateTime<Utc>) -> Result<ProviderEvent, WebhookRejection> {
-    let payload: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| WebhookRejection::Malformed(format!("body is not JSON: {e}")))?;
-    if !payload.is_object() {
-        return Err(WebhookRejection::Malformed(
-            "body is not a JSON object".into(),
-        ));
-    }
-    let event: WebhookEvent = serde_json::from_value(payload.clone())
-        .map_err(|e| WebhookRejection::Malformed(format!("unexpected event shape: {e}")))?;
-    let event_id = event
-        .id
-        .clone()
-        .unwrap_or_else(|| hex::encode(Sha256::digest(body)));
+    let payload = wire::json_body(body)?;
+    let event: WebhookEvent = wire::webhook_envelope(&payload)?;
+    let event_id = wire::event_id(event.id.as_deref(), body);
     let event_type = event.event.clone().unwrap_or_default();
     let kind = event_kind(&event_type, event, now).unwrap_or_else(|missing| {
         tracing::warn!(

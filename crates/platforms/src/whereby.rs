@@ -23,11 +23,12 @@ use hmac::{Hmac, Mac};
 use reflector_core::{ConfigError, RecordingType};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use subtle::ConstantTimeEq;
 
 use crate::client::{ApiClient, MultipartFile};
 use crate::registry::{Configured, Provider, ProviderSetup};
+use crate::wire;
 use crate::wire::{
     Page, call_url, collect_pages, compact_json, lenient_i64, lenient_string, path_segment,
     rfc3339_time,
@@ -581,19 +582,9 @@ impl<'a> SignatureHeader<'a> {
 /// rejected; a known type that lacks what we need becomes [`EventKind::Other`] (logged), so that
 /// Whereby never sees an error for an event it will only send again.
 fn parse_event(body: &[u8], sent_at: DateTime<Utc>) -> Result<ProviderEvent, WebhookRejection> {
-    let payload: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| WebhookRejection::Malformed(format!("body is not JSON: {e}")))?;
-    if !payload.is_object() {
-        return Err(WebhookRejection::Malformed(
-            "body is not a JSON object".into(),
-        ));
-    }
-    let envelope: Envelope = serde_json::from_value(payload.clone())
-        .map_err(|e| WebhookRejection::Malformed(format!("unexpected event shape: {e}")))?;
-    let event_id = envelope
-        .id
-        .clone()
-        .unwrap_or_else(|| hex::encode(Sha256::digest(body)));
+    let payload = wire::json_body(body)?;
+    let envelope: Envelope = wire::webhook_envelope(&payload)?;
+    let event_id = wire::event_id(envelope.id.as_deref(), body);
     let event_type = envelope.kind.clone().unwrap_or_default();
     let at = envelope
         .created_at

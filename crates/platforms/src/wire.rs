@@ -9,7 +9,35 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::de::{DeserializeOwned, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::PlatformError;
+use crate::{PlatformError, WebhookRejection};
+
+/// A verified webhook body as JSON; anything else is `Malformed`.
+pub(crate) fn json_body(body: &[u8]) -> Result<serde_json::Value, WebhookRejection> {
+    serde_json::from_slice(body)
+        .map_err(|e| WebhookRejection::Malformed(format!("body is not JSON: {e}")))
+}
+
+/// A webhook's envelope, read from its parsed body, which must be a JSON object: the one shape
+/// check every provider's parser starts with (a known type lacking a field it needs is the
+/// parser's business, not a rejection).
+pub(crate) fn webhook_envelope<T: DeserializeOwned>(
+    payload: &serde_json::Value,
+) -> Result<T, WebhookRejection> {
+    if !payload.is_object() {
+        return Err(WebhookRejection::Malformed(
+            "body is not a JSON object".into(),
+        ));
+    }
+    T::deserialize(payload)
+        .map_err(|e| WebhookRejection::Malformed(format!("unexpected event shape: {e}")))
+}
+
+/// The provider's id for an event, else the SHA-256 of its body (so redeliveries of one body
+/// are one event).
+pub(crate) fn event_id(id: Option<&str>, body: &[u8]) -> String {
+    use sha2::Digest;
+    id.map_or_else(|| hex::encode(sha2::Sha256::digest(body)), str::to_owned)
+}
 
 /// Everything but RFC 3986's unreserved characters is encoded.
 const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
