@@ -214,7 +214,7 @@ impl Store {
         ))
         .bind(a)
         .bind(b)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reads)
         .await?
         .map(|r| r.try_get("id"))
         .transpose()?;
