@@ -196,7 +196,9 @@ pub struct Chunk {
     state: Option<State>,
     file: tokio::io::BufWriter<tokio::fs::File>,
     written: u64,
-    max_bytes: u64,
+    /// The file's length before this chunk.
+    committed: u64,
+    limits: UploadLimits,
 }
 
 /// What a received chunk came to.
@@ -208,15 +210,24 @@ pub enum Received {
     Complete,
 }
 
+/// How large an upload may be.
+#[derive(Debug, Clone, Copy)]
+pub struct UploadLimits {
+    /// One chunk (`UPLOAD_CHUNK_MAX_BYTES`).
+    pub chunk: u64,
+    /// The whole file (`UPLOAD_MAX_BYTES`): what one upload may hold on this instance's disk.
+    pub file: u64,
+}
+
 /// Checks that `actor` may send chunk `chunk_number` of `total_chunks` of transcript `id` now,
-/// and opens the partial file for it. At most `max_bytes` may be written.
+/// and opens the partial file for it. At most `limits` may be written.
 pub async fn begin(
     ctx: &App,
     actor: &Actor,
     id: &str,
     chunk_number: i64,
     total_chunks: i64,
-    max_bytes: u64,
+    limits: UploadLimits,
 ) -> AppResult<Chunk> {
     let t = owned(ctx, actor, id).await?;
     if !(1..=MAX_CHUNKS).contains(&total_chunks) {
@@ -312,16 +323,23 @@ pub async fn begin(
         state,
         file: tokio::io::BufWriter::with_capacity(256 * 1024, file),
         written: 0,
-        max_bytes,
+        committed,
+        limits,
     })
 }
 
 impl Chunk {
-    /// Appends the next bytes of the chunk; past the limit the chunk is refused (`TooLarge`).
+    /// Appends the next bytes of the chunk; past a limit the chunk is refused (`TooLarge`).
     pub async fn write(&mut self, bytes: &[u8]) -> AppResult<()> {
         self.written += bytes.len() as u64;
-        if self.written > self.max_bytes {
-            return Err(too_large(self.max_bytes));
+        if self.written > self.limits.chunk {
+            return Err(too_large(self.limits.chunk));
+        }
+        if self.committed + self.written > self.limits.file {
+            return Err(AppError::TooLarge(format!(
+                "The file may be at most {} bytes in all (UPLOAD_MAX_BYTES), and chunk {} goes past that: upload a smaller file (delete this transcript, or send this chunk again smaller if the file is within the limit)",
+                self.limits.file, self.chunk_number
+            )));
         }
         self.file.write_all(bytes).await.map_err(io)
     }
@@ -331,7 +349,7 @@ impl Chunk {
     pub async fn finish(mut self, ctx: &App, file_name: Option<&str>) -> AppResult<Received> {
         self.file.flush().await.map_err(io)?;
         self.file.get_ref().sync_all().await.map_err(io)?;
-        let bytes = self.state.as_ref().map_or(0, |s| s.bytes) + self.written;
+        let bytes = self.committed + self.written;
         let extension = self
             .state
             .as_ref()

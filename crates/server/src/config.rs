@@ -43,6 +43,9 @@ pub struct ConnectionLimits {
     /// The largest chunk of an upload (`UPLOAD_CHUNK_MAX_BYTES`, 64 MiB): the upload route's own
     /// body limit, in place of the API's 1 MiB.
     pub upload_chunk_max_bytes: u64,
+    /// The largest file one upload may assemble (`UPLOAD_MAX_BYTES`, 4 GiB), so that no upload
+    /// fills the disk.
+    pub upload_max_bytes: u64,
 }
 
 impl Default for ConnectionLimits {
@@ -53,6 +56,7 @@ impl Default for ConnectionLimits {
             max_connections: 1000,
             shutdown_grace: Duration::from_secs(20),
             upload_chunk_max_bytes: 64 << 20,
+            upload_max_bytes: 4 << 30,
         }
     }
 }
@@ -159,6 +163,16 @@ impl ConnectionLimits {
                 if !(1024..=(1 << 40)).contains(&bytes) {
                     return Err(ConfigError::new(
                         "UPLOAD_CHUNK_MAX_BYTES",
+                        "must be between 1024 and 1099511627776 (1 TiB)",
+                    ));
+                }
+                bytes
+            },
+            upload_max_bytes: {
+                let bytes: u64 = env.parse_or("UPLOAD_MAX_BYTES", d.upload_max_bytes)?;
+                if !(1024..=(1 << 40)).contains(&bytes) {
+                    return Err(ConfigError::new(
+                        "UPLOAD_MAX_BYTES",
                         "must be between 1024 and 1099511627776 (1 TiB)",
                     ));
                 }

@@ -20,6 +20,7 @@ on_both_databases!(
     chunks_out_of_order_or_twice_are_refused_and_the_upload_resumes,
     a_file_without_audio_is_refused_and_nothing_is_queued,
     a_chunk_over_the_limit_is_refused_with_413_and_can_be_sent_again,
+    an_upload_past_the_file_limit_is_refused_with_413,
     only_the_owner_may_upload,
     a_second_upload_while_one_is_received_is_refused,
     a_refused_chunk_is_answered_while_the_client_is_still_sending,
@@ -389,6 +390,43 @@ async fn a_chunk_over_the_limit_is_refused_with_413_and_can_be_sent_again(db: Db
         .await
         .unwrap();
     same_bytes(&audio.bytes().await.unwrap(), &wav);
+    app.stop().await;
+}
+
+async fn an_upload_past_the_file_limit_is_refused_with_413(db: Db) {
+    let whisper = FakeWhisper::start().await;
+    let wav = speech(&whisper);
+    let env = whisper_env(&whisper);
+    let mut env = pairs(&env);
+    // The whole file fits, with 10 bytes to spare.
+    let limit_text = (wav.len() + 10).to_string();
+    env.push(("UPLOAD_MAX_BYTES", &limit_text));
+    let app = TestApp::spawn(db, &env).await;
+    let id = create(&app, None, "Capped").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let parts = pieces(&wav, 3);
+    for n in [0, 1] {
+        let (status, body) = chunk(&app, None, &id, n, 3, parts[n as usize]).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // The last chunk with 100 bytes too many takes the file past the limit.
+    let padded = [parts[2], &[0u8; 100][..]].concat();
+    let (status, body) = chunk(&app, None, &id, 2, 3, &padded).await;
+    assert_eq!(status, 413, "{body}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("UPLOAD_MAX_BYTES"),
+        "{body}"
+    );
+    // The refused bytes were cut off: the real last chunk completes the file exactly.
+    let (status, body) = chunk(&app, None, &id, 2, 3, parts[2]).await;
+    assert_eq!(status, 200, "{body}");
+    let t = finished(&app, &id).await;
+    assert_eq!(t["status"], "ended", "{t}");
     app.stop().await;
 }
 

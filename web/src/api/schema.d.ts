@@ -480,7 +480,8 @@ export interface paths {
          *     transcript goes `uploaded` with its pipeline queued (then `processing`, `ended` or `error`).
          *     409: a chunk out of order or sent twice (the detail names the next one expected), another
          *     chunk of this transcript being received, or a transcript that has its file already;
-         *     413: a chunk over `UPLOAD_CHUNK_MAX_BYTES` (send it again, smaller); 422: bad numbers, no
+         *     413: a chunk over `UPLOAD_CHUNK_MAX_BYTES` (send it again, smaller), or one that takes the
+         *     file past `UPLOAD_MAX_BYTES` (4 GiB by default); 422: bad numbers, no
          *     `chunk` field, or a file without audio (the upload starts again from chunk 0).
          */
         post: operations["upload_transcript_chunk"];

@@ -523,7 +523,8 @@ fn malformed(e: MultipartError, max: u64) -> ApiError {
 /// transcript goes `uploaded` with its pipeline queued (then `processing`, `ended` or `error`).
 /// 409: a chunk out of order or sent twice (the detail names the next one expected), another
 /// chunk of this transcript being received, or a transcript that has its file already;
-/// 413: a chunk over `UPLOAD_CHUNK_MAX_BYTES` (send it again, smaller); 422: bad numbers, no
+/// 413: a chunk over `UPLOAD_CHUNK_MAX_BYTES` (send it again, smaller), or one that takes the
+/// file past `UPLOAD_MAX_BYTES` (4 GiB by default); 422: bad numbers, no
 /// `chunk` field, or a file without audio (the upload starts again from chunk 0).
 #[utoipa::path(post, path = "/v1/transcripts/{transcript_id}/record/upload", operation_id = "upload_transcript_chunk", tag = "transcripts",
     params(("transcript_id" = String, Path), UploadQuery),
@@ -615,8 +616,19 @@ async fn receive_chunk(
     max: u64,
     form: &mut Multipart,
 ) -> ApiResult<()> {
-    let mut chunk =
-        uploads::begin(&state.app, caller, id, q.chunk_number, q.total_chunks, max).await?;
+    let limits = uploads::UploadLimits {
+        chunk: max,
+        file: state.settings.limits.upload_max_bytes,
+    };
+    let mut chunk = uploads::begin(
+        &state.app,
+        caller,
+        id,
+        q.chunk_number,
+        q.total_chunks,
+        limits,
+    )
+    .await?;
     let Some(mut field) = form.next_field().await.map_err(|e| malformed(e, max))? else {
         return Err(AppError::invalid("chunk", "the form has no field named chunk").into());
     };
