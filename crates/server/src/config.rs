@@ -148,6 +148,16 @@ impl ConnectionLimits {
             }
             Ok(Duration::from_secs(value))
         };
+        let bytes = |name: &str, default: u64| -> Result<u64, ConfigError> {
+            let value: u64 = env.parse_or(name, default)?;
+            if !(1024..=(1 << 40)).contains(&value) {
+                return Err(ConfigError::new(
+                    name,
+                    "must be between 1024 and 1099511627776 (1 TiB)",
+                ));
+            }
+            Ok(value)
+        };
         let max_connections: usize = env.parse_or("MAX_CONNECTIONS", d.max_connections)?;
         if max_connections == 0 {
             return Err(ConfigError::new("MAX_CONNECTIONS", "must be at least 1"));
@@ -157,27 +167,8 @@ impl ConnectionLimits {
             request_timeout: seconds("REQUEST_TIMEOUT_SECONDS", d.request_timeout)?,
             max_connections,
             shutdown_grace: d.shutdown_grace,
-            upload_chunk_max_bytes: {
-                let bytes: u64 =
-                    env.parse_or("UPLOAD_CHUNK_MAX_BYTES", d.upload_chunk_max_bytes)?;
-                if !(1024..=(1 << 40)).contains(&bytes) {
-                    return Err(ConfigError::new(
-                        "UPLOAD_CHUNK_MAX_BYTES",
-                        "must be between 1024 and 1099511627776 (1 TiB)",
-                    ));
-                }
-                bytes
-            },
-            upload_max_bytes: {
-                let bytes: u64 = env.parse_or("UPLOAD_MAX_BYTES", d.upload_max_bytes)?;
-                if !(1024..=(1 << 40)).contains(&bytes) {
-                    return Err(ConfigError::new(
-                        "UPLOAD_MAX_BYTES",
-                        "must be between 1024 and 1099511627776 (1 TiB)",
-                    ));
-                }
-                bytes
-            },
+            upload_chunk_max_bytes: bytes("UPLOAD_CHUNK_MAX_BYTES", d.upload_chunk_max_bytes)?,
+            upload_max_bytes: bytes("UPLOAD_MAX_BYTES", d.upload_max_bytes)?,
         })
     }
 }
