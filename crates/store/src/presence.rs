@@ -261,19 +261,7 @@ async fn sessions_joined_on(
          closed_by = NULL WHERE participant_session.closed_by = 'presence'",
         crate::webhooks::value_rows(changes.len(), 6, 0, anonymous)
     );
-    let mut query = sqlx::query(&sql);
-    for c in changes {
-        query = query
-            // Time-ordered, so new sessions go to the end of the primary-key index.
-            .bind(uuid::Uuid::now_v7().to_string())
-            .bind(c.meeting_id)
-            .bind(c.platform_session_id)
-            .bind(c.user_id)
-            .bind(c.user_name)
-            .bind(ts(c.at));
-    }
-    query.execute(&mut *conn).await?;
-    Ok(())
+    upsert_sessions(conn, &sql, changes, false).await
 }
 
 /// Leaves of distinct sessions, in one statement (at most [`crate::webhooks::rows_for`] rows).
@@ -290,7 +278,19 @@ async fn sessions_left_on(
          THEN participant_session.left_at ELSE excluded.left_at END, closed_by = 'event'",
         leave_rows(changes.len(), anonymous)
     );
-    let mut query = sqlx::query(&sql);
+    // With `?` parameters, bound once each, the leave's time (also its join's) is bound twice.
+    upsert_sessions(conn, &sql, changes, anonymous).await
+}
+
+/// Runs a session upsert whose rows take (id, meeting, session, user id, user name, time), and
+/// the time once more when `time_twice`.
+async fn upsert_sessions(
+    conn: &mut sqlx::AnyConnection,
+    sql: &str,
+    changes: &[&SessionChange<'_>],
+    time_twice: bool,
+) -> Result<()> {
+    let mut query = sqlx::query(sql);
     for c in changes {
         query = query
             // Time-ordered, so new sessions go to the end of the primary-key index.
@@ -300,8 +300,7 @@ async fn sessions_left_on(
             .bind(c.user_id)
             .bind(c.user_name)
             .bind(ts(c.at));
-        if anonymous {
-            // The leave's time is also its join's: `?` parameters are bound once each.
+        if time_twice {
             query = query.bind(ts(c.at));
         }
     }
