@@ -8,6 +8,13 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use reflector::{Application, Config, Role, shutdown_signal};
 use reflector_core::{Env, SystemClock};
+
+/// mimalloc instead of the system allocator: a webhook's path allocates a great deal (parsing,
+/// the job's JSON, rows), and glibc's malloc and free were a fifth of the server's instructions
+/// under webhook load (callgrind; see the README's Benchmark section).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "reflector",
