@@ -7,13 +7,15 @@
 //! per meeting, stores them all in one transaction, and answers each request after the COMMIT.
 //! While it writes, the next requests gather, so under load one commit serves many. An event
 //! whose meeting is known waits in the inbox for that meeting's one apply job
-//! ([`Job::ApplyMeetingEvents`]), which applies every pending event of the meeting at once.
+//! ([`Job::ApplyMeetingEvents`]), which applies every pending event of the meeting at once. A
+//! participant's join or leave needs no job when nothing of its meeting waits: it is applied in
+//! the transaction that stores it (see [`IncomingWebhook::session`]).
 
 use std::sync::{Arc, OnceLock};
 
 use reflector_platforms::{EventKind, MeetingKey, ProviderEvent};
 use reflector_queue::Queue;
-use reflector_store::{Backend, InboxEvent, IncomingWebhook, NewJob, Store};
+use reflector_store::{Backend, InboxEvent, IncomingWebhook, NewJob, SessionEvent, Store};
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::jobs::Job;
@@ -84,11 +86,12 @@ pub async fn ingest_event(ctx: &App, provider: &str, event: &ProviderEvent) -> A
                 provider: provider.to_owned(),
                 event_id: event.event_id.clone(),
                 event_type: event.event_type.clone(),
-                payload: event.payload.to_string(),
+                payload: event.payload.clone(),
                 received_at: now,
             },
             meeting_id: None,
             work: own_job.payload.clone(),
+            session: session_event(&event.kind),
         },
         key: meeting_key(&event.kind).cloned(),
         own_job,
@@ -174,8 +177,33 @@ async fn store_batch(queue: &Queue, batch: &mut [Waiting]) -> reflector_store::R
             // An event whose meeting is unknown (or that names none) is applied, or noted as not
             // applicable, by a job of its own.
             |i| batch[i].own_job.clone(),
+            // As after a batch of joins and leaves applied by the meeting's job.
+            |meeting_id| {
+                Job::ReconcilePresence {
+                    meeting_id: meeting_id.to_owned(),
+                }
+                .to_new(now + crate::jobs::PRESENCE_CHECK_DELAY)
+            },
         )
         .await
+}
+
+/// A join or leave that needs nothing but its session changed: one from a provider that does not
+/// send its own count (Whereby does, and its events are applied one by one by their job, which
+/// follows the newest count). The same test as the meeting's job makes.
+fn session_event(kind: &EventKind) -> Option<SessionEvent> {
+    let (joined, p) = match kind {
+        EventKind::ParticipantJoined(p) => (true, p),
+        EventKind::ParticipantLeft(p) => (false, p),
+        _ => return None,
+    };
+    p.num_clients.is_none().then(|| SessionEvent {
+        joined,
+        platform_session_id: p.session_id.clone(),
+        user_id: p.user_id.clone(),
+        user_name: p.user_name.clone(),
+        at: p.at,
+    })
 }
 
 /// Feeds events from providers that run inside Reflector (the mock) into [`ingest_event`].

@@ -1031,7 +1031,7 @@ fn event_from(
         event_id,
         event_type,
         kind,
-        payload,
+        payload: wire::body_text(body),
     })
 }
 

@@ -955,7 +955,7 @@ fn parse_event(body: &[u8], now: DateTime<Utc>) -> Result<ProviderEvent, Webhook
         event_id,
         event_type,
         kind,
-        payload,
+        payload: wire::body_text(body),
     })
 }
 

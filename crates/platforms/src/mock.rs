@@ -133,7 +133,7 @@ impl MockCloud {
             event_id: uuid::Uuid::new_v4().to_string(),
             event_type: event_type.to_owned(),
             kind,
-            payload,
+            payload: payload.to_string(),
         };
         if events.try_send((NAME, event)).is_err() {
             tracing::warn!("mock provider event dropped: the event channel is full or closed");

@@ -170,7 +170,8 @@ pub struct ProviderEvent {
     /// The provider's event type, as sent.
     pub event_type: String,
     pub kind: EventKind,
-    pub payload: serde_json::Value,
+    /// The body's JSON text, as received.
+    pub payload: String,
 }
 
 /// How an event names its meeting: providers use either their room name or their meeting id.

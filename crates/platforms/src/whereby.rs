@@ -604,7 +604,7 @@ fn parse_event(body: &[u8], sent_at: DateTime<Utc>) -> Result<ProviderEvent, Web
         event_id,
         event_type,
         kind,
-        payload,
+        payload: wire::body_text(body),
     })
 }
 

@@ -17,6 +17,12 @@ pub(crate) fn json_body(body: &[u8]) -> Result<serde_json::Value, WebhookRejecti
         .map_err(|e| WebhookRejection::Malformed(format!("body is not JSON: {e}")))
 }
 
+/// A verified webhook body as the inbox keeps it: its text as received (a body that parsed as
+/// JSON is UTF-8), not a re-serialisation of the parse.
+pub(crate) fn body_text(body: &[u8]) -> String {
+    String::from_utf8_lossy(body).into_owned()
+}
+
 /// A webhook's envelope, read from its parsed body, which must be a JSON object: the one shape
 /// check every provider's parser starts with (a known type lacking a field it needs is the
 /// parser's business, not a rejection).

@@ -1029,7 +1029,10 @@ fn signature_test_vector_is_accepted() {
             .unwrap(),
     );
     assert_eq!(got.kind, EventKind::Other);
-    assert_eq!(got.payload, json!({"a": 1}));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&got.payload).unwrap(),
+        json!({"a": 1})
+    );
 }
 
 #[test]
@@ -1180,7 +1183,10 @@ fn participant_events_name_the_room() {
     let got = event(verify(&*platform, &joined).unwrap());
     assert_eq!(got.event_id, "ptcpt-join-1");
     assert_eq!(got.event_type, "participant.joined");
-    assert_eq!(got.payload, joined);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&got.payload).unwrap(),
+        joined
+    );
     assert_eq!(
         got.kind,
         EventKind::ParticipantJoined(Participant {

@@ -673,7 +673,10 @@ fn signature_test_vector_is_accepted() {
     assert_eq!(got.event_type, "");
     // No `id` in the payload: the id is the body's SHA-256, stable across redeliveries.
     assert_eq!(got.event_id, hex::encode(Sha256::digest(body)));
-    assert_eq!(got.payload, json!({"a": 1}));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&got.payload).unwrap(),
+        json!({"a": 1})
+    );
 }
 
 #[test]
@@ -810,7 +813,10 @@ fn client_joined_and_left_become_participant_events() {
     let got = event(verify_now(&*platform, joined.to_string().as_bytes(), now).unwrap());
     assert_eq!(got.event_id, "d7c4df48");
     assert_eq!(got.event_type, "room.client.joined");
-    assert_eq!(got.payload, joined);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&got.payload).unwrap(),
+        joined
+    );
     assert_eq!(
         got.kind,
         EventKind::ParticipantJoined(Participant {

@@ -15,7 +15,9 @@ use wiremock::{Mock, ResponseTemplate};
 
 const BIN: &str = env!("CARGO_BIN_EXE_reflector");
 const ROOM: &str = "team-20260101000000-abcd";
+/// Participants joining; the inbox also holds the meeting's start.
 const EVENTS: usize = 150;
+const INBOX: i64 = EVENTS as i64 + 1;
 const PATIENCE: Duration = Duration::from_secs(90);
 
 /// This test needs one database shared by processes; PostgreSQL when configured.
@@ -70,12 +72,20 @@ async fn a_killed_worker_leaves_work_that_another_worker_completes() {
     wait_healthy(&base).await;
     let meeting = room_with_meeting(&base, &json!({"name": "team"})).await;
     let meeting_id = meeting["id"].as_str().unwrap().to_owned();
-    for i in 0..EVENTS {
-        let body = json!({
+    // The meeting's first event needs its job, so the joins after it wait for that job too
+    // (rather than being applied as they are stored), and the workers have them to apply.
+    let started = json!({
+        "version": "1.0.0", "type": "meeting.started", "id": "evt-started", "event_ts": 1767225600,
+        "payload": {"room": ROOM, "meeting_id": "daily-meeting-1", "start_ts": 1767225600}
+    });
+    let joins = (0..EVENTS).map(|i| {
+        json!({
             "version": "1.0.0", "type": "participant.joined", "id": format!("evt-{i}"), "event_ts": 1767225600,
             "payload": {"room": ROOM, "session_id": format!("s{i}"), "user_name": format!("P{i}"), "joined_at": 1767225600}
         })
-        .to_string();
+    });
+    for body in std::iter::once(started).chain(joins) {
+        let body = body.to_string();
         let request = http.post(format!("{base}/v1/daily/webhook"));
         let ts = chrono::Utc::now().timestamp();
         let r = daily_delivery(request, DAILY_SECRET, ts, body)
@@ -85,7 +95,7 @@ async fn a_killed_worker_leaves_work_that_another_worker_completes() {
         assert_eq!(r.status(), 200);
     }
     let store = Store::connect(&database.url).await.unwrap();
-    assert_eq!(store.inbox_counts().await.unwrap(), (EVENTS as i64, 0));
+    assert_eq!(store.inbox_counts().await.unwrap(), (INBOX, 0));
 
     // A worker starts on them and is killed without warning part-way through.
     let mut first = spawn(BIN, &["worker"], &env, "error");
@@ -98,7 +108,7 @@ async fn a_killed_worker_leaves_work_that_another_worker_completes() {
     first.0.wait().unwrap();
     let at_kill = store.inbox_counts().await.unwrap().1;
     assert!(
-        (at_kill as usize) < EVENTS,
+        at_kill < INBOX,
         "the worker must be killed mid-way for this test to mean anything ({at_kill} applied)"
     );
 
@@ -106,7 +116,7 @@ async fn a_killed_worker_leaves_work_that_another_worker_completes() {
     let _second = spawn(BIN, &["worker"], &env, "error");
     wait_until("every event is applied", PATIENCE, || {
         let store = store.clone();
-        async move { store.inbox_counts().await.unwrap() == (EVENTS as i64, EVENTS as i64) }
+        async move { store.inbox_counts().await.unwrap() == (INBOX, INBOX) }
     })
     .await;
     wait_until("the queue has drained", PATIENCE, || {
@@ -138,7 +148,7 @@ async fn a_killed_worker_leaves_work_that_another_worker_completes() {
         EVENTS as i64
     );
     eprintln!(
-        "killed the first worker after {at_kill} of {EVENTS} events; the second finished the rest"
+        "killed the first worker after {at_kill} of {INBOX} events; the second finished the rest"
     );
     store.close().await;
     database.drop_database().await;

@@ -85,11 +85,11 @@ async fn daily_webhooks_are_verified_stored_once_and_applied(db: Db) {
     );
     assert_eq!(
         app.store.inbox_counts().await.unwrap(),
-        (1, 0),
-        "stored, not yet applied"
+        (1, 1),
+        "a join is applied as it is stored, with no job"
     );
-    assert_eq!(app.run_jobs().await, 1, "the event");
     assert_eq!(num_clients(&app, mid).await, 1);
+    assert_eq!(app.run_jobs().await, 0, "nothing is due yet");
     clock.set(t0() + Duration::seconds(6));
     assert_eq!(
         app.run_jobs().await,
@@ -196,6 +196,9 @@ async fn a_burst_for_one_meeting_is_applied_once_by_one_job(db: Db) {
     let m = meeting_json(&app, "team").await;
     let mid = m["id"].as_str().unwrap();
 
+    // The meeting's start needs its job, so what follows it waits for that job.
+    let started = daily_event("evt-start", "meeting.started", DAILY_ROOM, "-");
+    assert_eq!(send_daily(&app, &started, DAILY_SECRET).await.0, 200);
     // 60 joins and 20 redeliveries of them, all at once: the requests share transactions.
     let now = clock.now().timestamp();
     let mut sends = tokio::task::JoinSet::new();
@@ -226,8 +229,8 @@ async fn a_burst_for_one_meeting_is_applied_once_by_one_job(db: Db) {
     assert_eq!((count("ok"), count("duplicate")), (60, 20));
     assert_eq!(
         app.store.inbox_counts().await.unwrap(),
-        (60, 0),
-        "each stored once before its answer"
+        (61, 0),
+        "each stored once before its answer, none overtaking the start"
     );
     assert_eq!(
         app.run_jobs().await,
@@ -235,14 +238,39 @@ async fn a_burst_for_one_meeting_is_applied_once_by_one_job(db: Db) {
         "one job applies the meeting's events"
     );
     assert_eq!(num_clients(&app, mid).await, 60);
-    assert_eq!(app.store.inbox_counts().await.unwrap(), (60, 60));
+    assert_eq!(app.store.inbox_counts().await.unwrap(), (61, 61));
 
-    // Events after it are applied by the next one, and a leave counts.
+    // With nothing waiting, a leave is applied as it is stored (a redelivery changes nothing),
+    // and so are joins sent at once.
     let left = daily_event("evt-60", "participant.left", DAILY_ROOM, "s0");
     assert_eq!(send_daily(&app, &left, DAILY_SECRET).await.0, 200);
-    assert_eq!(app.run_jobs().await, 1);
+    assert_eq!(send_daily(&app, &left, DAILY_SECRET).await.0, 200);
     assert_eq!(num_clients(&app, mid).await, 59);
-    assert_eq!(app.store.inbox_counts().await.unwrap(), (61, 61));
+    let mut sends = tokio::task::JoinSet::new();
+    for i in 61..81 {
+        let event = daily_event(
+            &format!("evt-{i}"),
+            "participant.joined",
+            DAILY_ROOM,
+            &format!("s{i}"),
+        );
+        let (http, url) = (app.http.clone(), format!("{}/v1/daily/webhook", app.url));
+        sends.spawn(async move {
+            daily_delivery(http.post(url), DAILY_SECRET, now, event.to_string())
+                .send()
+                .await
+                .unwrap()
+                .status()
+        });
+    }
+    assert!(sends.join_all().await.iter().all(|s| *s == 200));
+    assert_eq!(num_clients(&app, mid).await, 79);
+    assert_eq!(app.store.inbox_counts().await.unwrap(), (82, 82));
+    assert_eq!(
+        app.run_jobs().await,
+        0,
+        "no job, and the presence check is not due"
+    );
     app.stop().await;
 }
 

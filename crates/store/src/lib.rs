@@ -31,6 +31,7 @@ pub use transcripts::{
 };
 pub use webhooks::{
     DeliveryAttempt, InboxEvent, IncomingWebhook, OutboxEvent, OutboxStatus, PendingEvent,
+    SessionEvent,
 };
 
 use std::str::FromStr;

@@ -5,6 +5,7 @@ use reflector_core::Meeting;
 use sqlx::Row;
 
 use crate::time::{parse_opt_ts, parse_ts, ts};
+use crate::webhooks::RowStatements;
 use crate::{Result, Store};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -55,24 +56,8 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<i64> {
         let mut tx = self.pool.begin().await?;
-        let mut rest = events;
-        while let Some((joined, _)) = rest.first() {
-            // A run of joins (or of leaves) of distinct sessions is one statement: within it
-            // the order does not matter, and no row is touched twice (PostgreSQL refuses that).
-            let mut sessions = std::collections::HashSet::new();
-            let run = rest
-                .iter()
-                .take_while(|(j, c)| j == joined && sessions.insert(c.platform_session_id))
-                .count();
-            let (chunk, tail) = rest.split_at(crate::webhooks::rows_for(run));
-            let changes: Vec<&SessionChange<'_>> = chunk.iter().map(|(_, c)| c).collect();
-            if *joined {
-                sessions_joined_on(&mut tx, &changes).await?;
-            } else {
-                sessions_left_on(&mut tx, &changes).await?;
-            }
-            rest = tail;
-        }
+        lock_meeting_on(&mut tx, meeting_id).await?;
+        apply_sessions_on(&mut tx, events).await?;
         let open = refresh_num_clients_on(&mut tx, meeting_id).await?;
         crate::webhooks::mark_processed_on(&mut tx, processed, now).await?;
         tx.commit().await?;
@@ -136,8 +121,11 @@ impl Store {
     /// Sets `num_clients` to the number of open sessions and returns it. Derived, so duplicated
     /// or reordered events can never double-count; the row is written only when it changes.
     pub async fn refresh_num_clients(&self, meeting_id: &str) -> Result<i64> {
-        let mut conn = self.pool.acquire().await?;
-        refresh_num_clients_on(&mut conn, meeting_id).await
+        let mut tx = self.pool.begin().await?;
+        lock_meeting_on(&mut tx, meeting_id).await?;
+        let open = refresh_num_clients_on(&mut tx, meeting_id).await?;
+        tx.commit().await?;
+        Ok(open)
     }
 
     /// Sets `num_clients` to the provider's own count, reported at `at`, unless a count reported
@@ -241,45 +229,57 @@ impl Store {
 }
 
 async fn session_joined_on(conn: &mut sqlx::AnyConnection, c: &SessionChange<'_>) -> Result<()> {
-    sessions_joined_on(conn, &[c]).await
+    sessions_joined_on(conn, &[c]).await.map(drop)
 }
 
 async fn session_left_on(conn: &mut sqlx::AnyConnection, c: &SessionChange<'_>) -> Result<()> {
-    sessions_left_on(conn, &[c]).await
+    sessions_left_on(conn, &[c]).await.map(drop)
 }
 
 /// Joins of distinct sessions, in one statement (at most [`crate::webhooks::rows_for`] rows).
+/// Returns how many sessions it opened: a row is written only for a new session or one that
+/// presence had closed.
 async fn sessions_joined_on(
     conn: &mut sqlx::AnyConnection,
     changes: &[&SessionChange<'_>],
-) -> Result<()> {
+) -> Result<u64> {
+    static JOIN: RowStatements = RowStatements::new(|rows, anonymous| {
+        format!(
+            "INSERT INTO participant_session (id, meeting_id, platform_session_id, user_id, \
+             user_name, joined_at) VALUES {} \
+             ON CONFLICT (meeting_id, platform_session_id) DO UPDATE SET left_at = NULL, \
+             closed_by = NULL WHERE participant_session.closed_by = 'presence'",
+            crate::webhooks::value_rows(rows, 6, 0, anonymous)
+        )
+    });
     let anonymous = crate::webhooks::anonymous_params(conn);
-    let sql = format!(
-        "INSERT INTO participant_session (id, meeting_id, platform_session_id, user_id, \
-         user_name, joined_at) VALUES {} \
-         ON CONFLICT (meeting_id, platform_session_id) DO UPDATE SET left_at = NULL, \
-         closed_by = NULL WHERE participant_session.closed_by = 'presence'",
-        crate::webhooks::value_rows(changes.len(), 6, 0, anonymous)
-    );
-    upsert_sessions(conn, &sql, changes, false).await
+    upsert_sessions(conn, JOIN.get(changes.len(), anonymous), changes, false).await
 }
 
 /// Leaves of distinct sessions, in one statement (at most [`crate::webhooks::rows_for`] rows).
 async fn sessions_left_on(
     conn: &mut sqlx::AnyConnection,
     changes: &[&SessionChange<'_>],
-) -> Result<()> {
+) -> Result<u64> {
+    static LEAVE: RowStatements = RowStatements::new(|rows, anonymous| {
+        format!(
+            "INSERT INTO participant_session (id, meeting_id, platform_session_id, user_id, \
+             user_name, joined_at, left_at, closed_by) VALUES {} \
+             ON CONFLICT (meeting_id, platform_session_id) DO UPDATE \
+             SET left_at = CASE WHEN participant_session.closed_by = 'event' \
+             THEN participant_session.left_at ELSE excluded.left_at END, closed_by = 'event'",
+            leave_rows(rows, anonymous)
+        )
+    });
     let anonymous = crate::webhooks::anonymous_params(conn);
-    let sql = format!(
-        "INSERT INTO participant_session (id, meeting_id, platform_session_id, user_id, \
-         user_name, joined_at, left_at, closed_by) VALUES {} \
-         ON CONFLICT (meeting_id, platform_session_id) DO UPDATE \
-         SET left_at = CASE WHEN participant_session.closed_by = 'event' \
-         THEN participant_session.left_at ELSE excluded.left_at END, closed_by = 'event'",
-        leave_rows(changes.len(), anonymous)
-    );
     // With `?` parameters, bound once each, the leave's time (also its join's) is bound twice.
-    upsert_sessions(conn, &sql, changes, anonymous).await
+    upsert_sessions(
+        conn,
+        LEAVE.get(changes.len(), anonymous),
+        changes,
+        anonymous,
+    )
+    .await
 }
 
 /// Runs a session upsert whose rows take (id, meeting, session, user id, user name, time), and
@@ -289,7 +289,7 @@ async fn upsert_sessions(
     sql: &str,
     changes: &[&SessionChange<'_>],
     time_twice: bool,
-) -> Result<()> {
+) -> Result<u64> {
     let mut query = sqlx::query(sql);
     for c in changes {
         query = query
@@ -304,8 +304,7 @@ async fn upsert_sessions(
             query = query.bind(ts(c.at));
         }
     }
-    query.execute(&mut *conn).await?;
-    Ok(())
+    Ok(query.execute(&mut *conn).await?.rows_affected())
 }
 
 /// `($1, …, $6, $6, 'event'), …` for `rows` leaves (the leave's time is also its join's); with
@@ -327,6 +326,101 @@ fn leave_rows(rows: usize, anonymous: bool) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Applies joins and leaves (`true` for a join) in order, as [`Store::session_joined`] and
+/// [`Store::session_left`] do. Returns how many more sessions are open than before (negative
+/// for fewer).
+pub(crate) async fn apply_sessions_on(
+    conn: &mut sqlx::AnyConnection,
+    events: &[(bool, SessionChange<'_>)],
+) -> Result<i64> {
+    let mut opened = 0;
+    let mut rest = events;
+    while let Some((joined, _)) = rest.first() {
+        // A run of joins (or of leaves) of distinct sessions is one statement: within it the
+        // order does not matter, and no row is touched twice (PostgreSQL refuses that).
+        let mut sessions = std::collections::HashSet::new();
+        let run = rest
+            .iter()
+            .take_while(|(j, c)| j == joined && sessions.insert(c.platform_session_id))
+            .count();
+        let (chunk, tail) = rest.split_at(crate::webhooks::rows_for(run));
+        let changes: Vec<&SessionChange<'_>> = chunk.iter().map(|(_, c)| c).collect();
+        if *joined {
+            opened += i64::try_from(sessions_joined_on(conn, &changes).await?).unwrap_or(0);
+        } else {
+            opened -= open_among_on(conn, &changes).await?;
+            sessions_left_on(conn, &changes).await?;
+        }
+        rest = tail;
+    }
+    Ok(opened)
+}
+
+/// How many of the sessions `changes` name (one meeting's, distinct, a power of two of them) are
+/// open.
+async fn open_among_on(
+    conn: &mut sqlx::AnyConnection,
+    changes: &[&SessionChange<'_>],
+) -> Result<i64> {
+    let Some(first) = changes.first() else {
+        return Ok(0);
+    };
+    static OPEN: RowStatements = RowStatements::new(|rows, anonymous| {
+        let sessions: Vec<String> = (0..rows)
+            .map(|i| crate::webhooks::param(i + 2, anonymous))
+            .collect();
+        format!(
+            "SELECT COUNT(*) AS n FROM participant_session WHERE meeting_id = {} \
+             AND left_at IS NULL AND platform_session_id IN ({})",
+            crate::webhooks::param(1, anonymous),
+            sessions.join(", ")
+        )
+    });
+    let anonymous = crate::webhooks::anonymous_params(conn);
+    let mut query = sqlx::query(OPEN.get(changes.len(), anonymous)).bind(first.meeting_id);
+    for c in changes {
+        query = query.bind(c.platform_session_id);
+    }
+    Ok(query.fetch_one(&mut *conn).await?.try_get("n")?)
+}
+
+/// Moves `num_clients` by `opened` sessions: for changes whose effect on the open sessions is
+/// known exactly ([`apply_sessions_on`]), with the meeting locked, so no recount is needed.
+pub(crate) async fn add_num_clients_on(
+    conn: &mut sqlx::AnyConnection,
+    meeting_id: &str,
+    opened: i64,
+) -> Result<()> {
+    if opened != 0 {
+        sqlx::query("UPDATE meeting SET num_clients = num_clients + $2 WHERE id = $1")
+            .bind(meeting_id)
+            .bind(opened)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Whether the meeting exists; on PostgreSQL its row is also locked until the transaction ends,
+/// so that transactions that change its sessions and count them run one after another (each
+/// count then sees the sessions the one before committed). SQLite's one writer connection
+/// already runs them one after another.
+pub(crate) async fn lock_meeting_on(
+    conn: &mut sqlx::AnyConnection,
+    meeting_id: &str,
+) -> Result<bool> {
+    let sql = if crate::webhooks::anonymous_params(conn) {
+        "SELECT id FROM meeting WHERE id = $1"
+    } else {
+        "SELECT id FROM meeting WHERE id = $1 FOR UPDATE"
+    };
+    Ok(sqlx::query(sql)
+        .bind(meeting_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .is_some())
 }
 
 async fn refresh_num_clients_on(conn: &mut sqlx::AnyConnection, meeting_id: &str) -> Result<i64> {

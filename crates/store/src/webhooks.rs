@@ -7,6 +7,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::jobs::{NewJob, enqueue_on};
+use crate::presence::{SessionChange, add_num_clients_on, apply_sessions_on, lock_meeting_on};
 use crate::time::{opt_ts, parse_opt_ts, parse_ts, ts};
 use crate::{Result, Store, StoreError};
 
@@ -31,6 +32,22 @@ pub struct IncomingWebhook {
     pub meeting_id: Option<String>,
     /// The stored form of the work that applies it (a job payload).
     pub work: String,
+    /// Set for a participant's join or leave that needs nothing but its session changed. It is
+    /// applied in the transaction that stores it, with no job, when its meeting is known, every
+    /// event of that meeting in the batch is such a change, and none of the meeting's events is
+    /// still waiting in the inbox (so the meeting's events keep their order). Otherwise it waits
+    /// for the meeting's job like any other event.
+    pub session: Option<SessionEvent>,
+}
+
+/// A participant's join or leave, as [`IncomingWebhook::session`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionEvent {
+    pub joined: bool,
+    pub platform_session_id: String,
+    pub user_id: Option<String>,
+    pub user_name: Option<String>,
+    pub at: DateTime<Utc>,
 }
 
 /// An inbox event waiting for its meeting's apply job.
@@ -49,6 +66,33 @@ const MAX_ROWS_PER_STATEMENT: usize = 128;
 pub(crate) fn rows_for(n: usize) -> usize {
     let n = n.clamp(1, MAX_ROWS_PER_STATEMENT);
     1 << (usize::BITS - 1 - n.leading_zeros())
+}
+
+/// A multi-row statement, built once for each row count [`rows_for`] gives and each parameter
+/// style, not once per batch (building them was 2 % of a webhook's instructions).
+pub(crate) struct RowStatements {
+    build: fn(rows: usize, anonymous: bool) -> String,
+    built: std::sync::OnceLock<Vec<String>>,
+}
+
+impl RowStatements {
+    pub(crate) const fn new(build: fn(rows: usize, anonymous: bool) -> String) -> Self {
+        Self {
+            build,
+            built: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The statement for `rows` rows, a power of two up to [`MAX_ROWS_PER_STATEMENT`].
+    pub(crate) fn get(&self, rows: usize, anonymous: bool) -> &str {
+        debug_assert_eq!(rows, rows_for(rows), "a row count rows_for gives");
+        let built = self.built.get_or_init(|| {
+            (0..=MAX_ROWS_PER_STATEMENT.trailing_zeros())
+                .flat_map(|k| [false, true].map(|anonymous| (self.build)(1 << k, anonymous)))
+                .collect()
+        });
+        &built[rows.trailing_zeros() as usize * 2 + usize::from(anonymous)]
+    }
 }
 
 /// Whether statements on `conn` take anonymous `?` parameters (SQLite) rather than `$n`.
@@ -90,24 +134,61 @@ fn param_list(n: usize, first: usize, anonymous: bool) -> String {
         .join(", ")
 }
 
+/// The meetings of `batch` whose events are all applied as they are stored (see
+/// [`IncomingWebhook::session`]), in id order, each locked for the rest of the transaction so
+/// that concurrent counts of its sessions follow one another (PostgreSQL).
+async fn meetings_applied_here<'a>(
+    conn: &mut sqlx::AnyConnection,
+    batch: &[(usize, &'a IncomingWebhook)],
+) -> Result<Vec<&'a str>> {
+    let mut meetings: Vec<&str> = batch
+        .iter()
+        .filter_map(|(_, w)| w.meeting_id.as_deref())
+        .collect();
+    meetings.sort_unstable();
+    meetings.dedup();
+    let mut here = Vec::new();
+    for meeting_id in meetings {
+        let all_sessions = batch
+            .iter()
+            .filter(|(_, w)| w.meeting_id.as_deref() == Some(meeting_id))
+            .all(|(_, w)| w.session.is_some());
+        if !all_sessions || !lock_meeting_on(conn, meeting_id).await? {
+            continue;
+        }
+        let waiting = sqlx::query(
+            "SELECT id FROM webhook_event WHERE meeting_id = $1 AND processed_at IS NULL LIMIT 1",
+        )
+        .bind(meeting_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if waiting.is_none() {
+            here.push(meeting_id);
+        }
+    }
+    Ok(here)
+}
+
 /// Marks the inbox events `ids` processed without a note, on the caller's connection.
 pub(crate) async fn mark_processed_on(
     conn: &mut sqlx::AnyConnection,
     ids: &[&str],
     now: DateTime<Utc>,
 ) -> Result<()> {
+    static MARK: RowStatements = RowStatements::new(|rows, anonymous| {
+        format!(
+            "UPDATE webhook_event SET processed_at = {}, error = NULL \
+             WHERE processed_at IS NULL AND id IN ({})",
+            param(1, anonymous),
+            param_list(rows, 2, anonymous)
+        )
+    });
     let now = ts(now);
     let anonymous = anonymous_params(conn);
     let mut rest = ids;
     while !rest.is_empty() {
         let (chunk, tail) = rest.split_at(rows_for(rest.len()));
-        let sql = format!(
-            "UPDATE webhook_event SET processed_at = {}, error = NULL \
-             WHERE processed_at IS NULL AND id IN ({})",
-            param(1, anonymous),
-            param_list(chunk.len(), 2, anonymous)
-        );
-        let mut query = sqlx::query(&sql).bind(&now);
+        let mut query = sqlx::query(MARK.get(chunk.len(), anonymous)).bind(&now);
         for id in chunk {
             query = query.bind(*id);
         }
@@ -183,8 +264,9 @@ impl Store {
     /// Stores a batch of verified webhooks in one transaction (durable when this returns), each
     /// once per (provider, event id). A new event with a meeting waits for that meeting's job,
     /// `meeting_job(meeting_id)`, enqueued once per meeting (its dedupe key makes that a no-op
-    /// while one is queued); a new event without one gets its own job, `event_job(index)` (its
-    /// index in `batch`).
+    /// while one is queued), unless it is a session change applied here (see
+    /// [`IncomingWebhook::session`]; the meeting then gets `presence_job(meeting_id)`); a new
+    /// event without one gets its own job, `event_job(index)` (its index in `batch`).
     /// Returns, in order, whether each event was new (of several deliveries of one event in the
     /// batch, the first is the one stored).
     pub async fn ingest_webhooks(
@@ -192,7 +274,16 @@ impl Store {
         batch: &[IncomingWebhook],
         meeting_job: impl Fn(&str) -> NewJob,
         event_job: impl Fn(usize) -> NewJob,
+        presence_job: impl Fn(&str) -> NewJob,
     ) -> Result<Vec<bool>> {
+        static INSERT: RowStatements = RowStatements::new(|rows, anonymous| {
+            format!(
+                "INSERT INTO webhook_event (id, provider, event_id, type, payload, received_at, \
+                 meeting_id, work, processed_at) VALUES {} \
+                 ON CONFLICT (provider, event_id) DO NOTHING RETURNING id",
+                value_rows(rows, 9, 0, anonymous)
+            )
+        });
         let mut seen = HashSet::new();
         let firsts: Vec<(usize, &IncomingWebhook)> = batch
             .iter()
@@ -201,18 +292,25 @@ impl Store {
             .collect();
         let mut tx = self.pool.begin().await?;
         let anonymous = anonymous_params(&tx);
+        let applied_here = meetings_applied_here(&mut tx, &firsts).await?;
+        let here = |w: &IncomingWebhook| {
+            w.meeting_id
+                .as_deref()
+                .is_some_and(|m| applied_here.contains(&m))
+        };
         let mut inserted: HashSet<String> = HashSet::new();
         let mut rest = &firsts[..];
         while !rest.is_empty() {
             let (chunk, tail) = rest.split_at(rows_for(rest.len()));
-            let sql = format!(
-                "INSERT INTO webhook_event (id, provider, event_id, type, payload, received_at, \
-                 meeting_id, work) VALUES {} ON CONFLICT (provider, event_id) DO NOTHING \
-                 RETURNING id",
-                value_rows(chunk.len(), 8, 0, anonymous)
-            );
-            let mut query = sqlx::query(&sql);
+            let mut query = sqlx::query(INSERT.get(chunk.len(), anonymous));
             for (_, w) in chunk {
+                // An event applied here is stored processed (as it is received), without the work
+                // nothing will read.
+                let (work, processed_at) = if here(w) {
+                    (None, Some(ts(w.event.received_at)))
+                } else {
+                    (Some(&w.work), None)
+                };
                 query = query
                     .bind(&w.event.id)
                     .bind(&w.event.provider)
@@ -221,27 +319,55 @@ impl Store {
                     .bind(&w.event.payload)
                     .bind(ts(w.event.received_at))
                     .bind(&w.meeting_id)
-                    .bind(&w.work);
+                    .bind(work)
+                    .bind(processed_at);
             }
             for row in query.fetch_all(&mut *tx).await? {
                 inserted.insert(row.try_get("id")?);
             }
             rest = tail;
         }
-        let mut meetings: Vec<&str> = Vec::new();
-        for (i, w) in firsts
+        let new: Vec<&(usize, &IncomingWebhook)> = firsts
             .iter()
             .filter(|(_, w)| inserted.contains(&w.event.id))
-        {
+            .collect();
+        for meeting_id in &applied_here {
+            let events: Vec<&IncomingWebhook> = new
+                .iter()
+                .map(|(_, w)| *w)
+                .filter(|w| w.meeting_id.as_deref() == Some(meeting_id))
+                .collect();
+            let changes: Vec<(bool, SessionChange<'_>)> = events
+                .iter()
+                .filter_map(|w| w.session.as_ref())
+                .map(|s| {
+                    let change = SessionChange {
+                        meeting_id,
+                        platform_session_id: &s.platform_session_id,
+                        user_id: s.user_id.as_deref(),
+                        user_name: s.user_name.as_deref(),
+                        at: s.at,
+                    };
+                    (s.joined, change)
+                })
+                .collect();
+            if let Some(last) = events.last() {
+                let opened = apply_sessions_on(&mut tx, &changes).await?;
+                add_num_clients_on(&mut tx, meeting_id, opened).await?;
+                enqueue_on(&mut tx, &presence_job(meeting_id), last.event.received_at).await?;
+            }
+        }
+        let mut waiting: Vec<&str> = Vec::new();
+        for (i, w) in new.iter().filter(|(_, w)| !here(w)) {
             match &w.meeting_id {
-                Some(m) if !meetings.contains(&m.as_str()) => meetings.push(m),
+                Some(m) if !waiting.contains(&m.as_str()) => waiting.push(m),
                 Some(_) => {}
                 None => {
                     enqueue_on(&mut tx, &event_job(*i), w.event.received_at).await?;
                 }
             }
         }
-        for meeting_id in meetings {
+        for meeting_id in waiting {
             let job = meeting_job(meeting_id);
             enqueue_on(&mut tx, &job, job.run_at).await?;
         }

@@ -5,7 +5,8 @@
 use chrono::{Duration, TimeZone, Utc};
 use reflector_core::{Meeting, PlatformName, RecordingTrigger, RecordingType, Room, RoomMode};
 use reflector_store::{
-    ConsentVote, InboxEvent, IncomingWebhook, JobCounts, NewJob, SessionChange, Store, StoreError,
+    ConsentVote, InboxEvent, IncomingWebhook, JobCounts, NewJob, SessionChange, SessionEvent,
+    Store, StoreError,
 };
 use reflector_testing::on_both_stores;
 
@@ -25,6 +26,7 @@ on_both_stores!(
     each_period_of_a_periodic_task_is_claimed_once,
     a_redelivered_webhook_is_stored_and_queued_once,
     a_meetings_events_wait_for_its_one_job_and_are_applied_together,
+    joins_and_leaves_are_applied_as_stored_unless_their_meeting_has_events_waiting,
     sessions_survive_duplicated_and_reordered_events,
 );
 
@@ -526,7 +528,13 @@ fn incoming(id: &str, event_id: &str, meeting_id: Option<&str>) -> IncomingWebho
         },
         meeting_id: meeting_id.map(str::to_owned),
         work: format!("work of {id}"),
+        session: None,
     }
+}
+
+/// For batches without session changes, which never need the presence check.
+fn no_presence_job(_: &str) -> NewJob {
+    unreachable!("no event changes a session here")
 }
 
 fn own_job(payload: String) -> NewJob {
@@ -544,7 +552,7 @@ async fn a_redelivered_webhook_is_stored_and_queued_once(store: Store) {
     let event_job = |i: usize| own_job(first[i].work.clone());
     assert_eq!(
         store
-            .ingest_webhooks(&first, meeting_job, event_job)
+            .ingest_webhooks(&first, meeting_job, event_job, no_presence_job)
             .await
             .unwrap(),
         [true]
@@ -558,7 +566,7 @@ async fn a_redelivered_webhook_is_stored_and_queued_once(store: Store) {
     let event_job = |i: usize| own_job(again[i].work.clone());
     assert_eq!(
         store
-            .ingest_webhooks(&again, meeting_job, event_job)
+            .ingest_webhooks(&again, meeting_job, event_job, no_presence_job)
             .await
             .unwrap(),
         [false, true, false]
@@ -598,15 +606,18 @@ async fn a_meetings_events_wait_for_its_one_job_and_are_applied_together(store: 
         .map(|i| incoming(&format!("row-{i}"), &format!("evt-{i}"), Some("m1")))
         .collect();
     let new = store
-        .ingest_webhooks(&batch, meeting_job, |_| {
-            unreachable!("every event has its meeting")
-        })
+        .ingest_webhooks(
+            &batch,
+            meeting_job,
+            |_| unreachable!("every event has its meeting"),
+            no_presence_job,
+        )
         .await
         .unwrap();
     assert!(new.iter().all(|n| *n));
     let more = [incoming("row-300", "evt-300", Some("m1"))];
     store
-        .ingest_webhooks(&more, meeting_job, |_| unreachable!())
+        .ingest_webhooks(&more, meeting_job, |_| unreachable!(), no_presence_job)
         .await
         .unwrap();
     assert_eq!(
@@ -672,6 +683,7 @@ async fn a_meetings_events_wait_for_its_one_job_and_are_applied_together(store: 
             &[incoming("row-x", "evt-x", Some("m1"))],
             meeting_job,
             |_| unreachable!(),
+            no_presence_job,
         )
         .await
         .unwrap();
@@ -689,6 +701,149 @@ async fn a_meetings_events_wait_for_its_one_job_and_are_applied_together(store: 
             .await
             .unwrap(),
         Some("m1".into())
+    );
+}
+
+/// A join (`true`) or leave of session `sid` in meeting `m1`, as `incoming` builds it.
+fn session_webhook(id: &str, joined: bool, sid: &str, minute: i64) -> IncomingWebhook {
+    IncomingWebhook {
+        session: Some(SessionEvent {
+            joined,
+            platform_session_id: sid.into(),
+            user_id: None,
+            user_name: Some(format!("name of {sid}")),
+            at: t0() + Duration::minutes(minute),
+        }),
+        ..incoming(id, &format!("evt-{id}"), Some("m1"))
+    }
+}
+
+async fn joins_and_leaves_are_applied_as_stored_unless_their_meeting_has_events_waiting(
+    store: Store,
+) {
+    let r = room("team", "alice", 0);
+    store.insert_room(&r).await.unwrap();
+    store
+        .insert_meeting(&meeting(&r, "m1", t0() + Duration::hours(1)))
+        .await
+        .unwrap();
+    let now = t0();
+    let meeting_job = |m: &str| NewJob {
+        dedupe_key: Some(format!("apply:{m}")),
+        dedupe_until_claimed: true,
+        ..job("apply", Some(m), now)
+    };
+    let presence_job = |m: &str| NewJob {
+        dedupe_key: Some(format!("presence:{m}")),
+        ..job("presence", Some(m), now + Duration::seconds(5))
+    };
+    let no_own_job = |_: usize| unreachable!("every event has its meeting");
+    let open = |store: Store| async move {
+        let sessions = store.participant_sessions("m1").await.unwrap();
+        let open: Vec<String> = sessions
+            .into_iter()
+            .filter(|s| s.left_at.is_none())
+            .map(|s| s.platform_session_id)
+            .collect();
+        let num_clients = store.meeting("m1").await.unwrap().unwrap().num_clients;
+        (open, num_clients)
+    };
+
+    // Nothing waits for m1: the joins and the leave are applied as they are stored, in order
+    // (s2 joins, then leaves), counted, and only the presence check is queued.
+    let batch = [
+        session_webhook("j1", true, "s1", 0),
+        session_webhook("j2", true, "s2", 0),
+        session_webhook("l2", false, "s2", 1),
+    ];
+    let new = store
+        .ingest_webhooks(&batch, meeting_job, no_own_job, presence_job)
+        .await
+        .unwrap();
+    assert_eq!(new, [true, true, true]);
+    assert_eq!(open(store.clone()).await, (vec!["s1".to_owned()], 1));
+    assert_eq!(
+        store.inbox_counts().await.unwrap(),
+        (3, 3),
+        "stored processed"
+    );
+    assert!(
+        store
+            .pending_meeting_events("m1", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let claimed = store
+        .claim_job("w", now + Duration::seconds(5), now + Duration::seconds(60))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.kind, "presence", "the only job");
+    assert_eq!(store.job_counts().await.unwrap().queued, 0);
+
+    // A redelivery changes nothing: s2 stays closed.
+    let again = [session_webhook("j2-again", true, "s2", 0)];
+    let again = [IncomingWebhook {
+        event: InboxEvent {
+            event_id: "evt-j2".into(),
+            ..again[0].event.clone()
+        },
+        ..again[0].clone()
+    }];
+    let new = store
+        .ingest_webhooks(&again, meeting_job, no_own_job, presence_job)
+        .await
+        .unwrap();
+    assert_eq!(new, [false]);
+    assert_eq!(open(store.clone()).await, (vec!["s1".to_owned()], 1));
+
+    // A batch with an event that needs the meeting's job: all of m1's events in it wait, in order.
+    let mixed = [
+        session_webhook("j3", true, "s3", 2),
+        incoming("j3x", "evt-ended", Some("m1")),
+    ];
+    store
+        .ingest_webhooks(&mixed, meeting_job, no_own_job, presence_job)
+        .await
+        .unwrap();
+    assert_eq!(open(store.clone()).await, (vec!["s1".to_owned()], 1));
+    let pending = store.pending_meeting_events("m1", 10).await.unwrap();
+    let pending: Vec<&str> = pending.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(pending, ["j3", "j3x"]);
+
+    // While they wait, a later join waits behind them rather than overtaking them.
+    let later = [session_webhook("j4", true, "s4", 3)];
+    store
+        .ingest_webhooks(&later, meeting_job, no_own_job, presence_job)
+        .await
+        .unwrap();
+    assert_eq!(open(store.clone()).await, (vec!["s1".to_owned()], 1));
+    let pending = store.pending_meeting_events("m1", 10).await.unwrap();
+    assert_eq!(pending.len(), 3);
+    assert_eq!(pending[2].work.as_deref(), Some("work of j4"));
+    assert_eq!(
+        store.job_counts().await.unwrap().queued,
+        1,
+        "one apply job for the meeting"
+    );
+
+    // An event for a meeting that is gone waits for its job, which finds out.
+    let gone = [IncomingWebhook {
+        meeting_id: Some("m-gone".into()),
+        ..session_webhook("j5", true, "s5", 4)
+    }];
+    store
+        .ingest_webhooks(&gone, meeting_job, no_own_job, presence_job)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .pending_meeting_events("m-gone", 10)
+            .await
+            .unwrap()
+            .len(),
+        1
     );
 }
 

@@ -251,7 +251,7 @@ async fn apply_event(ctx: &App, provider: &str, event: &EventKind) -> AppResult<
 const PRESENCE_LAG: chrono::Duration = chrono::Duration::seconds(30);
 
 /// How long after a participant event its meeting's presence is checked.
-const PRESENCE_CHECK_DELAY: chrono::Duration = chrono::Duration::seconds(5);
+pub(crate) const PRESENCE_CHECK_DELAY: chrono::Duration = chrono::Duration::seconds(5);
 
 /// Corrects the meeting's participant sessions to what the provider says is present now.
 async fn reconcile_presence(ctx: &App, meeting_id: &str) -> AppResult<Outcome> {

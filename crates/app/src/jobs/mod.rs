@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use reflector_queue::{Handler, JobError, Outcome, PeriodicTask, Runner, Scheduler};
 
+pub(crate) use handlers::PRESENCE_CHECK_DELAY;
 pub use kinds::{Job, PAYLOAD_VERSION};
 
 use crate::App;
