@@ -12,6 +12,7 @@
 //! the transaction that stores it (see [`IncomingWebhook::session`]).
 
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use reflector_platforms::{EventKind, MeetingKey, ProviderEvent};
 use reflector_queue::Queue;
@@ -113,6 +114,7 @@ pub async fn ingest_event(ctx: &App, provider: &str, event: &ProviderEvent) -> A
 /// answers each. Ends when the senders are gone.
 async fn write_batches(receiver: Arc<Mutex<mpsc::Receiver<Waiting>>>, queue: Queue) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut meetings = MeetingIds::default();
     loop {
         {
             let mut receiver = receiver.lock().await;
@@ -120,7 +122,7 @@ async fn write_batches(receiver: Arc<Mutex<mpsc::Receiver<Waiting>>>, queue: Que
                 return;
             }
         }
-        let result = store_batch(&queue, &mut batch).await;
+        let result = store_batch(&queue, &mut meetings, &mut batch).await;
         let any_new = matches!(&result, Ok(new) if new.iter().any(|n| *n));
         match result {
             Ok(new) => {
@@ -142,27 +144,60 @@ async fn write_batches(receiver: Arc<Mutex<mpsc::Receiver<Waiting>>>, queue: Que
     }
 }
 
+/// The meetings the writer found lately, by provider and key. A meeting a provider's room names
+/// stays that room's meeting, so a burst needs one lookup, not one per batch (a lookup was an
+/// eighth of a batch's time). Found ids are kept for [`MeetingIds::KEEP_FOR`], so a provider that
+/// reuses a room name for a newer meeting is followed within that; a meeting not found is looked
+/// up again each time (it may have been created since).
+#[derive(Default)]
+struct MeetingIds {
+    found: std::collections::HashMap<(String, MeetingKey), (String, Instant)>,
+}
+
+impl MeetingIds {
+    const KEEP_FOR: Duration = Duration::from_secs(1);
+    /// At most this many are kept; past it they are all forgotten.
+    const MAX: usize = 4096;
+
+    async fn get(
+        &mut self,
+        store: &Store,
+        provider: &str,
+        key: &MeetingKey,
+    ) -> reflector_store::Result<Option<String>> {
+        let entry = (provider.to_owned(), key.clone());
+        if let Some((id, at)) = self.found.get(&entry)
+            && at.elapsed() < Self::KEEP_FOR
+        {
+            return Ok(Some(id.clone()));
+        }
+        let found = find_meeting_id(store, provider, key).await?;
+        match &found {
+            Some(id) => {
+                if self.found.len() >= Self::MAX {
+                    self.found.clear();
+                }
+                self.found.insert(entry, (id.clone(), Instant::now()));
+            }
+            None => {
+                self.found.remove(&entry);
+            }
+        }
+        Ok(found)
+    }
+}
+
 /// Looks the batch's meetings up (once each) and stores the batch.
-async fn store_batch(queue: &Queue, batch: &mut [Waiting]) -> reflector_store::Result<Vec<bool>> {
+async fn store_batch(
+    queue: &Queue,
+    meetings: &mut MeetingIds,
+    batch: &mut [Waiting],
+) -> reflector_store::Result<Vec<bool>> {
     let (store, now) = (&queue.store, queue.clock.now());
-    // A batch names few meetings (often one): a list is the right map.
-    let mut meetings: Vec<(&str, MeetingKey, Option<String>)> = Vec::new();
     for waiting in batch.iter_mut() {
         let Some(key) = &waiting.key else { continue };
         let provider = waiting.webhook.event.provider.as_str();
-        let known = meetings
-            .iter()
-            .find(|(p, k, _)| *p == provider && k == key)
-            .map(|(_, _, id)| id.clone());
-        let meeting_id = match known {
-            Some(found) => found,
-            None => {
-                let found = find_meeting_id(store, provider, key).await?;
-                meetings.push((provider, key.clone(), found.clone()));
-                found
-            }
-        };
-        waiting.webhook.meeting_id = meeting_id;
+        waiting.webhook.meeting_id = meetings.get(store, provider, key).await?;
     }
     let webhooks: Vec<IncomingWebhook> = batch.iter().map(|w| w.webhook.clone()).collect();
     store

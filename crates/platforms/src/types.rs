@@ -175,7 +175,7 @@ pub struct ProviderEvent {
 }
 
 /// How an event names its meeting: providers use either their room name or their meeting id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum MeetingKey {
     RoomName(String),
     PlatformMeetingId(String),

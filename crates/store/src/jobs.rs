@@ -110,7 +110,11 @@ impl Store {
              ORDER BY run_at, created_at LIMIT 32) AS due"
         ))
         .bind(ts(now))
-        .fetch_all(&self.pool)
+        // On a reader: most claims find nothing (a runner looks whenever work may have been
+        // queued, after every ingest batch under webhook load), and on SQLite the writer
+        // connection is the one every write waits for. A candidate another worker took since
+        // is skipped by the compare-and-set below.
+        .fetch_all(&self.reads)
         .await?;
         let mut busy_keys = HashSet::new();
         for row in candidates {

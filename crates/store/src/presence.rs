@@ -407,10 +407,7 @@ pub(crate) async fn add_num_clients_on(
 /// so that transactions that change its sessions and count them run one after another (each
 /// count then sees the sessions the one before committed). SQLite's one writer connection
 /// already runs them one after another.
-pub(crate) async fn lock_meeting_on(
-    conn: &mut sqlx::AnyConnection,
-    meeting_id: &str,
-) -> Result<bool> {
+async fn lock_meeting_on(conn: &mut sqlx::AnyConnection, meeting_id: &str) -> Result<bool> {
     let sql = if crate::webhooks::anonymous_params(conn) {
         "SELECT id FROM meeting WHERE id = $1"
     } else {
