@@ -588,19 +588,29 @@ async fn a_redelivered_webhook_is_stored_and_queued_once(store: Store) {
     assert_eq!(store.inbox_counts().await.unwrap(), (2, 1));
 }
 
-async fn a_meetings_events_wait_for_its_one_job_and_are_applied_together(store: Store) {
+/// Room "team" and its meeting "m1".
+async fn with_meeting_m1(store: &Store) {
     let r = room("team", "alice", 0);
     store.insert_room(&r).await.unwrap();
     store
         .insert_meeting(&meeting(&r, "m1", t0() + Duration::hours(1)))
         .await
         .unwrap();
-    let now = t0();
-    let meeting_job = |m: &str| NewJob {
-        dedupe_key: Some(format!("apply:{m}")),
+}
+
+/// A meeting's apply job as the application queues it: one while it waits.
+fn apply_job(meeting_id: &str) -> NewJob {
+    NewJob {
+        dedupe_key: Some(format!("apply:{meeting_id}")),
         dedupe_until_claimed: true,
-        ..job("apply", Some(m), now)
-    };
+        ..job("apply", Some(meeting_id), t0())
+    }
+}
+
+async fn a_meetings_events_wait_for_its_one_job_and_are_applied_together(store: Store) {
+    with_meeting_m1(&store).await;
+    let now = t0();
+    let meeting_job = apply_job;
     // More rows than one statement takes, so the batch is split.
     let batch: Vec<IncomingWebhook> = (0..300)
         .map(|i| incoming(&format!("row-{i}"), &format!("evt-{i}"), Some("m1")))
@@ -721,18 +731,9 @@ fn session_webhook(id: &str, joined: bool, sid: &str, minute: i64) -> IncomingWe
 async fn joins_and_leaves_are_applied_as_stored_unless_their_meeting_has_events_waiting(
     store: Store,
 ) {
-    let r = room("team", "alice", 0);
-    store.insert_room(&r).await.unwrap();
-    store
-        .insert_meeting(&meeting(&r, "m1", t0() + Duration::hours(1)))
-        .await
-        .unwrap();
+    with_meeting_m1(&store).await;
     let now = t0();
-    let meeting_job = |m: &str| NewJob {
-        dedupe_key: Some(format!("apply:{m}")),
-        dedupe_until_claimed: true,
-        ..job("apply", Some(m), now)
-    };
+    let meeting_job = apply_job;
     let presence_job = |m: &str| NewJob {
         dedupe_key: Some(format!("presence:{m}")),
         ..job("presence", Some(m), now + Duration::seconds(5))
