@@ -12,16 +12,12 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
-
 use crate::ceiling::Ceiling;
-use crate::fake_daily::FakeDaily;
 use crate::meetings::reuse_load;
 use crate::webhooks::{
-    CATCH_UP_POLL, EFFECT_POLL, Events, SETTLE, create_meeting, effect, load, num_clients,
+    CATCH_UP_POLL, DailyServer, EFFECT_POLL, Events, SETTLE, effect, load, num_clients,
 };
-use crate::{Common, Server, database_label, extra_env_label, ms, percentile};
+use crate::{Common, database_label, extra_env_label, ms, percentile};
 
 #[derive(clap::Parser)]
 pub struct Options {
@@ -96,19 +92,8 @@ pub async fn run(common: &Common, options: &Options) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;
-    let fake = FakeDaily::default();
-    let api_url = fake.serve().await?;
-    let secret: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
-        .iter()
-        .flat_map(|u| *u.as_bytes())
-        .collect();
-    let env = [
-        ("DAILY_API_KEY", "bench".to_owned()),
-        ("DAILY_API_URL", api_url.clone()),
-        ("DAILY_WEBHOOK_SECRET", BASE64.encode(&secret)),
-        ("DEFAULT_VIDEO_PLATFORM", "daily".to_owned()),
-    ];
-    let server = Server::start(common, &env, &http).await?;
+    let (server, daily) = DailyServer::start(common, &http).await?;
+    let api_url = &daily.api_url;
     tokio::time::sleep(Duration::from_secs(common.idle_seconds)).await;
     let idle_rss = server.rss_kib()?;
     let base = &server.base;
@@ -129,22 +114,9 @@ pub async fn run(common: &Common, options: &Options) -> anyhow::Result<()> {
     );
 
     let room_name = format!("bench-report-{}", std::process::id());
-    let (meeting_url, daily_room) = create_meeting(&http, base, &room_name).await?;
-    let (other_url, other_daily_room) =
-        create_meeting(&http, base, &format!("{room_name}-other")).await?;
-    let events = Events {
-        http: http.clone(),
-        webhook_url: format!("{base}/v1/daily/webhook"),
-        secret: Arc::new(secret),
-        fake: fake.clone(),
-        daily_room,
-        sent: Arc::new(AtomicUsize::new(0)),
-    };
-    let other = Events {
-        daily_room: other_daily_room,
-        sent: Arc::new(AtomicUsize::new(0)),
-        ..events.clone()
-    };
+    let (loaded, other) = daily.two_meetings(&http, base, &room_name).await?;
+    let (meeting_url, events) = (loaded.url, loaded.events);
+    let (other_url, other) = (other.url, other.events);
     let ceiling = Ceiling::start(&http).await?;
     // The same events (built, signed, announced to the fake's presence for a room no meeting
     // has), to the ceiling.

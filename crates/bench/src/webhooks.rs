@@ -290,6 +290,74 @@ pub(crate) async fn create_meeting(
     ))
 }
 
+/// The fake Daily a measured server is started with (its default provider, with a webhook
+/// secret), and what signs events for it.
+pub(crate) struct DailyServer {
+    pub(crate) fake: FakeDaily,
+    pub(crate) api_url: String,
+    secret: Arc<Vec<u8>>,
+}
+
+/// A meeting made through the API, and the events for its Daily room.
+pub(crate) struct BenchMeeting {
+    /// `GET` it for `num_clients`.
+    pub(crate) url: String,
+    pub(crate) events: Events,
+}
+
+impl DailyServer {
+    /// Serves a fake Daily and starts the server against it.
+    pub(crate) async fn start(
+        common: &Common,
+        http: &reqwest::Client,
+    ) -> anyhow::Result<(Server, Self)> {
+        let fake = FakeDaily::default();
+        let api_url = fake.serve().await?;
+        let secret: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
+            .iter()
+            .flat_map(|u| *u.as_bytes())
+            .collect();
+        let env = [
+            ("DAILY_API_KEY", "bench".to_owned()),
+            ("DAILY_API_URL", api_url.clone()),
+            ("DAILY_WEBHOOK_SECRET", BASE64.encode(&secret)),
+            ("DEFAULT_VIDEO_PLATFORM", "daily".to_owned()),
+        ];
+        let server = Server::start(common, &env, http).await?;
+        let daily = Self {
+            fake,
+            api_url,
+            secret: Arc::new(secret),
+        };
+        Ok((server, daily))
+    }
+
+    /// Two meetings, `{room_name}` (the one loaded) and `{room_name}-other`.
+    pub(crate) async fn two_meetings(
+        &self,
+        http: &reqwest::Client,
+        base: &str,
+        room_name: &str,
+    ) -> anyhow::Result<(BenchMeeting, BenchMeeting)> {
+        let mut meetings = Vec::with_capacity(2);
+        for name in [room_name.to_owned(), format!("{room_name}-other")] {
+            let (url, daily_room) = create_meeting(http, base, &name).await?;
+            let events = Events {
+                http: http.clone(),
+                webhook_url: format!("{base}/v1/daily/webhook"),
+                secret: self.secret.clone(),
+                fake: self.fake.clone(),
+                daily_room,
+                sent: Arc::new(AtomicUsize::new(0)),
+            };
+            meetings.push(BenchMeeting { url, events });
+        }
+        let other = meetings.pop().context("two meetings")?;
+        let loaded = meetings.pop().context("two meetings")?;
+        Ok((loaded, other))
+    }
+}
+
 pub async fn run(common: &Common, options: &Options) -> anyhow::Result<()> {
     let requests = common.requests.unwrap_or(1000);
     let levels = common
@@ -300,38 +368,14 @@ pub async fn run(common: &Common, options: &Options) -> anyhow::Result<()> {
         .pool_max_idle_per_host(256)
         .build()?;
 
-    let fake = FakeDaily::default();
-    let api_url = fake.serve().await?;
-    let secret: Vec<u8> = [uuid::Uuid::new_v4(), uuid::Uuid::new_v4()]
-        .iter()
-        .flat_map(|u| *u.as_bytes())
-        .collect();
-    let env = [
-        ("DAILY_API_KEY", "bench".to_owned()),
-        ("DAILY_API_URL", api_url.clone()),
-        ("DAILY_WEBHOOK_SECRET", BASE64.encode(&secret)),
-        ("DEFAULT_VIDEO_PLATFORM", "daily".to_owned()),
-    ];
-    let server = Server::start(common, &env, &http).await?;
+    let (server, daily) = DailyServer::start(common, &http).await?;
     let base = &server.base;
-
-    let room_name = format!("bench-wh-{}", std::process::id());
-    let (meeting_url, daily_room) = create_meeting(&http, base, &room_name).await?;
-    let (other_url, other_daily_room) =
-        create_meeting(&http, base, &format!("{room_name}-other")).await?;
-    let events = Events {
-        http: http.clone(),
-        webhook_url: format!("{base}/v1/daily/webhook"),
-        secret: Arc::new(secret),
-        fake: fake.clone(),
-        daily_room,
-        sent: Arc::new(AtomicUsize::new(0)),
-    };
-    let other = Events {
-        daily_room: other_daily_room,
-        sent: Arc::new(AtomicUsize::new(0)),
-        ..events.clone()
-    };
+    let api_url = &daily.api_url;
+    let (loaded, other) = daily
+        .two_meetings(&http, base, &format!("bench-wh-{}", std::process::id()))
+        .await?;
+    let (meeting_url, events) = (loaded.url, loaded.events);
+    let (other_url, other) = (other.url, other.events);
 
     println!(
         "reflector-bench webhooks: {} (pid {}), {}, Daily faked at {api_url}{}",
@@ -457,7 +501,8 @@ pub async fn run(common: &Common, options: &Options) -> anyhow::Result<()> {
         events.sent(),
         num_clients(&http, &meeting_url).await?
     );
-    let calls: Vec<String> = fake
+    let calls: Vec<String> = daily
+        .fake
         .calls()
         .into_iter()
         .map(|(call, n)| format!("{call} ×{n}"))
