@@ -223,9 +223,9 @@ async fn store_batch(
         .await
 }
 
-/// A join or leave that needs nothing but its session changed: one from a provider that does not
-/// send its own count (Whereby does, and its events are applied one by one by their job, which
-/// follows the newest count). The same test as the meeting's job makes.
+/// A join or leave that needs nothing but its session changed: one that carries no count of the
+/// provider's own (events that do are applied one by one by their job, which follows the newest
+/// count). The same test as the meeting's job makes.
 fn session_event(kind: &EventKind) -> Option<SessionEvent> {
     let (joined, p) = match kind {
         EventKind::ParticipantJoined(p) => (true, p),

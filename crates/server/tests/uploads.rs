@@ -315,22 +315,35 @@ async fn a_file_without_audio_is_refused_and_nothing_is_queued(db: Db) {
     app.stop().await;
 }
 
+/// An app whose uploads are limited by the setting `limit_setting` (bytes), and the id of a new
+/// transcript named `name` on it.
+async fn limited_upload(
+    db: Db,
+    whisper: &FakeWhisper,
+    limit_setting: &'static str,
+    limit: usize,
+    name: &str,
+) -> (TestApp, String) {
+    let env = whisper_env(whisper);
+    let mut env = pairs(&env);
+    let limit = limit.to_string();
+    env.push((limit_setting, &limit));
+    let app = TestApp::spawn(db, &env).await;
+    let id = create(&app, None, name).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (app, id)
+}
+
 async fn a_chunk_over_the_limit_is_refused_with_413_and_can_be_sent_again(db: Db) {
     let whisper = FakeWhisper::start().await;
     let wav = speech(&whisper);
-    let env = whisper_env(&whisper);
-    let mut env = pairs(&env);
     // Well above a real chunk (a third of the file), so that a refused chunk reaches the disk
     // (past the writer's 256 KiB buffer) before it is refused.
     let limit = 600_000;
     assert!(wav.len() < limit);
-    let limit_text = limit.to_string();
-    env.push(("UPLOAD_CHUNK_MAX_BYTES", &limit_text));
-    let app = TestApp::spawn(db, &env).await;
-    let id = create(&app, None, "Long one").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (app, id) = limited_upload(db, &whisper, "UPLOAD_CHUNK_MAX_BYTES", limit, "Long one").await;
     let parts = pieces(&wav, 3);
     let (status, body) = chunk(&app, None, &id, 0, 3, parts[0]).await;
     assert_eq!(status, 200, "{body}");
@@ -396,16 +409,9 @@ async fn a_chunk_over_the_limit_is_refused_with_413_and_can_be_sent_again(db: Db
 async fn an_upload_past_the_file_limit_is_refused_with_413(db: Db) {
     let whisper = FakeWhisper::start().await;
     let wav = speech(&whisper);
-    let env = whisper_env(&whisper);
-    let mut env = pairs(&env);
     // The whole file fits, with 10 bytes to spare.
-    let limit_text = (wav.len() + 10).to_string();
-    env.push(("UPLOAD_MAX_BYTES", &limit_text));
-    let app = TestApp::spawn(db, &env).await;
-    let id = create(&app, None, "Capped").await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (app, id) =
+        limited_upload(db, &whisper, "UPLOAD_MAX_BYTES", wav.len() + 10, "Capped").await;
     let parts = pieces(&wav, 3);
     for n in [0, 1] {
         let (status, body) = chunk(&app, None, &id, n, 3, parts[n as usize]).await;

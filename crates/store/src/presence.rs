@@ -368,14 +368,11 @@ async fn open_among_on(
         return Ok(0);
     };
     static OPEN: RowStatements = RowStatements::new(|rows, anonymous| {
-        let sessions: Vec<String> = (0..rows)
-            .map(|i| crate::webhooks::param(i + 2, anonymous))
-            .collect();
         format!(
             "SELECT COUNT(*) AS n FROM participant_session WHERE meeting_id = {} \
              AND left_at IS NULL AND platform_session_id IN ({})",
             crate::webhooks::param(1, anonymous),
-            sessions.join(", ")
+            crate::webhooks::param_list(rows, 2, anonymous)
         )
     });
     let anonymous = crate::webhooks::anonymous_params(conn);
@@ -403,21 +400,28 @@ pub(crate) async fn add_num_clients_on(
     Ok(())
 }
 
-/// Whether the meeting exists; on PostgreSQL its row is also locked until the transaction ends,
-/// so that transactions that change its sessions and count them run one after another (each
-/// count then sees the sessions the one before committed). SQLite's one writer connection
-/// already runs them one after another.
-async fn lock_meeting_on(conn: &mut sqlx::AnyConnection, meeting_id: &str) -> Result<bool> {
-    let sql = if crate::webhooks::anonymous_params(conn) {
-        "SELECT id FROM meeting WHERE id = $1"
+/// What a `SELECT … FROM meeting` ends with to lock the rows it reads until the transaction
+/// ends: ` FOR UPDATE` on PostgreSQL, so that transactions that change a meeting's sessions and
+/// count them run one after another (each count then sees the sessions the one before
+/// committed); nothing on SQLite, whose one writer connection already runs them so.
+pub(crate) fn meeting_row_lock(conn: &sqlx::AnyConnection) -> &'static str {
+    if crate::webhooks::anonymous_params(conn) {
+        ""
     } else {
-        "SELECT id FROM meeting WHERE id = $1 FOR UPDATE"
-    };
-    Ok(sqlx::query(sql)
-        .bind(meeting_id)
-        .fetch_optional(&mut *conn)
-        .await?
-        .is_some())
+        " FOR UPDATE"
+    }
+}
+
+/// Whether the meeting exists, its row locked as [`meeting_row_lock`] says.
+async fn lock_meeting_on(conn: &mut sqlx::AnyConnection, meeting_id: &str) -> Result<bool> {
+    let lock = meeting_row_lock(conn);
+    Ok(
+        sqlx::query(&format!("SELECT id FROM meeting WHERE id = $1{lock}"))
+            .bind(meeting_id)
+            .fetch_optional(&mut *conn)
+            .await?
+            .is_some(),
+    )
 }
 
 async fn refresh_num_clients_on(conn: &mut sqlx::AnyConnection, meeting_id: &str) -> Result<i64> {

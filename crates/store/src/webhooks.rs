@@ -7,7 +7,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::jobs::{NewJob, enqueue_on};
-use crate::presence::{SessionChange, add_num_clients_on, apply_sessions_on};
+use crate::presence::{SessionChange, add_num_clients_on, apply_sessions_on, meeting_row_lock};
 use crate::time::{opt_ts, parse_opt_ts, parse_ts, ts};
 use crate::{Result, Store, StoreError};
 
@@ -127,7 +127,7 @@ pub(crate) fn value_rows(rows: usize, width: usize, offset: usize, anonymous: bo
 }
 
 /// `$first, …` for `n` parameters (or all `?`).
-fn param_list(n: usize, first: usize, anonymous: bool) -> String {
+pub(crate) fn param_list(n: usize, first: usize, anonymous: bool) -> String {
     (first..first + n)
         .map(|i| param(i, anonymous))
         .collect::<Vec<_>>()
@@ -156,13 +156,9 @@ async fn meetings_applied_here<'a>(
         if !all_sessions {
             continue;
         }
-        // The meeting's row lock (as `lock_meeting_on` takes it) and whether any of its events
-        // waits, in one round trip; no row when the meeting is gone.
-        let lock = if anonymous_params(conn) {
-            ""
-        } else {
-            " FOR UPDATE"
-        };
+        // The meeting's row lock and whether any of its events waits, in one round trip; no
+        // row when the meeting is gone.
+        let lock = meeting_row_lock(conn);
         let row = sqlx::query(&format!(
             "SELECT CAST(CASE WHEN EXISTS (SELECT 1 FROM webhook_event \
              WHERE meeting_id = $1 AND processed_at IS NULL) THEN 1 ELSE 0 END AS BIGINT) \

@@ -739,7 +739,13 @@ async fn joins_and_leaves_are_applied_as_stored_unless_their_meeting_has_events_
         ..job("presence", Some(m), now + Duration::seconds(5))
     };
     let no_own_job = |_: usize| unreachable!("every event has its meeting");
-    let open = |store: Store| async move {
+    let ingest = async |batch: &[IncomingWebhook]| {
+        store
+            .ingest_webhooks(batch, meeting_job, no_own_job, presence_job)
+            .await
+            .unwrap()
+    };
+    let open = async || {
         let sessions = store.participant_sessions("m1").await.unwrap();
         let open: Vec<String> = sessions
             .into_iter()
@@ -757,12 +763,9 @@ async fn joins_and_leaves_are_applied_as_stored_unless_their_meeting_has_events_
         session_webhook("j2", true, "s2", 0),
         session_webhook("l2", false, "s2", 1),
     ];
-    let new = store
-        .ingest_webhooks(&batch, meeting_job, no_own_job, presence_job)
-        .await
-        .unwrap();
+    let new = ingest(&batch).await;
     assert_eq!(new, [true, true, true]);
-    assert_eq!(open(store.clone()).await, (vec!["s1".to_owned()], 1));
+    assert_eq!(open().await, (vec!["s1".to_owned()], 1));
     assert_eq!(
         store.inbox_counts().await.unwrap(),
         (3, 3),
@@ -792,34 +795,25 @@ async fn joins_and_leaves_are_applied_as_stored_unless_their_meeting_has_events_
         },
         ..again[0].clone()
     }];
-    let new = store
-        .ingest_webhooks(&again, meeting_job, no_own_job, presence_job)
-        .await
-        .unwrap();
+    let new = ingest(&again).await;
     assert_eq!(new, [false]);
-    assert_eq!(open(store.clone()).await, (vec!["s1".to_owned()], 1));
+    assert_eq!(open().await, (vec!["s1".to_owned()], 1));
 
     // A batch with an event that needs the meeting's job: all of m1's events in it wait, in order.
     let mixed = [
         session_webhook("j3", true, "s3", 2),
         incoming("j3x", "evt-ended", Some("m1")),
     ];
-    store
-        .ingest_webhooks(&mixed, meeting_job, no_own_job, presence_job)
-        .await
-        .unwrap();
-    assert_eq!(open(store.clone()).await, (vec!["s1".to_owned()], 1));
+    ingest(&mixed).await;
+    assert_eq!(open().await, (vec!["s1".to_owned()], 1));
     let pending = store.pending_meeting_events("m1", 10).await.unwrap();
     let pending: Vec<&str> = pending.iter().map(|p| p.id.as_str()).collect();
     assert_eq!(pending, ["j3", "j3x"]);
 
     // While they wait, a later join waits behind them rather than overtaking them.
     let later = [session_webhook("j4", true, "s4", 3)];
-    store
-        .ingest_webhooks(&later, meeting_job, no_own_job, presence_job)
-        .await
-        .unwrap();
-    assert_eq!(open(store.clone()).await, (vec!["s1".to_owned()], 1));
+    ingest(&later).await;
+    assert_eq!(open().await, (vec!["s1".to_owned()], 1));
     let pending = store.pending_meeting_events("m1", 10).await.unwrap();
     assert_eq!(pending.len(), 3);
     assert_eq!(pending[2].work.as_deref(), Some("work of j4"));
@@ -834,10 +828,7 @@ async fn joins_and_leaves_are_applied_as_stored_unless_their_meeting_has_events_
         meeting_id: Some("m-gone".into()),
         ..session_webhook("j5", true, "s5", 4)
     }];
-    store
-        .ingest_webhooks(&gone, meeting_job, no_own_job, presence_job)
-        .await
-        .unwrap();
+    ingest(&gone).await;
     assert_eq!(
         store
             .pending_meeting_events("m-gone", 10)
