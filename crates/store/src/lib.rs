@@ -134,6 +134,15 @@ impl StoreSettings {
 /// Connections of SQLite's reader pool (read-only, for the API's reads).
 const SQLITE_READERS: u32 = 8;
 
+/// A PostgreSQL connection idle at least this long is checked (a `ping` round trip) before it
+/// is handed out, and replaced if the server has closed it meanwhile (a restart, an idle
+/// timeout). One used more recently is not: sqlx already checked it as it came back to the
+/// pool, and the check before each use was one round trip more per statement (a third of the
+/// round trips of a read, and of the ingest writer's first step). If a connection dies within
+/// that second, the statement on it fails (the request gets its 503) and the connection, failing
+/// its check on the way back, is replaced.
+const PG_CHECK_IDLE_AFTER: Duration = Duration::from_secs(1);
+
 /// A handle on the database; cheap to clone.
 ///
 /// On SQLite, every write of this process goes through one connection (`pool`, of size one),
@@ -175,6 +184,16 @@ impl Store {
             let pool = AnyPoolOptions::new()
                 .max_connections(16)
                 .acquire_timeout(Duration::from_secs(10))
+                // See `PG_CHECK_IDLE_AFTER`.
+                .test_before_acquire(false)
+                .before_acquire(|conn, meta| {
+                    Box::pin(async move {
+                        if meta.idle_for >= PG_CHECK_IDLE_AFTER {
+                            sqlx::Connection::ping(conn).await?;
+                        }
+                        Ok(true)
+                    })
+                })
                 .connect_with(options)
                 .await?;
             return Ok(Self {
@@ -439,6 +458,40 @@ mod tests {
             assert!(written.is_err(), "a reader connection wrote");
             store.close().await;
         }
+    }
+
+    #[tokio::test]
+    #[ignore = "PostgreSQL: runs when TEST_DATABASE_URL is set (scripts/test)"]
+    async fn postgres_connections_closed_by_the_server_while_idle_are_replaced_before_use() {
+        let db = testing::TestDatabase::postgres()
+            .await
+            .expect("TEST_DATABASE_URL");
+        let store = Store::connect(&db.url).await.unwrap();
+        store.migrate().await.unwrap();
+        // Several connections open at once.
+        let counts = || store.inbox_counts();
+        tokio::try_join!(counts(), counts(), counts(), counts()).unwrap();
+        // The server ends every connection of the store's pool, as a restart would.
+        let admin = AnyPool::connect(&db.url).await.unwrap();
+        let ended = sqlx::query(
+            "SELECT COUNT(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .fetch_one(&admin)
+        .await
+        .unwrap()
+        .try_get::<i64, _>("n")
+        .unwrap();
+        assert!(ended >= 1, "no connection of the store's pool was open");
+        admin.close().await;
+        tokio::time::sleep(PG_CHECK_IDLE_AFTER + Duration::from_millis(200)).await;
+        // Each dead connection fails its check and another is opened: no statement fails.
+        for _ in 0..8 {
+            store.inbox_counts().await.unwrap();
+        }
+        tokio::try_join!(counts(), counts(), counts(), counts()).unwrap();
+        store.close().await;
+        db.drop_database().await;
     }
 
     #[test]
