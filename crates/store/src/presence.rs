@@ -105,6 +105,27 @@ impl Store {
             .collect()
     }
 
+    /// The meeting's open sessions: each one's provider session id and when it joined. Read a
+    /// row at a time (a crowded meeting's presence check holds these and the provider's list,
+    /// not every session row as well).
+    pub async fn open_sessions(&self, meeting_id: &str) -> Result<Vec<(String, DateTime<Utc>)>> {
+        use futures::TryStreamExt;
+        let mut rows = sqlx::query(
+            "SELECT platform_session_id, joined_at FROM participant_session \
+             WHERE meeting_id = $1 AND left_at IS NULL",
+        )
+        .bind(meeting_id)
+        .fetch(&self.pool);
+        let mut open = Vec::new();
+        while let Some(r) = rows.try_next().await? {
+            open.push((
+                r.try_get("platform_session_id")?,
+                parse_ts(&r.try_get::<String, _>("joined_at")?)?,
+            ));
+        }
+        Ok(open)
+    }
+
     /// Open meetings and the participants in them now (for the metrics page): the active
     /// meetings, and the sum of their `num_clients`.
     pub async fn open_meetings_and_participants(&self) -> Result<(i64, i64)> {

@@ -889,6 +889,13 @@ async fn sessions_survive_duplicated_and_reordered_events(store: Store) {
     );
     assert_eq!(sessions.len(), 3);
     assert_eq!(store.meeting("m1").await.unwrap().unwrap().num_clients, 1);
+    let mut open = store.open_sessions("m1").await.unwrap();
+    open.sort();
+    assert_eq!(
+        open,
+        [("s2".to_owned(), t)],
+        "only the open sessions, with when they joined"
+    );
 
     // A presence check found s2 gone a minute late; the provider's leave then says when.
     store

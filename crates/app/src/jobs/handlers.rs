@@ -266,13 +266,9 @@ async fn reconcile_presence(ctx: &App, meeting_id: &str) -> AppResult<Outcome> {
         Err(e) => return Err(e.into()),
     };
     let now = ctx.clock.now();
-    let known = ctx.store.participant_sessions(&meeting.id).await?;
+    let open = ctx.store.open_sessions(&meeting.id).await?;
     let present_ids: HashSet<&str> = present.iter().map(|p| p.session_id.as_str()).collect();
-    let open_ids: HashSet<&str> = known
-        .iter()
-        .filter(|s| s.left_at.is_none())
-        .map(|s| s.platform_session_id.as_str())
-        .collect();
+    let open_ids: HashSet<&str> = open.iter().map(|(id, _)| id.as_str()).collect();
     // Only what differs is written: a crowded meeting costs a read, not a write per participant.
     for p in present
         .iter()
@@ -288,14 +284,10 @@ async fn reconcile_presence(ctx: &App, meeting_id: &str) -> AppResult<Outcome> {
             })
             .await?;
     }
-    for gone in known.iter().filter(|s| {
-        s.left_at.is_none()
-            && s.joined_at < now - PRESENCE_LAG
-            && !present_ids.contains(s.platform_session_id.as_str())
+    for (gone, _) in open.iter().filter(|(id, joined_at)| {
+        *joined_at < now - PRESENCE_LAG && !present_ids.contains(id.as_str())
     }) {
-        ctx.store
-            .session_absent(&meeting.id, &gone.platform_session_id, now)
-            .await?;
+        ctx.store.session_absent(&meeting.id, gone, now).await?;
     }
     ctx.store.refresh_num_clients(&meeting.id).await?;
     Ok(Outcome::Done)
