@@ -223,16 +223,10 @@ async fn store_batch(
         .await
 }
 
-/// A join or leave that needs nothing but its session changed: one that carries no count of the
-/// provider's own (events that do are applied one by one by their job, which follows the newest
-/// count). The same test as the meeting's job makes.
+/// The event as a session change the writer may apply as it stores it
+/// ([`EventKind::session_change`], the test the meeting's job makes too).
 fn session_event(kind: &EventKind) -> Option<SessionEvent> {
-    let (joined, p) = match kind {
-        EventKind::ParticipantJoined(p) => (true, p),
-        EventKind::ParticipantLeft(p) => (false, p),
-        _ => return None,
-    };
-    p.num_clients.is_none().then(|| SessionEvent {
+    kind.session_change().map(|(joined, p)| SessionEvent {
         joined,
         platform_session_id: p.session_id.clone(),
         user_id: p.user_id.clone(),

@@ -209,6 +209,20 @@ pub enum EventKind {
     Other,
 }
 
+impl EventKind {
+    /// A join (`true`) or leave that changes nothing but the participant's session: one that
+    /// carries no count of the provider's own (an event that does is applied on its own, so the
+    /// newest count wins).
+    pub fn session_change(&self) -> Option<(bool, &Participant)> {
+        let (joined, p) = match self {
+            Self::ParticipantJoined(p) => (true, p),
+            Self::ParticipantLeft(p) => (false, p),
+            _ => return None,
+        };
+        p.num_clients.is_none().then_some((joined, p))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Participant {
     pub meeting: MeetingKey,

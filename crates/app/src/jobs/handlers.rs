@@ -120,36 +120,28 @@ async fn apply_meeting_events(ctx: &App, meeting_id: &str) -> AppResult<Outcome>
         let mut applied: Vec<&str> = Vec::new();
         for (id, work) in &decoded {
             let now = ctx.clock.now();
-            let note = match (work, &meeting) {
-                (
-                    Ok(Job::ProcessWebhook {
-                        event:
-                            event @ (EventKind::ParticipantJoined(p) | EventKind::ParticipantLeft(p)),
-                        ..
-                    }),
-                    Some(meeting),
-                    // A provider that sends its own count (Whereby) is applied one by one, by
-                    // `apply_event`, which follows the newest count.
-                ) if p.num_clients.is_none() => {
-                    let change = SessionChange {
-                        meeting_id: &meeting.id,
-                        platform_session_id: &p.session_id,
-                        user_id: p.user_id.as_deref(),
-                        user_name: p.user_name.as_deref(),
-                        at: p.at,
-                    };
-                    sessions.push((matches!(event, EventKind::ParticipantJoined(_)), change));
-                    applied.push(id);
-                    continue;
-                }
-                (
-                    Ok(Job::ProcessWebhook {
-                        provider, event, ..
-                    }),
-                    _,
-                ) => apply_event(ctx, provider, event).await?,
-                (Ok(other), _) => Some(format!("not a webhook's work: {}", other.kind())),
-                (Err(e), _) => Some(format!("unreadable stored work: {e}")),
+            // A join or leave whose provider sends its own count (Whereby) is applied one by
+            // one, by `apply_event`, which follows the newest count; the others together.
+            if let (Ok(Job::ProcessWebhook { event, .. }), Some(meeting)) = (work, &meeting)
+                && let Some((joined, p)) = event.session_change()
+            {
+                let change = SessionChange {
+                    meeting_id: &meeting.id,
+                    platform_session_id: &p.session_id,
+                    user_id: p.user_id.as_deref(),
+                    user_name: p.user_name.as_deref(),
+                    at: p.at,
+                };
+                sessions.push((joined, change));
+                applied.push(id);
+                continue;
+            }
+            let note = match work {
+                Ok(Job::ProcessWebhook {
+                    provider, event, ..
+                }) => apply_event(ctx, provider, event).await?,
+                Ok(other) => Some(format!("not a webhook's work: {}", other.kind())),
+                Err(e) => Some(format!("unreadable stored work: {e}")),
             };
             ctx.store
                 .mark_inbox_processed(id, now, note.as_deref())
