@@ -339,22 +339,29 @@ impl DailyServer {
         base: &str,
         room_name: &str,
     ) -> anyhow::Result<(BenchMeeting, BenchMeeting)> {
-        let mut meetings = Vec::with_capacity(2);
-        for name in [room_name.to_owned(), format!("{room_name}-other")] {
-            let (url, daily_room) = create_meeting(http, base, &name).await?;
-            let events = Events {
-                http: http.clone(),
-                webhook_url: format!("{base}/v1/daily/webhook"),
-                secret: self.secret.clone(),
-                fake: self.fake.clone(),
-                daily_room,
-                sent: Arc::new(AtomicUsize::new(0)),
-            };
-            meetings.push(BenchMeeting { url, events });
-        }
-        let other = meetings.pop().context("two meetings")?;
-        let loaded = meetings.pop().context("two meetings")?;
+        let loaded = self.meeting(http, base, room_name).await?;
+        let other = self
+            .meeting(http, base, &format!("{room_name}-other"))
+            .await?;
         Ok((loaded, other))
+    }
+
+    async fn meeting(
+        &self,
+        http: &reqwest::Client,
+        base: &str,
+        room_name: &str,
+    ) -> anyhow::Result<BenchMeeting> {
+        let (url, daily_room) = create_meeting(http, base, room_name).await?;
+        let events = Events {
+            http: http.clone(),
+            webhook_url: format!("{base}/v1/daily/webhook"),
+            secret: self.secret.clone(),
+            fake: self.fake.clone(),
+            daily_room,
+            sent: Arc::new(AtomicUsize::new(0)),
+        };
+        Ok(BenchMeeting { url, events })
     }
 }
 
