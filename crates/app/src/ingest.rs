@@ -199,7 +199,7 @@ async fn store_batch(
         let provider = waiting.webhook.event.provider.as_str();
         waiting.webhook.meeting_id = meetings.get(store, provider, key).await?;
     }
-    let webhooks: Vec<IncomingWebhook> = batch.iter().map(|w| w.webhook.clone()).collect();
+    let webhooks: Vec<&IncomingWebhook> = batch.iter().map(|w| &w.webhook).collect();
     store
         .ingest_webhooks(
             &webhooks,

@@ -296,9 +296,9 @@ impl Store {
     /// event without one gets its own job, `event_job(index)` (its index in `batch`).
     /// Returns, in order, whether each event was new (of several deliveries of one event in the
     /// batch, the first is the one stored).
-    pub async fn ingest_webhooks(
+    pub async fn ingest_webhooks<W: std::borrow::Borrow<IncomingWebhook>>(
         &self,
-        batch: &[IncomingWebhook],
+        batch: &[W],
         meeting_job: impl Fn(&str) -> NewJob,
         event_job: impl Fn(usize) -> NewJob,
         presence_job: impl Fn(&str) -> NewJob,
@@ -322,6 +322,7 @@ impl Store {
         let mut seen = HashSet::new();
         let firsts: Vec<(usize, &IncomingWebhook)> = batch
             .iter()
+            .map(W::borrow)
             .enumerate()
             .filter(|(_, w)| seen.insert((&w.event.provider, &w.event.event_id)))
             .collect();
@@ -416,7 +417,7 @@ impl Store {
         tx.commit().await?;
         Ok(batch
             .iter()
-            .map(|w| inserted.contains(&w.event.id))
+            .map(|w| inserted.contains(&w.borrow().event.id))
             .collect())
     }
 
