@@ -2,11 +2,16 @@
 //! each, in one run, with the server's throughput as a ratio to the ceiling measured in the same
 //! run by the same load generator (see [`crate::ceiling`]). Its last line sums it up.
 //!
-//! One server (Daily faked in this process, as in `webhooks`): start-up, idle RSS; the ceiling
-//! and then signed `participant.joined` ingest into one meeting at concurrency 64 (that load is
-//! the burst whose catch-up is timed, with one event for another meeting sent right after it);
-//! receipt-to-effect on an idle queue; the ceiling and then get-or-create on its reuse path at
-//! concurrency 16; RSS after all that load.
+//! One server (Daily faked in this process, as in `webhooks`): start-up, idle RSS; rounds of the
+//! ceiling and then signed `participant.joined` ingest into one meeting at concurrency 64 (each
+//! server load is a burst whose catch-up is timed, with one event for another meeting sent right
+//! after it); receipt-to-effect on an idle queue; rounds of the ceiling and then get-or-create on
+//! its reuse path at concurrency 16; RSS after all that load.
+//!
+//! Rounds: this machine's speed changes from one second to the next (the ceiling moved by up to
+//! 2× between consecutive runs), so one load of each would compare the server and the ceiling
+//! at different speeds. Alternating several, and summing each side's up, compares them over the
+//! same stretch of time.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
@@ -37,6 +42,54 @@ pub struct Options {
     /// The longest wait after the burst for num_clients to catch up, in seconds.
     #[arg(long, default_value_t = 60)]
     catch_up_timeout_secs: u64,
+    /// Rounds of each comparison: a load of the ceiling, then one of the server, this many
+    /// times (`--requests` each); each side's figures are over all its rounds.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+}
+
+/// The loads of one side of a comparison, over its rounds.
+#[derive(Default)]
+struct Loads {
+    times: Vec<Duration>,
+    errors: usize,
+    elapsed: Duration,
+}
+
+impl Loads {
+    fn add(&mut self, (times, errors, elapsed): (Vec<Duration>, usize, Duration)) {
+        self.times.extend(times);
+        self.errors += errors;
+        self.elapsed += elapsed;
+    }
+
+    fn figures(mut self) -> Figures {
+        self.times.sort();
+        Figures::of(&self.times, self.errors, self.elapsed)
+    }
+}
+
+/// What followed one burst: sessions not counted yet at its last answer, the time until all
+/// were, and until another meeting's event was applied (`None`: not within the timeout, or that
+/// event was not answered 200).
+struct AfterBurst {
+    behind: i64,
+    catch_up: Option<Duration>,
+    other_applied: Option<Duration>,
+    other_sent: bool,
+}
+
+impl AfterBurst {
+    /// The worse of two, figure by figure (a missing figure is the worst).
+    fn worst(self, other: Self) -> Self {
+        let worse = |a: Option<Duration>, b: Option<Duration>| a.zip(b).map(|(a, b)| a.max(b));
+        Self {
+            behind: self.behind.max(other.behind),
+            catch_up: worse(self.catch_up, other.catch_up),
+            other_applied: worse(self.other_applied, other.other_applied),
+            other_sent: self.other_sent && other.other_sent,
+        }
+    }
 }
 
 /// Throughput, p50 and p99 of one load.
@@ -127,58 +180,66 @@ pub async fn run(common: &Common, options: &Options) -> anyhow::Result<()> {
         ..events.clone()
     };
 
-    // Ingest: the ceiling, then the server, each after a warm-up.
-    load(&to_ceiling, options.warm_up, c_ingest).await?;
-    let (times, errors, elapsed) = load(&to_ceiling, requests, c_ingest).await?;
-    let ingest_ceiling = Figures::of(&times, errors, elapsed);
+    // Ingest: rounds of the ceiling, then the server, the first of each after a warm-up.
+    let rounds = options.rounds.max(1);
+    let timeout = Duration::from_secs(options.catch_up_timeout_secs);
+    let (mut ceiling_loads, mut server_loads) = (Loads::default(), Loads::default());
+    let mut bursts = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        if round == 0 {
+            load(&to_ceiling, options.warm_up, c_ingest).await?;
+        }
+        ceiling_loads.add(load(&to_ceiling, requests, c_ingest).await?);
+        if round == 0 {
+            load(&events, options.warm_up, c_ingest).await?;
+            wait_for(&http, &meeting_url, events.sent(), options).await?;
+        }
+        server_loads.add(load(&events, requests, c_ingest).await?);
+        // Also lets the burst's work finish before the ceiling's next round.
+        bursts.push(
+            after_burst(
+                &http,
+                (&meeting_url, &events),
+                (&other_url, &other),
+                timeout,
+            )
+            .await?,
+        );
+    }
+    let AfterBurst {
+        behind,
+        catch_up,
+        other_applied,
+        other_sent,
+    } = bursts
+        .into_iter()
+        .reduce(AfterBurst::worst)
+        .expect("at least one round");
+    let ingest_ceiling = ceiling_loads.figures();
+    let ingest = server_loads.figures();
     let body_bytes = to_ceiling.next()?.body.len();
+    let of_rounds = format!("{rounds} rounds of {requests}, alternating");
     println!(
-        "ceiling, POST of a {body_bytes}-byte webhook answered {{\"status\":\"ok\"}} by axum, concurrency {c_ingest}: {}",
+        "ceiling, POST of a {body_bytes}-byte webhook answered {{\"status\":\"ok\"}} by axum, concurrency {c_ingest} ({of_rounds}): {}",
         ingest_ceiling.line()
     );
-    load(&events, options.warm_up, c_ingest).await?;
-    wait_for(&http, &meeting_url, events.sent(), options).await?;
-    let (times, errors, elapsed) = load(&events, requests, c_ingest).await?;
-    let loaded = Instant::now();
-    let ingest = Figures::of(&times, errors, elapsed);
     println!(
-        "webhook ingest, signed Daily participant.joined, concurrency {c_ingest}: {} = {:.1} % of the ceiling",
+        "webhook ingest, signed Daily participant.joined, concurrency {c_ingest} ({of_rounds}): {} = {:.1} % of the ceiling",
         ingest.line(),
         ingest.ratio(&ingest_ceiling)
     );
-
-    // The burst's catch-up, and another meeting's event sent right after it.
-    let target = events.sent();
-    let behind = target - num_clients(&http, &meeting_url).await?;
-    let probe_sent = other.send(other.next()?).await;
-    let (mut catch_up, mut other_applied) = (None, None);
-    let timeout = Duration::from_secs(options.catch_up_timeout_secs);
-    while (catch_up.is_none() || (probe_sent && other_applied.is_none()))
-        && loaded.elapsed() < timeout
-    {
-        if catch_up.is_none() && num_clients(&http, &meeting_url).await? >= target {
-            catch_up = Some(loaded.elapsed());
-        }
-        if probe_sent
-            && other_applied.is_none()
-            && num_clients(&http, &other_url).await? >= other.sent()
-        {
-            other_applied = Some(loaded.elapsed());
-        }
-        tokio::time::sleep(CATCH_UP_POLL).await;
-    }
     let figure = |d: Option<Duration>| match d {
         Some(d) => format!("{:.0} ms", ms(d)),
         None => format!("not within {} s", timeout.as_secs()),
     };
     println!(
-        "burst catch-up, {requests} events into one meeting: num_clients counted all {} after the last answer ({behind} behind then)",
+        "burst catch-up, {requests} events into one meeting: num_clients counted all {} after the last answer (the worst of {rounds} bursts; {behind} behind then)",
         figure(catch_up)
     );
     println!(
-        "another meeting's event, sent after the burst's last answer: applied {} after that answer{}",
+        "another meeting's event, sent after the burst's last answer: applied {} after that answer (the worst of {rounds}){}",
         figure(other_applied),
-        if probe_sent {
+        if other_sent {
             ""
         } else {
             " (not answered 200)"
@@ -209,36 +270,35 @@ pub async fn run(common: &Common, options: &Options) -> anyhow::Result<()> {
         );
     }
 
-    // Get-or-create on its reuse path: the ceiling, then the server.
+    // Get-or-create on its reuse path: rounds of the ceiling, then the server.
     let ceiling_url = format!("{}/v1/rooms/{room_name}/meeting", ceiling.base);
-    reuse_load(&http, &ceiling_url, None, options.warm_up, c_meeting).await?;
-    let (times, errors, elapsed) =
-        reuse_load(&http, &ceiling_url, None, requests, c_meeting).await?;
-    let meeting_ceiling = Figures::of(&times, errors, elapsed);
-    println!(
-        "ceiling, POST of {{}} answered {{\"status\":\"ok\"}} by axum, concurrency {c_meeting}: {}",
-        meeting_ceiling.line()
-    );
-    drop(ceiling);
     let reuse_url = format!("{base}/v1/rooms/{room_name}/meeting");
     let meeting_id = meeting_url
         .rsplit('/')
         .next()
         .unwrap_or_default()
         .to_owned();
-    reuse_load(
-        &http,
-        &reuse_url,
-        Some(&meeting_id),
-        options.warm_up,
-        c_meeting,
-    )
-    .await?;
-    let (times, errors, elapsed) =
-        reuse_load(&http, &reuse_url, Some(&meeting_id), requests, c_meeting).await?;
-    let reuse = Figures::of(&times, errors, elapsed);
+    let (mut ceiling_loads, mut server_loads) = (Loads::default(), Loads::default());
+    for round in 0..rounds {
+        if round == 0 {
+            reuse_load(&http, &ceiling_url, None, options.warm_up, c_meeting).await?;
+        }
+        ceiling_loads.add(reuse_load(&http, &ceiling_url, None, requests, c_meeting).await?);
+        let server = Some(meeting_id.as_str());
+        if round == 0 {
+            reuse_load(&http, &reuse_url, server, options.warm_up, c_meeting).await?;
+        }
+        server_loads.add(reuse_load(&http, &reuse_url, server, requests, c_meeting).await?);
+    }
+    drop(ceiling);
+    let meeting_ceiling = ceiling_loads.figures();
+    let reuse = server_loads.figures();
     println!(
-        "get-or-create, reuse path, concurrency {c_meeting}: {} = {:.1} % of the ceiling",
+        "ceiling, POST of {{}} answered {{\"status\":\"ok\"}} by axum, concurrency {c_meeting} ({of_rounds}): {}",
+        meeting_ceiling.line()
+    );
+    println!(
+        "get-or-create, reuse path, concurrency {c_meeting} ({of_rounds}): {} = {:.1} % of the ceiling",
         reuse.line(),
         reuse.ratio(&meeting_ceiling)
     );
@@ -263,6 +323,41 @@ pub async fn run(common: &Common, options: &Options) -> anyhow::Result<()> {
         load_average()
     );
     Ok(())
+}
+
+/// After a burst into `loaded`'s meeting: one event sent to `other`'s, then both read until
+/// each counts every session sent (or `timeout` after the burst's last answer).
+async fn after_burst(
+    http: &reqwest::Client,
+    (loaded_url, loaded): (&str, &Events),
+    (other_url, other): (&str, &Events),
+    timeout: Duration,
+) -> anyhow::Result<AfterBurst> {
+    let answered = Instant::now();
+    let target = loaded.sent();
+    let behind = target - num_clients(http, loaded_url).await?;
+    let other_sent = other.send(other.next()?).await;
+    let (mut catch_up, mut other_applied) = (None, None);
+    while (catch_up.is_none() || (other_sent && other_applied.is_none()))
+        && answered.elapsed() < timeout
+    {
+        if catch_up.is_none() && num_clients(http, loaded_url).await? >= target {
+            catch_up = Some(answered.elapsed());
+        }
+        if other_sent
+            && other_applied.is_none()
+            && num_clients(http, other_url).await? >= other.sent()
+        {
+            other_applied = Some(answered.elapsed());
+        }
+        tokio::time::sleep(CATCH_UP_POLL).await;
+    }
+    Ok(AfterBurst {
+        behind,
+        catch_up,
+        other_applied,
+        other_sent,
+    })
 }
 
 /// Waits until the meeting counts `target` sessions (after the warm-up).
