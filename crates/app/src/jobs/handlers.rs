@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use reflector_core::Meeting;
 use reflector_core::lifecycle::{Decision, SessionSpan, decide};
-use reflector_platforms::{EventKind, PlatformError};
+use reflector_platforms::{EventKind, Participant, PlatformError};
 use reflector_store::SessionChange;
 
 use reflector_queue::Outcome;
@@ -125,14 +125,7 @@ async fn apply_meeting_events(ctx: &App, meeting_id: &str) -> AppResult<Outcome>
             if let (Ok(Job::ProcessWebhook { event, .. }), Some(meeting)) = (work, &meeting)
                 && let Some((joined, p)) = event.session_change()
             {
-                let change = SessionChange {
-                    meeting_id: &meeting.id,
-                    platform_session_id: &p.session_id,
-                    user_id: p.user_id.as_deref(),
-                    user_name: p.user_name.as_deref(),
-                    at: p.at,
-                };
-                sessions.push((joined, change));
+                sessions.push((joined, session_change(&meeting.id, p)));
                 applied.push(id);
                 continue;
             }
@@ -169,6 +162,17 @@ async fn apply_meeting_events(ctx: &App, meeting_id: &str) -> AppResult<Outcome>
 const GATHER_AFTER: usize = 16;
 const GATHER_FOR: std::time::Duration = std::time::Duration::from_millis(10);
 
+/// The change `p`'s join or leave makes to its session in the meeting `meeting_id`.
+fn session_change<'a>(meeting_id: &'a str, p: &'a Participant) -> SessionChange<'a> {
+    SessionChange {
+        meeting_id,
+        platform_session_id: &p.session_id,
+        user_id: p.user_id.as_deref(),
+        user_name: p.user_name.as_deref(),
+        at: p.at,
+    }
+}
+
 /// Applies a provider event; the returned note (e.g. "unknown meeting") is kept in the inbox.
 async fn apply_event(ctx: &App, provider: &str, event: &EventKind) -> AppResult<Option<String>> {
     let Some(key) = meeting_key(event) else {
@@ -179,13 +183,7 @@ async fn apply_event(ctx: &App, provider: &str, event: &EventKind) -> AppResult<
     };
     match event {
         EventKind::ParticipantJoined(p) | EventKind::ParticipantLeft(p) => {
-            let change = SessionChange {
-                meeting_id: &meeting.id,
-                platform_session_id: &p.session_id,
-                user_id: p.user_id.as_deref(),
-                user_name: p.user_name.as_deref(),
-                at: p.at,
-            };
+            let change = session_change(&meeting.id, p);
             if matches!(event, EventKind::ParticipantJoined(_)) {
                 ctx.store.session_joined(&change).await?;
             } else {
