@@ -11,6 +11,7 @@
 //! participant's join or leave needs no job when nothing of its meeting waits: it is applied in
 //! the transaction that stores it (see [`IncomingWebhook::session`]).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -123,9 +124,9 @@ async fn write_batches(receiver: Arc<Mutex<mpsc::Receiver<Waiting>>>, queue: Que
             }
         }
         let result = store_batch(&queue, &mut meetings, &mut batch).await;
-        let any_new = matches!(&result, Ok(new) if new.iter().any(|n| *n));
+        let queued_now = matches!(&result, Ok((_, queued_now)) if *queued_now);
         match result {
-            Ok(new) => {
+            Ok((new, _)) => {
                 for (waiting, new) in batch.drain(..).zip(new) {
                     let _ = waiting.reply.send(Ok(new));
                 }
@@ -138,7 +139,9 @@ async fn write_batches(receiver: Arc<Mutex<mpsc::Receiver<Waiting>>>, queue: Que
                 }
             }
         }
-        if any_new {
+        // Only a job due now needs a runner now (a batch applied as it was stored queues only
+        // the meeting's presence check, due later, which the runners' polling finds).
+        if queued_now {
             queue.wake();
         }
     }
@@ -187,12 +190,13 @@ impl MeetingIds {
     }
 }
 
-/// Looks the batch's meetings up (once each) and stores the batch.
+/// Looks the batch's meetings up (once each) and stores the batch. Returns whether each event
+/// was new, and whether a job that is due now was queued.
 async fn store_batch(
     queue: &Queue,
     meetings: &mut MeetingIds,
     batch: &mut [Waiting],
-) -> reflector_store::Result<Vec<bool>> {
+) -> reflector_store::Result<(Vec<bool>, bool)> {
     let (store, now) = (&queue.store, queue.clock.now());
     for waiting in batch.iter_mut() {
         let Some(key) = &waiting.key else { continue };
@@ -200,10 +204,12 @@ async fn store_batch(
         waiting.webhook.meeting_id = meetings.get(store, provider, key).await?;
     }
     let webhooks: Vec<&IncomingWebhook> = batch.iter().map(|w| &w.webhook).collect();
-    store
+    let queued_now = AtomicBool::new(false);
+    let new = store
         .ingest_webhooks(
             &webhooks,
             |meeting_id| {
+                queued_now.store(true, Ordering::Relaxed);
                 Job::ApplyMeetingEvents {
                     meeting_id: meeting_id.to_owned(),
                 }
@@ -211,7 +217,10 @@ async fn store_batch(
             },
             // An event whose meeting is unknown (or that names none) is applied, or noted as not
             // applicable, by a job of its own.
-            |i| batch[i].own_job.clone(),
+            |i| {
+                queued_now.store(true, Ordering::Relaxed);
+                batch[i].own_job.clone()
+            },
             // As after a batch of joins and leaves applied by the meeting's job.
             |meeting_id| {
                 Job::ReconcilePresence {
@@ -220,7 +229,8 @@ async fn store_batch(
                 .to_new(now + crate::jobs::PRESENCE_CHECK_DELAY)
             },
         )
-        .await
+        .await?;
+    Ok((new, queued_now.into_inner()))
 }
 
 /// The event as a session change the writer may apply as it stores it

@@ -1,5 +1,7 @@
 //! Who is in a meeting, and the meeting changes the background jobs make.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use reflector_core::Meeting;
 use sqlx::Row;
@@ -257,96 +259,114 @@ async fn session_left_on(conn: &mut sqlx::AnyConnection, c: &SessionChange<'_>) 
     sessions_left_on(conn, &[c]).await.map(drop)
 }
 
-/// Joins of distinct sessions, in one statement (at most [`crate::webhooks::rows_for`] rows).
-/// Returns how many sessions it opened: a row is written only for a new session or one that
-/// presence had closed.
+/// The start of both session upserts, and what their rows are read from on PostgreSQL: one JSON
+/// parameter of [`SessionRow`]s.
+const INTO_SESSION: &str = "INSERT INTO participant_session (id, meeting_id, platform_session_id, \
+    user_id, user_name, joined_at";
+const SESSION_ROWS: &str = "json_to_recordset($1::json) AS r(id TEXT, meeting_id TEXT, \
+    platform_session_id TEXT, user_id TEXT, user_name TEXT, at TEXT)";
+const SESSION_COLUMNS: &str = "id, meeting_id, platform_session_id, user_id, user_name, at";
+
+/// What a join does to a stored session: reopens it only if presence closed it.
+const ON_JOIN: &str = "ON CONFLICT (meeting_id, platform_session_id) DO UPDATE SET left_at = NULL, \
+    closed_by = NULL WHERE participant_session.closed_by = 'presence'";
+
+/// What a leave does to a stored session: closes it for good, keeping the first leave's time.
+const ON_LEAVE: &str = "ON CONFLICT (meeting_id, platform_session_id) DO UPDATE \
+    SET left_at = CASE WHEN participant_session.closed_by = 'event' \
+    THEN participant_session.left_at ELSE excluded.left_at END, closed_by = 'event'";
+
+/// Joins of distinct sessions, in one statement (on SQLite at most
+/// [`crate::webhooks::rows_for`] rows). Returns how many sessions it opened: a row is written
+/// only for a new session or one that presence had closed.
 async fn sessions_joined_on(
     conn: &mut sqlx::AnyConnection,
     changes: &[&SessionChange<'_>],
 ) -> Result<u64> {
-    static JOIN: RowStatements = RowStatements::new(|rows, anonymous| {
-        format!(
-            "INSERT INTO participant_session (id, meeting_id, platform_session_id, user_id, \
-             user_name, joined_at) VALUES {} \
-             ON CONFLICT (meeting_id, platform_session_id) DO UPDATE SET left_at = NULL, \
-             closed_by = NULL WHERE participant_session.closed_by = 'presence'",
-            crate::webhooks::value_rows(rows, 6, 0, anonymous)
-        )
+    static JOIN: RowStatements = RowStatements::new(|rows| {
+        let values = crate::webhooks::value_rows(rows, 6);
+        format!("{INTO_SESSION}) VALUES {values} {ON_JOIN}")
     });
-    let anonymous = crate::webhooks::anonymous_params(conn);
-    upsert_sessions(conn, JOIN.get(changes.len(), anonymous), changes, false).await
+    static JOIN_JSON: LazyLock<String> = LazyLock::new(|| {
+        format!("{INTO_SESSION}) SELECT {SESSION_COLUMNS} FROM {SESSION_ROWS} {ON_JOIN}")
+    });
+    upsert_sessions(conn, &JOIN, &JOIN_JSON, changes, false).await
 }
 
-/// Leaves of distinct sessions, in one statement (at most [`crate::webhooks::rows_for`] rows).
+/// Leaves of distinct sessions, in one statement (on SQLite at most
+/// [`crate::webhooks::rows_for`] rows).
 async fn sessions_left_on(
     conn: &mut sqlx::AnyConnection,
     changes: &[&SessionChange<'_>],
 ) -> Result<u64> {
-    static LEAVE: RowStatements = RowStatements::new(|rows, anonymous| {
+    static LEAVE: RowStatements = RowStatements::new(|rows| {
+        // The leave's time is also its join's: bound twice, as each `?` is bound once.
+        let values = vec!["(?, ?, ?, ?, ?, ?, ?, 'event')"; rows].join(", ");
+        format!("{INTO_SESSION}, left_at, closed_by) VALUES {values} {ON_LEAVE}")
+    });
+    // The leave's time is also its join's.
+    static LEAVE_JSON: LazyLock<String> = LazyLock::new(|| {
         format!(
-            "INSERT INTO participant_session (id, meeting_id, platform_session_id, user_id, \
-             user_name, joined_at, left_at, closed_by) VALUES {} \
-             ON CONFLICT (meeting_id, platform_session_id) DO UPDATE \
-             SET left_at = CASE WHEN participant_session.closed_by = 'event' \
-             THEN participant_session.left_at ELSE excluded.left_at END, closed_by = 'event'",
-            leave_rows(rows, anonymous)
+            "{INTO_SESSION}, left_at, closed_by) SELECT {SESSION_COLUMNS}, at, 'event' \
+             FROM {SESSION_ROWS} {ON_LEAVE}"
         )
     });
-    let anonymous = crate::webhooks::anonymous_params(conn);
-    // With `?` parameters, bound once each, the leave's time (also its join's) is bound twice.
-    upsert_sessions(
-        conn,
-        LEAVE.get(changes.len(), anonymous),
-        changes,
-        anonymous,
-    )
-    .await
+    upsert_sessions(conn, &LEAVE, &LEAVE_JSON, changes, true).await
 }
 
-/// Runs a session upsert whose rows take (id, meeting, session, user id, user name, time), and
-/// the time once more when `time_twice`.
+/// A session upsert's row, as PostgreSQL reads it from JSON.
+#[derive(serde::Serialize)]
+struct SessionRow<'a> {
+    id: String,
+    meeting_id: &'a str,
+    platform_session_id: &'a str,
+    user_id: Option<&'a str>,
+    user_name: Option<&'a str>,
+    at: String,
+}
+
+/// Runs a session upsert. On SQLite, `values` for the number of `changes`, whose rows take
+/// (id, meeting, session, user id, user name, time), and the time once more when `time_twice`;
+/// on PostgreSQL, `json` with every row in its one parameter (one round trip for any number).
 async fn upsert_sessions(
     conn: &mut sqlx::AnyConnection,
-    sql: &str,
+    values: &RowStatements,
+    json: &str,
     changes: &[&SessionChange<'_>],
     time_twice: bool,
 ) -> Result<u64> {
-    let mut query = sqlx::query(sql);
-    for c in changes {
-        query = query
-            // Time-ordered, so new sessions go to the end of the primary-key index.
-            .bind(uuid::Uuid::now_v7().to_string())
-            .bind(c.meeting_id)
-            .bind(c.platform_session_id)
-            .bind(c.user_id)
-            .bind(c.user_name)
-            .bind(ts(c.at));
-        if time_twice {
-            query = query.bind(ts(c.at));
+    // Time-ordered, so new sessions go to the end of the primary-key index.
+    let id = || uuid::Uuid::now_v7().to_string();
+    let query = if crate::webhooks::is_sqlite(conn) {
+        let mut query = sqlx::query(values.get(changes.len()));
+        for c in changes {
+            query = query
+                .bind(id())
+                .bind(c.meeting_id)
+                .bind(c.platform_session_id)
+                .bind(c.user_id)
+                .bind(c.user_name)
+                .bind(ts(c.at));
+            if time_twice {
+                query = query.bind(ts(c.at));
+            }
         }
-    }
+        query
+    } else {
+        let rows: Vec<SessionRow<'_>> = changes
+            .iter()
+            .map(|c| SessionRow {
+                id: id(),
+                meeting_id: c.meeting_id,
+                platform_session_id: c.platform_session_id,
+                user_id: c.user_id,
+                user_name: c.user_name,
+                at: ts(c.at),
+            })
+            .collect();
+        sqlx::query(json).bind(crate::webhooks::json_rows(&rows)?)
+    };
     Ok(query.execute(&mut *conn).await?.rows_affected())
-}
-
-/// `($1, …, $6, $6, 'event'), …` for `rows` leaves (the leave's time is also its join's); with
-/// anonymous parameters, seven `?` a row.
-fn leave_rows(rows: usize, anonymous: bool) -> String {
-    (0..rows)
-        .map(|r| {
-            let p = |c: usize| crate::webhooks::param(r * 6 + c, anonymous);
-            let left_at = if anonymous { "?".to_owned() } else { p(6) };
-            format!(
-                "({}, {}, {}, {}, {}, {}, {left_at}, 'event')",
-                p(1),
-                p(2),
-                p(3),
-                p(4),
-                p(5),
-                p(6),
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Applies joins and leaves (`true` for a join) in order, as [`Store::session_joined`] and
@@ -366,7 +386,7 @@ pub(crate) async fn apply_sessions_on(
             .iter()
             .take_while(|(j, c)| j == joined && sessions.insert(c.platform_session_id))
             .count();
-        let (chunk, tail) = rest.split_at(crate::webhooks::rows_for(run));
+        let (chunk, tail) = rest.split_at(crate::webhooks::rows_per_statement(conn, run));
         let changes: Vec<&SessionChange<'_>> = chunk.iter().map(|(_, c)| c).collect();
         if *joined {
             opened += i64::try_from(sessions_joined_on(conn, &changes).await?).unwrap_or(0);
@@ -379,8 +399,8 @@ pub(crate) async fn apply_sessions_on(
     Ok(opened)
 }
 
-/// How many of the sessions `changes` name (one meeting's, distinct, a power of two of them) are
-/// open.
+/// How many of the sessions `changes` name (one meeting's, distinct; on SQLite a power of two of
+/// them) are open.
 async fn open_among_on(
     conn: &mut sqlx::AnyConnection,
     changes: &[&SessionChange<'_>],
@@ -388,19 +408,29 @@ async fn open_among_on(
     let Some(first) = changes.first() else {
         return Ok(0);
     };
-    static OPEN: RowStatements = RowStatements::new(|rows, anonymous| {
+    static OPEN: RowStatements = RowStatements::new(|rows| {
         format!(
-            "SELECT COUNT(*) AS n FROM participant_session WHERE meeting_id = {} \
+            "SELECT COUNT(*) AS n FROM participant_session WHERE meeting_id = ? \
              AND left_at IS NULL AND platform_session_id IN ({})",
-            crate::webhooks::param(1, anonymous),
-            crate::webhooks::param_list(rows, 2, anonymous)
+            crate::webhooks::param_list(rows)
         )
     });
-    let anonymous = crate::webhooks::anonymous_params(conn);
-    let mut query = sqlx::query(OPEN.get(changes.len(), anonymous)).bind(first.meeting_id);
-    for c in changes {
-        query = query.bind(c.platform_session_id);
-    }
+    let query = if crate::webhooks::is_sqlite(conn) {
+        let mut query = sqlx::query(OPEN.get(changes.len())).bind(first.meeting_id);
+        for c in changes {
+            query = query.bind(c.platform_session_id);
+        }
+        query
+    } else {
+        let sessions: Vec<&str> = changes.iter().map(|c| c.platform_session_id).collect();
+        sqlx::query(
+            "SELECT COUNT(*) AS n FROM participant_session WHERE meeting_id = $1 \
+             AND left_at IS NULL AND platform_session_id IN \
+             (SELECT json_array_elements_text($2::json))",
+        )
+        .bind(first.meeting_id)
+        .bind(crate::webhooks::json_rows(&sessions)?)
+    };
     Ok(query.fetch_one(&mut *conn).await?.try_get("n")?)
 }
 
@@ -426,7 +456,7 @@ pub(crate) async fn add_num_clients_on(
 /// count them run one after another (each count then sees the sessions the one before
 /// committed); nothing on SQLite, whose one writer connection already runs them so.
 pub(crate) fn meeting_row_lock(conn: &sqlx::AnyConnection) -> &'static str {
-    if crate::webhooks::anonymous_params(conn) {
+    if crate::webhooks::is_sqlite(conn) {
         ""
     } else {
         " FOR UPDATE"

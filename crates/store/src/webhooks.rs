@@ -58,8 +58,12 @@ pub struct PendingEvent {
     pub work: Option<String>,
 }
 
-/// At most this many rows per multi-row statement. Statements are built for powers of two up to
-/// it, so a connection prepares (and caches) a handful of them, not one per batch size.
+/// Rows written by one statement, two ways. SQLite binds each value, in statements built for
+/// powers of two up to [`MAX_ROWS_PER_STATEMENT`] rows ([`RowStatements`]), so a connection
+/// prepares (and caches) a handful of them, not one per batch size. PostgreSQL reads any number
+/// of rows from one JSON parameter ([`json_rows`]), so a batch is one statement: the writer waits
+/// for each statement's round trip, and with a statement per power of two in the batch's size
+/// these waits kept it from using the CPU it had (an idle third of the machine under load).
 const MAX_ROWS_PER_STATEMENT: usize = 128;
 
 /// The largest power of two that is at most `n` (≥ 1) and [`MAX_ROWS_PER_STATEMENT`].
@@ -68,15 +72,31 @@ pub(crate) fn rows_for(n: usize) -> usize {
     1 << (usize::BITS - 1 - n.leading_zeros())
 }
 
-/// A multi-row statement, built once for each row count [`rows_for`] gives and each parameter
-/// style, not once per batch (building them was 2 % of a webhook's instructions).
+/// How many of `n` rows one statement on `conn` writes: [`rows_for`] on SQLite, all on
+/// PostgreSQL.
+pub(crate) fn rows_per_statement(conn: &sqlx::AnyConnection, n: usize) -> usize {
+    if is_sqlite(conn) { rows_for(n) } else { n }
+}
+
+/// `rows` as the JSON array that PostgreSQL's `json_to_recordset` (of objects) or
+/// `json_array_elements_text` (of strings) reads.
+pub(crate) fn json_rows(rows: &(impl serde::Serialize + ?Sized)) -> Result<String> {
+    serde_json::to_string(rows).map_err(|e| StoreError::Database(sqlx::Error::Encode(e.into())))
+}
+
+/// A multi-row SQLite statement, built once for each row count [`rows_for`] gives, not once per
+/// batch (building them was 2 % of a webhook's instructions).
+///
+/// Its parameters are anonymous (`?`): SQLite resolves each named parameter by a linear search
+/// of the statement's names, so binding hundreds of `$n` costs time quadratic in their number
+/// (it was 6 % of the ingest writer's time); anonymous ones are found by position.
 pub(crate) struct RowStatements {
-    build: fn(rows: usize, anonymous: bool) -> String,
+    build: fn(rows: usize) -> String,
     built: std::sync::OnceLock<Vec<String>>,
 }
 
 impl RowStatements {
-    pub(crate) const fn new(build: fn(rows: usize, anonymous: bool) -> String) -> Self {
+    pub(crate) const fn new(build: fn(rows: usize) -> String) -> Self {
         Self {
             build,
             built: std::sync::OnceLock::new(),
@@ -84,54 +104,31 @@ impl RowStatements {
     }
 
     /// The statement for `rows` rows, a power of two up to [`MAX_ROWS_PER_STATEMENT`].
-    pub(crate) fn get(&self, rows: usize, anonymous: bool) -> &str {
+    pub(crate) fn get(&self, rows: usize) -> &str {
         debug_assert_eq!(rows, rows_for(rows), "a row count rows_for gives");
         let built = self.built.get_or_init(|| {
             (0..=MAX_ROWS_PER_STATEMENT.trailing_zeros())
-                .flat_map(|k| [false, true].map(|anonymous| (self.build)(1 << k, anonymous)))
+                .map(|k| (self.build)(1 << k))
                 .collect()
         });
-        &built[rows.trailing_zeros() as usize * 2 + usize::from(anonymous)]
+        &built[rows.trailing_zeros() as usize]
     }
 }
 
-/// Whether statements on `conn` take anonymous `?` parameters (SQLite) rather than `$n`.
-///
-/// SQLite resolves each named parameter by a linear search of the statement's names, so binding
-/// a multi-row statement with hundreds of `$n` costs time quadratic in their number (it was 6 %
-/// of the ingest writer's time); anonymous ones are found by position. PostgreSQL needs `$n`.
-pub(crate) fn anonymous_params(conn: &sqlx::AnyConnection) -> bool {
+/// Whether `conn` is SQLite's (else PostgreSQL's).
+pub(crate) fn is_sqlite(conn: &sqlx::AnyConnection) -> bool {
     conn.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME
 }
 
-/// The `i`th parameter (1-based): `?` or `$i`.
-pub(crate) fn param(i: usize, anonymous: bool) -> String {
-    if anonymous {
-        "?".to_owned()
-    } else {
-        format!("${i}")
-    }
+/// `(?, …), (…)`: `rows` rows of `width` parameters.
+pub(crate) fn value_rows(rows: usize, width: usize) -> String {
+    let row = format!("({})", param_list(width));
+    vec![row; rows].join(", ")
 }
 
-/// `($1, …, $width), (…)` for `rows` rows, numbered after `offset` parameters (or all `?`).
-pub(crate) fn value_rows(rows: usize, width: usize, offset: usize, anonymous: bool) -> String {
-    (0..rows)
-        .map(|r| {
-            let params: Vec<String> = (1..=width)
-                .map(|c| param(offset + r * width + c, anonymous))
-                .collect();
-            format!("({})", params.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// `$first, …` for `n` parameters (or all `?`).
-pub(crate) fn param_list(n: usize, first: usize, anonymous: bool) -> String {
-    (first..first + n)
-        .map(|i| param(i, anonymous))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// `?, …`: `n` parameters.
+pub(crate) fn param_list(n: usize) -> String {
+    vec!["?"; n].join(", ")
 }
 
 /// The meetings of `batch` whose events are all applied as they are stored (see
@@ -178,13 +175,13 @@ async fn meetings_applied_here<'a>(
 
 /// Which of the inbox ids `ids` (a power of two of them) are stored.
 async fn stored_ids_on(conn: &mut sqlx::AnyConnection, ids: &[&str]) -> Result<Vec<String>> {
-    static STORED: RowStatements = RowStatements::new(|rows, anonymous| {
+    static STORED: RowStatements = RowStatements::new(|rows| {
         format!(
             "SELECT id FROM webhook_event WHERE id IN ({})",
-            param_list(rows, 1, anonymous)
+            param_list(rows)
         )
     });
-    let mut query = sqlx::query(STORED.get(ids.len(), anonymous_params(conn)));
+    let mut query = sqlx::query(STORED.get(ids.len()));
     for id in ids {
         query = query.bind(*id);
     }
@@ -196,26 +193,119 @@ async fn stored_ids_on(conn: &mut sqlx::AnyConnection, ids: &[&str]) -> Result<V
         .collect()
 }
 
+/// One inbox row as [`Store::ingest_webhooks`] writes it.
+#[derive(serde::Serialize)]
+struct InboxRow<'a> {
+    id: &'a str,
+    provider: &'a str,
+    event_id: &'a str,
+    r#type: &'a str,
+    payload: &'a str,
+    received_at: String,
+    meeting_id: Option<&'a str>,
+    work: Option<&'a str>,
+    processed_at: Option<String>,
+}
+
+/// Inserts `rows` (SQLite), each unless its (provider, event id) is stored; returns the ids of
+/// those it wrote.
+async fn insert_inbox_rows_on(
+    conn: &mut sqlx::AnyConnection,
+    rows: &[InboxRow<'_>],
+) -> Result<HashSet<String>> {
+    static INSERT: RowStatements = RowStatements::new(|rows| {
+        // `OR IGNORE`, so that no constraint can abort the statement, which then needs no
+        // statement journal (copying each page it touches into one was 7 % of the instructions
+        // under webhook load). The one conflict it can meet is a redelivery's (provider, event
+        // id): the values bound are never NULL and the ids are fresh.
+        format!(
+            "INSERT OR IGNORE INTO webhook_event (id, provider, event_id, type, payload, \
+             received_at, meeting_id, work, processed_at) VALUES {}",
+            value_rows(rows, 9)
+        )
+    });
+    let mut inserted = HashSet::new();
+    let mut rest = rows;
+    while !rest.is_empty() {
+        let (chunk, tail) = rest.split_at(rows_for(rest.len()));
+        let mut query = sqlx::query(INSERT.get(chunk.len()));
+        for row in chunk {
+            query = query
+                .bind(row.id)
+                .bind(row.provider)
+                .bind(row.event_id)
+                .bind(row.r#type)
+                .bind(row.payload)
+                .bind(&row.received_at)
+                .bind(row.meeting_id)
+                .bind(row.work)
+                .bind(&row.processed_at);
+        }
+        // Usually every event is new, which the count of rows written says; only a batch with
+        // redeliveries asks which rows are there now (fresh ids: those it wrote). A row returned
+        // per event (`RETURNING`) cost a tenth of the one writer's time.
+        let written = query.execute(&mut *conn).await?.rows_affected();
+        if usize::try_from(written).is_ok_and(|w| w == chunk.len()) {
+            inserted.extend(chunk.iter().map(|row| row.id.to_owned()));
+        } else if written > 0 {
+            let ids: Vec<&str> = chunk.iter().map(|row| row.id).collect();
+            inserted.extend(stored_ids_on(conn, &ids).await?);
+        }
+        rest = tail;
+    }
+    Ok(inserted)
+}
+
+/// Inserts `rows` (PostgreSQL) in one statement that reads them from one JSON parameter, each
+/// unless its (provider, event id) is stored; returns the ids of those it wrote. One statement
+/// for the whole batch, where bound values need one per power of two in its size: the writer
+/// waits for each statement's round trip, and under load these waits were a third of its time.
+async fn insert_inbox_json_on(
+    conn: &mut sqlx::AnyConnection,
+    rows: &[InboxRow<'_>],
+) -> Result<HashSet<String>> {
+    const INSERT: &str = "INSERT INTO webhook_event (id, provider, event_id, type, payload, \
+        received_at, meeting_id, work, processed_at) \
+        SELECT id, provider, event_id, type, payload, received_at, meeting_id, work, processed_at \
+        FROM json_to_recordset($1::json) AS r(id TEXT, provider TEXT, event_id TEXT, type TEXT, \
+        payload TEXT, received_at TEXT, meeting_id TEXT, work TEXT, processed_at TEXT) \
+        ON CONFLICT (provider, event_id) DO NOTHING RETURNING id";
+    let rows = sqlx::query(INSERT)
+        .bind(json_rows(rows)?)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
+}
+
 /// Marks the inbox events `ids` processed without a note, on the caller's connection.
 pub(crate) async fn mark_processed_on(
     conn: &mut sqlx::AnyConnection,
     ids: &[&str],
     now: DateTime<Utc>,
 ) -> Result<()> {
-    static MARK: RowStatements = RowStatements::new(|rows, anonymous| {
+    static MARK: RowStatements = RowStatements::new(|rows| {
         format!(
-            "UPDATE webhook_event SET processed_at = {}, error = NULL \
+            "UPDATE webhook_event SET processed_at = ?, error = NULL \
              WHERE processed_at IS NULL AND id IN ({})",
-            param(1, anonymous),
-            param_list(rows, 2, anonymous)
+            param_list(rows)
         )
     });
     let now = ts(now);
-    let anonymous = anonymous_params(conn);
+    if !is_sqlite(conn) {
+        sqlx::query(
+            "UPDATE webhook_event SET processed_at = $1, error = NULL \
+             WHERE processed_at IS NULL AND id IN (SELECT json_array_elements_text($2::json))",
+        )
+        .bind(&now)
+        .bind(json_rows(ids)?)
+        .execute(&mut *conn)
+        .await?;
+        return Ok(());
+    }
     let mut rest = ids;
     while !rest.is_empty() {
         let (chunk, tail) = rest.split_at(rows_for(rest.len()));
-        let mut query = sqlx::query(MARK.get(chunk.len(), anonymous)).bind(&now);
+        let mut query = sqlx::query(MARK.get(chunk.len())).bind(&now);
         for id in chunk {
             query = query.bind(*id);
         }
@@ -303,22 +393,6 @@ impl Store {
         event_job: impl Fn(usize) -> NewJob,
         presence_job: impl Fn(&str) -> NewJob,
     ) -> Result<Vec<bool>> {
-        static INSERT: RowStatements = RowStatements::new(|rows, anonymous| {
-            // SQLite: `OR IGNORE`, so that no constraint can abort the statement, which then
-            // needs no statement journal (copying each page it touches into one was 7 % of the
-            // instructions under webhook load). The one conflict it can meet is a redelivery's
-            // (provider, event id): the values bound are never NULL and the ids are fresh.
-            let (insert, on_conflict) = if anonymous {
-                ("INSERT OR IGNORE", "")
-            } else {
-                ("INSERT", " ON CONFLICT (provider, event_id) DO NOTHING")
-            };
-            format!(
-                "{insert} INTO webhook_event (id, provider, event_id, type, payload, \
-                 received_at, meeting_id, work, processed_at) VALUES {}{on_conflict}",
-                value_rows(rows, 9, 0, anonymous)
-            )
-        });
         let mut seen = HashSet::new();
         let firsts: Vec<(usize, &IncomingWebhook)> = batch
             .iter()
@@ -327,49 +401,40 @@ impl Store {
             .filter(|(_, w)| seen.insert((&w.event.provider, &w.event.event_id)))
             .collect();
         let mut tx = self.pool.begin().await?;
-        let anonymous = anonymous_params(&tx);
         let applied_here = meetings_applied_here(&mut tx, &firsts).await?;
         let here = |w: &IncomingWebhook| {
             w.meeting_id
                 .as_deref()
                 .is_some_and(|m| applied_here.contains(&m))
         };
-        let mut inserted: HashSet<String> = HashSet::new();
-        let mut rest = &firsts[..];
-        while !rest.is_empty() {
-            let (chunk, tail) = rest.split_at(rows_for(rest.len()));
-            let mut query = sqlx::query(INSERT.get(chunk.len(), anonymous));
-            for (_, w) in chunk {
-                // An event applied here is stored processed (as it is received), without the work
-                // nothing will read.
+        // An event applied here is stored processed (as it is received), without the work
+        // nothing will read.
+        let rows: Vec<InboxRow<'_>> = firsts
+            .iter()
+            .map(|(_, w)| {
                 let (work, processed_at) = if here(w) {
                     (None, Some(ts(w.event.received_at)))
                 } else {
-                    (Some(&w.work), None)
+                    (Some(w.work.as_str()), None)
                 };
-                query = query
-                    .bind(&w.event.id)
-                    .bind(&w.event.provider)
-                    .bind(&w.event.event_id)
-                    .bind(&w.event.event_type)
-                    .bind(&w.event.payload)
-                    .bind(ts(w.event.received_at))
-                    .bind(&w.meeting_id)
-                    .bind(work)
-                    .bind(processed_at);
-            }
-            // Usually every event is new, which the count of rows written says; only a batch
-            // with redeliveries asks which rows are there now (fresh ids: those it wrote). A row
-            // returned per event (`RETURNING`) cost a tenth of the one writer's time.
-            let written = query.execute(&mut *tx).await?.rows_affected();
-            if usize::try_from(written).is_ok_and(|w| w == chunk.len()) {
-                inserted.extend(chunk.iter().map(|(_, w)| w.event.id.clone()));
-            } else if written > 0 {
-                let ids: Vec<&str> = chunk.iter().map(|(_, w)| w.event.id.as_str()).collect();
-                inserted.extend(stored_ids_on(&mut tx, &ids).await?);
-            }
-            rest = tail;
-        }
+                InboxRow {
+                    id: &w.event.id,
+                    provider: &w.event.provider,
+                    event_id: &w.event.event_id,
+                    r#type: &w.event.event_type,
+                    payload: &w.event.payload,
+                    received_at: ts(w.event.received_at),
+                    meeting_id: w.meeting_id.as_deref(),
+                    work,
+                    processed_at,
+                }
+            })
+            .collect();
+        let inserted = if is_sqlite(&tx) {
+            insert_inbox_rows_on(&mut tx, &rows).await?
+        } else {
+            insert_inbox_json_on(&mut tx, &rows).await?
+        };
         let new: Vec<&(usize, &IncomingWebhook)> = firsts
             .iter()
             .filter(|(_, w)| inserted.contains(&w.event.id))
