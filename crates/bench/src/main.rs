@@ -59,7 +59,8 @@ struct Common {
     /// Concurrency levels to measure (default: 1,16 for meetings, 1,16,64 for webhooks).
     #[arg(long, global = true, value_delimiter = ',')]
     concurrency: Option<Vec<usize>>,
-    /// Database to run on (default: SQLite in a fresh data folder), e.g. postgres://…
+    /// Database to run on (default: SQLite in a fresh data folder). For postgres://…, each
+    /// server gets a fresh database on that server (the user needs CREATEDB), dropped after.
     #[arg(long, global = true)]
     database_url: Option<String>,
     /// Seconds to let the server sit idle before reading its memory (meetings).
@@ -110,12 +111,16 @@ pub(crate) struct Server {
     pub ready: Duration,
     pub path: PathBuf,
     _data: tempfile::TempDir,
+    /// With `--database-url postgres://…`, the run's own database beside the one it names.
+    database: Option<reflector_store::ScratchDatabase>,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Dropped after the server, whose connections it would otherwise have to force closed.
+        drop(self.database.take());
     }
 }
 
@@ -145,7 +150,21 @@ impl Server {
             .env("DATA_DIR", data.path())
             .env("PORT", port.to_string())
             .env("RUST_LOG", "warn");
-        if let Some(url) = &common.database_url {
+        // PostgreSQL: a fresh database on that server for each run, so that a run does not
+        // start on the tables earlier runs filled (which made their figures drift).
+        let database = match common.database_url.as_deref() {
+            Some(url) if url.starts_with("postgres") => Some(
+                reflector_store::ScratchDatabase::create(url, "reflector_bench")
+                    .await
+                    .context("cannot create the run's database beside --database-url's (the user needs CREATEDB)")?,
+            ),
+            _ => None,
+        };
+        if let Some(url) = database
+            .as_ref()
+            .map(|d| &d.url)
+            .or(common.database_url.as_ref())
+        {
             command.env("DATABASE_URL", url);
         }
         for (name, value) in env {
@@ -167,6 +186,7 @@ impl Server {
             ready: Duration::ZERO,
             path,
             _data: data,
+            database,
         };
         loop {
             if let Ok(r) = http.get(format!("{}/health", server.base)).send().await
@@ -208,7 +228,9 @@ impl Server {
 /// How the run's database is described in the output.
 pub(crate) fn database_label(common: &Common) -> &'static str {
     match common.database_url.as_deref() {
-        Some(url) if url.starts_with("postgres") => "PostgreSQL (--database-url)",
+        Some(url) if url.starts_with("postgres") => {
+            "PostgreSQL (a fresh database beside --database-url's)"
+        }
         Some(_) => "the database at --database-url",
         None => "SQLite in a fresh DATA_DIR",
     }

@@ -14,6 +14,7 @@ mod meetings;
 mod presence;
 mod recordings;
 mod rooms;
+mod scratch;
 mod time;
 mod transcripts;
 mod webhooks;
@@ -25,6 +26,7 @@ pub use keys::ApiKey;
 pub use presence::{ParticipantSession, SessionChange};
 pub use recordings::{Announced, Recording, RecordingStatus, StoredMedia};
 pub use rooms::RoomPage;
+pub use scratch::ScratchDatabase;
 pub use transcripts::{
     SearchHit, SearchPage, Transcript, TranscriptFilter, TranscriptPage, TranscriptPatch,
     TranscriptResult,
@@ -335,17 +337,14 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 }
 
 /// Fresh, isolated databases for tests: a new SQLite file, or on PostgreSQL (when
-/// `TEST_DATABASE_URL` is set) a `CREATE DATABASE` with a random name, dropped by
-/// [`TestDatabase::drop_database`] or, when a test fails before that, when it is dropped.
-/// Random names mean a crashed run never breaks the next.
+/// `TEST_DATABASE_URL` is set) a [`ScratchDatabase`].
 #[cfg(feature = "testing")]
 pub mod testing {
-    use super::*;
+    use crate::ScratchDatabase;
 
     pub struct TestDatabase {
         pub url: String,
-        admin_url: Option<String>,
-        name: String,
+        postgres: Option<ScratchDatabase>,
         _dir: Option<tempfile::TempDir>,
     }
 
@@ -355,8 +354,7 @@ pub mod testing {
             let url = format!("sqlite://{}/reflector.db", dir.path().display());
             Self {
                 url,
-                admin_url: None,
-                name: String::new(),
+                postgres: None,
                 _dir: Some(dir),
             }
         }
@@ -364,61 +362,22 @@ pub mod testing {
         /// `None` when `TEST_DATABASE_URL` is not set.
         pub async fn postgres() -> Option<Self> {
             let admin_url = std::env::var("TEST_DATABASE_URL").ok()?;
-            sqlx::any::install_default_drivers();
-            let name = format!("reflector_test_{}", uuid::Uuid::new_v4().simple());
-            let admin = AnyPool::connect(&admin_url)
+            let database = ScratchDatabase::create(&admin_url, "reflector_test")
                 .await
-                .expect("connect TEST_DATABASE_URL");
-            sqlx::query(&format!("CREATE DATABASE {name}"))
-                .execute(&admin)
-                .await
-                .expect("create test database");
-            admin.close().await;
-            let base = admin_url
-                .rsplit_once('/')
-                .map(|(b, _)| b.to_owned())
-                .unwrap_or(admin_url.clone());
+                .expect("create a test database on TEST_DATABASE_URL");
             Some(Self {
-                url: format!("{base}/{name}"),
-                admin_url: Some(admin_url),
-                name,
+                url: database.url.clone(),
+                postgres: Some(database),
                 _dir: None,
             })
         }
 
+        /// Drops the PostgreSQL database now (a test that panicked before this drops it when
+        /// its `TestDatabase` is dropped).
         pub async fn drop_database(mut self) {
-            if let Some(admin_url) = self.admin_url.take() {
-                drop_named(&admin_url, &self.name).await;
+            if let Some(database) = self.postgres.take() {
+                database.drop_database().await;
             }
-        }
-    }
-
-    /// A test that panicked never reached `drop_database`: drop its database here, on a thread
-    /// and runtime of its own (this may run inside the test's runtime, or while unwinding).
-    impl Drop for TestDatabase {
-        fn drop(&mut self) {
-            let Some(admin_url) = self.admin_url.take() else {
-                return;
-            };
-            let name = std::mem::take(&mut self.name);
-            let _ = std::thread::spawn(move || {
-                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    rt.block_on(drop_named(&admin_url, &name));
-                }
-            })
-            .join();
-        }
-    }
-
-    async fn drop_named(admin_url: &str, name: &str) {
-        if let Ok(admin) = AnyPool::connect(admin_url).await {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&admin)
-                .await;
-            admin.close().await;
         }
     }
 }
