@@ -27,7 +27,7 @@ impl ScratchDatabase {
         admin.close().await;
         created?;
         Ok(Self {
-            url: with_database(admin_url, &name),
+            url: with_database(admin_url, &name)?,
             admin_url: admin_url.to_owned(),
             name,
         })
@@ -68,19 +68,12 @@ async fn drop_named(admin_url: &str, name: &str) {
 }
 
 /// `url` naming the database `name` instead of its own, its options (`?sslmode=…`) kept.
-fn with_database(url: &str, name: &str) -> String {
-    let (address, options) = match url.split_once('?') {
-        Some((address, options)) => (address, Some(options)),
-        None => (url, None),
-    };
-    // The path starts at the first `/` after `scheme://`.
-    let authority_end = address
-        .find("://")
-        .map(|i| i + 3)
-        .and_then(|start| address[start..].find('/').map(|j| start + j))
-        .unwrap_or(address.len());
-    let options = options.map(|o| format!("?{o}")).unwrap_or_default();
-    format!("{}/{name}{options}", &address[..authority_end])
+fn with_database(url: &str, name: &str) -> Result<String> {
+    let mut url = url::Url::parse(url).map_err(|e| {
+        sqlx::Error::Configuration(format!("the database URL is not a URL: {e}").into())
+    })?;
+    url.set_path(name);
+    Ok(url.into())
 }
 
 #[cfg(test)]
@@ -101,7 +94,11 @@ mod tests {
             ("postgres://h:5432", "postgres://h:5432/x"),
             ("postgres://h?host=/run/pg", "postgres://h/x?host=/run/pg"),
         ] {
-            assert_eq!(with_database(url, "x"), expected, "{url}");
+            assert_eq!(
+                with_database(url, "x").ok().as_deref(),
+                Some(expected),
+                "{url}"
+            );
         }
     }
 }
