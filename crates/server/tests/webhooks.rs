@@ -25,6 +25,7 @@ on_both_databases!(
     whereby_webhooks_are_verified_and_too_old_ones_refused,
     meetings_are_extended_in_use_and_ended_after_the_grace_period,
     presence_lag_does_not_close_a_fresh_session,
+    a_slow_presence_check_does_not_hold_back_the_meetings_events,
     the_mock_call_drives_presence_and_the_meeting_lifecycle,
     outgoing_webhooks_retry_on_schedule_and_stop_on_4xx,
     the_webhook_test_button_reports_what_happened,
@@ -638,6 +639,51 @@ async fn presence_lag_does_not_close_a_fresh_session(db: Db) {
     app.run_jobs().await;
     assert_eq!(open_sessions().await, 0);
     assert_eq!(num_clients(&app, &mid).await, 0);
+    app.stop().await;
+}
+
+/// The presence check waits on the provider; the meeting's events do not wait for it.
+async fn a_slow_presence_check_does_not_hold_back_the_meetings_events(db: Db) {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let daily = FakeDaily::start(DAILY_ROOM).await;
+    let app = daily_app(db, &daily, Some(clock.clone())).await;
+    app.room(json!({"name": "team"})).await;
+    let m = meeting_json(&app, "team").await;
+    let mid = m["id"].as_str().unwrap();
+    let slow = std::time::Duration::from_secs(4);
+    daily.present_slowly(&[("s1", "Ada")], slow).await;
+
+    // Ada joins (applied as it is stored); her presence check is due 5 s later.
+    let joined = daily_event("evt-1", "participant.joined", DAILY_ROOM, "s1");
+    assert_eq!(send_daily(&app, &joined, DAILY_SECRET).await.0, 200);
+    clock.set(t0() + Duration::seconds(6));
+    let checking = tokio::spawn({
+        let runner = app.app.runner();
+        async move { runner.run_until_idle().await }
+    });
+    for _ in 0..200 {
+        if app.store.job_counts().await.unwrap().running == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(app.store.job_counts().await.unwrap().running, 1);
+
+    // Meanwhile the meeting starts (which needs the meeting's job), and Bob's join waits with
+    // it: that job runs now, beside the check still waiting on Daily.
+    let started = daily_event("evt-2", "meeting.started", DAILY_ROOM, "-");
+    assert_eq!(send_daily(&app, &started, DAILY_SECRET).await.0, 200);
+    let bob = daily_event("evt-3", "participant.joined", DAILY_ROOM, "s2");
+    assert_eq!(send_daily(&app, &bob, DAILY_SECRET).await.0, 200);
+    assert_eq!(
+        app.run_jobs().await,
+        1,
+        "the meeting's job is not held back"
+    );
+    assert_eq!(num_clients(&app, mid).await, 2);
+    assert_eq!(checking.await.unwrap(), 1);
+    // Bob is too new to be judged absent from presence.
+    assert_eq!(num_clients(&app, mid).await, 2);
     app.stop().await;
 }
 

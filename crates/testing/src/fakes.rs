@@ -51,6 +51,12 @@ impl FakeDaily {
 
     /// Daily's presence API lists these `(session id, user name)` pairs in the room from now on.
     pub async fn present(&self, sessions: &[(&str, &str)]) {
+        self.present_slowly(sessions, std::time::Duration::ZERO)
+            .await;
+    }
+
+    /// As [`FakeDaily::present`], each answer sent `delay` after the request (a slow provider).
+    pub async fn present_slowly(&self, sessions: &[(&str, &str)], delay: std::time::Duration) {
         let data: Vec<Value> = sessions
             .iter()
             .map(|(id, name)| json!({"id": id, "userName": name, "joinTime": "2026-01-01T00:00:00Z"}))
@@ -59,7 +65,8 @@ impl FakeDaily {
             .and(path(format!("/rooms/{}/presence", self.room)))
             .respond_with(
                 ResponseTemplate::new(200)
-                    .set_body_json(json!({"total_count": data.len(), "data": data})),
+                    .set_body_json(json!({"total_count": data.len(), "data": data}))
+                    .set_delay(delay),
             )
             .mount(&self.server)
             .await;

@@ -102,11 +102,16 @@ impl Job {
         std::time::Duration::from_secs(seconds)
     }
 
-    /// Jobs about one meeting share its key, so they never run at the same time.
+    /// Jobs about one meeting share its key, so they never run at the same time. The meeting's
+    /// apply job has a key of its own: it must not wait while another of them waits on the
+    /// provider (a presence or lifecycle check can take the provider's whole timeout), and its
+    /// writes are safe beside theirs: session changes carry their times and may come in any
+    /// order, and each count of the sessions locks the meeting's row (the inbox writer, which
+    /// applies joins and leaves as it stores them, never waited for these jobs either).
     fn lock_key(&self) -> Option<String> {
         match self {
-            Job::ApplyMeetingEvents { meeting_id }
-            | Job::ReconcilePresence { meeting_id }
+            Job::ApplyMeetingEvents { meeting_id } => Some(format!("apply:{meeting_id}")),
+            Job::ReconcilePresence { meeting_id }
             | Job::CheckMeeting { meeting_id }
             | Job::ExpireRoom { meeting_id } => Some(meeting_key(meeting_id)),
             // One download of a recording at a time (they share its staging files).
@@ -200,16 +205,6 @@ impl Job {
             run_at,
             max_attempts: self.max_attempts(),
         }
-    }
-
-    /// As [`Job::to_new`], serialised with the job for `meeting_id` (a webhook whose meeting
-    /// was known when it arrived).
-    pub fn to_new_for_meeting(&self, run_at: DateTime<Utc>, meeting_id: Option<&str>) -> NewJob {
-        let mut job = self.to_new(run_at);
-        if job.lock_key.is_none() {
-            job.lock_key = meeting_id.map(meeting_key);
-        }
-        job
     }
 }
 
@@ -394,20 +389,8 @@ mod tests {
         .to_new(Utc::now());
         assert_eq!(
             (apply.lock_key.as_deref(), apply.dedupe_key.as_deref()),
-            (Some("meeting:m1"), Some("apply:m1"))
+            (Some("apply:m1"), Some("apply:m1"))
         );
         assert!(apply.dedupe_until_claimed, "events arriving while it runs");
-        let webhook = Job::ProcessWebhook {
-            inbox_id: "i".into(),
-            provider: "daily".into(),
-            event: EventKind::Other,
-        };
-        assert_eq!(
-            webhook
-                .to_new_for_meeting(Utc::now(), Some("m2"))
-                .lock_key
-                .as_deref(),
-            Some("meeting:m2")
-        );
     }
 }
