@@ -83,27 +83,35 @@ impl MeetingCreator {
     }
 }
 
-/// The meeting a visitor of `room` should use: the open meeting whose settings match the room's
-/// current ones, else a new one on the provider. `allow_duplicated` always creates, and only
-/// for whom [`Actor::may_start_another_meeting`] allows.
+/// The room named `room_name`, and the meeting its visitor should use: the open meeting whose
+/// settings match the room's current ones, else a new one on the provider. `allow_duplicated`
+/// always creates, and only for whom [`Actor::may_start_another_meeting`] allows.
 pub async fn get_or_create(
     app: &Arc<App>,
     actor: &Actor,
-    room: &Room,
+    room_name: &str,
     allow_duplicated: bool,
-) -> AppResult<Meeting> {
-    let platform_name = meeting_platform(room, app.platforms.rollouts());
-    let wanted = MeetingSettings::for_room(room, platform_name);
+) -> AppResult<(Room, Meeting)> {
+    // The room and its open meetings in one read: the whole of the usual (reuse) path.
+    let now = app.clock.now();
+    let (room, open) = app
+        .store
+        .room_by_name_with_open_meetings(room_name, now)
+        .await?
+        .ok_or(AppError::NotFound("Room"))?;
+    let platform_name = meeting_platform(&room, app.platforms.rollouts());
+    let wanted = MeetingSettings::for_room(&room, platform_name);
     if allow_duplicated {
-        if !actor.may_start_another_meeting(room) {
+        if !actor.may_start_another_meeting(&room) {
             actor.require()?;
             return Err(AppError::forbidden(
                 "Only the room's owner may start another meeting beside the open one (in a \
                  shared calendar room, any signed-in user may)",
             ));
         }
-    } else if let Some(m) = find_reusable(app, room, &wanted).await? {
-        return Ok(m);
+    } else if let Some(m) = reusable_meeting(&open, &wanted, now) {
+        let m = m.clone();
+        return Ok((room, m));
     }
     // Fail fast, before queueing, when the platform can't be used at all.
     app.platforms.get(wanted.platform.as_str())?;
@@ -112,10 +120,11 @@ pub async fn get_or_create(
         let room = room.clone();
         async move { create_serialised(&app, &room, &wanted, allow_duplicated).await }
     });
-    creation.await.map_err(|e| {
+    let meeting = creation.await.map_err(|e| {
         tracing::error!(room = %room.name, error = %e, "meeting creation task failed");
         AppError::Unavailable("Creating the meeting failed unexpectedly; try again.".into())
-    })?
+    })??;
+    Ok((room, meeting))
 }
 
 /// Runs under the room's mutex and lease: reuses what another request created meanwhile, or

@@ -332,6 +332,41 @@ fn sqlite_url(url: &str) -> Result<String> {
     })
 }
 
+/// The names of `columns` (name, and whether it is a flag), comma-separated.
+pub(crate) fn column_names(columns: &[(&str, bool)]) -> String {
+    columns
+        .iter()
+        .map(|(c, _)| *c)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A `SELECT` list of `columns` (name, and whether it is a flag), each read as `table.column`
+/// (`table` empty for none) and named `{prefix}{column}`. Flags are cast to integers: the `Any`
+/// driver cannot decode SQLite's BOOLEAN.
+pub(crate) fn select_list(columns: &[(&str, bool)], table: &str, prefix: &str) -> String {
+    let qualified = |c: &str| {
+        if table.is_empty() {
+            c.to_owned()
+        } else {
+            format!("{table}.{c}")
+        }
+    };
+    columns
+        .iter()
+        .map(|(c, flag)| {
+            let value = qualified(c);
+            let value = if *flag {
+                format!("CAST({value} AS INTEGER)")
+            } else {
+                value
+            };
+            format!("{value} AS {prefix}{c}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }

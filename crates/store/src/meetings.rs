@@ -1,25 +1,43 @@
 //! Meetings and the per-room creation lease.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
-use reflector_core::{Meeting, PlatformName};
+use reflector_core::{Meeting, PlatformName, Room};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::jobs::{NewJob, enqueue_on};
-use crate::rooms::{flag, parse_enum};
+use crate::rooms::{self, flag, parse_enum};
 use crate::time::{parse_ts, ts};
 use crate::webhooks::{OutboxEvent, queue_outgoing_on};
-use crate::{Result, Store, StoreError};
+use crate::{Result, Store, StoreError, column_names, select_list};
 
-const COLUMNS: &str = "id, platform, platform_meeting_id, room_name, room_url, host_room_url, \
-    start_date, end_date, room_id, is_locked, room_mode, recording_type, recording_trigger, \
-    num_clients, is_active, calendar_event_id, calendar_metadata, composed_video_key, \
-    composed_video_duration";
+/// The meeting's columns, and which are flags.
+const FIELDS: [(&str, bool); 19] = [
+    ("id", false),
+    ("platform", false),
+    ("platform_meeting_id", false),
+    ("room_name", false),
+    ("room_url", false),
+    ("host_room_url", false),
+    ("start_date", false),
+    ("end_date", false),
+    ("room_id", false),
+    ("is_locked", true),
+    ("room_mode", false),
+    ("recording_type", false),
+    ("recording_trigger", false),
+    ("num_clients", false),
+    ("is_active", true),
+    ("calendar_event_id", false),
+    ("calendar_metadata", false),
+    ("composed_video_key", false),
+    ("composed_video_duration", false),
+];
 
-const SELECT_COLUMNS: &str = "id, platform, platform_meeting_id, room_name, room_url, host_room_url, \
-    start_date, end_date, room_id, CAST(is_locked AS INTEGER) AS is_locked, room_mode, recording_type, recording_trigger, \
-    num_clients, CAST(is_active AS INTEGER) AS is_active, calendar_event_id, calendar_metadata, composed_video_key, \
-    composed_video_duration";
+static COLUMNS: LazyLock<String> = LazyLock::new(|| column_names(&FIELDS));
+static SELECT_COLUMNS: LazyLock<String> = LazyLock::new(|| select_list(&FIELDS, "", ""));
 
 fn meeting_from_row(row: &AnyRow) -> Result<Meeting> {
     let metadata: Option<String> = row.try_get("calendar_metadata")?;
@@ -52,8 +70,9 @@ fn meeting_from_row(row: &AnyRow) -> Result<Meeting> {
 impl Store {
     pub async fn insert_meeting(&self, m: &Meeting) -> Result<()> {
         let sql = format!(
-            "INSERT INTO meeting ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-             $11, $12, $13, $14, $15, $16, $17, $18, $19)"
+            "INSERT INTO meeting ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
+             $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+            *COLUMNS
         );
         sqlx::query(&sql)
             .bind(&m.id)
@@ -81,7 +100,7 @@ impl Store {
     }
 
     pub async fn meeting(&self, id: &str) -> Result<Option<Meeting>> {
-        let sql = format!("SELECT {SELECT_COLUMNS} FROM meeting WHERE id = $1");
+        let sql = format!("SELECT {} FROM meeting WHERE id = $1", *SELECT_COLUMNS);
         let row = sqlx::query(&sql)
             .bind(id)
             .fetch_optional(&self.reads)
@@ -92,8 +111,9 @@ impl Store {
     /// A room's active meetings that end after `now`, latest end first.
     pub async fn open_meetings(&self, room_id: &str, now: DateTime<Utc>) -> Result<Vec<Meeting>> {
         let sql = format!(
-            "SELECT {SELECT_COLUMNS} FROM meeting WHERE room_id = $1 AND is_active = $2 AND end_date > $3 \
-             ORDER BY end_date DESC"
+            "SELECT {} FROM meeting WHERE room_id = $1 AND is_active = $2 AND end_date > $3 \
+             ORDER BY end_date DESC",
+            *SELECT_COLUMNS
         );
         let rows = sqlx::query(&sql)
             .bind(room_id)
@@ -102,6 +122,44 @@ impl Store {
             .fetch_all(&self.reads)
             .await?;
         rows.iter().map(meeting_from_row).collect()
+    }
+
+    /// The room named `name` and its open meetings (as [`Store::open_meetings`] lists them), in
+    /// one query: a visitor's get-or-create reads nothing else when a meeting is open.
+    pub async fn room_by_name_with_open_meetings(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(Room, Vec<Meeting>)>> {
+        // The room's columns are prefixed, as both tables have an `id`, a `platform`, ….
+        const ROOM: &str = "r_";
+        static SQL: LazyLock<String> = LazyLock::new(|| {
+            format!(
+                "SELECT {}, {} FROM room r LEFT JOIN meeting m ON m.room_id = r.id \
+                 AND m.is_active = $2 AND m.end_date > $3 WHERE r.name = $1 \
+                 ORDER BY m.end_date DESC",
+                select_list(&rooms::FIELDS, "r", ROOM),
+                select_list(&FIELDS, "m", "")
+            )
+        });
+        let rows = sqlx::query(&SQL)
+            .bind(name)
+            .bind(true)
+            .bind(ts(now))
+            .fetch_all(&self.reads)
+            .await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let room = rooms::room_from_columns(first, ROOM)?;
+        let mut meetings = Vec::new();
+        for row in &rows {
+            // A room without open meetings is one row, whose meeting columns are NULL.
+            if row.try_get::<Option<String>, _>("id")?.is_some() {
+                meetings.push(meeting_from_row(row)?);
+            }
+        }
+        Ok(Some((room, meetings)))
     }
 
     /// Ends a meeting and queues what must follow, in one transaction: its outgoing webhook

@@ -1,22 +1,41 @@
 //! Rooms.
 
+use std::sync::LazyLock;
+
 use reflector_core::{PlatformName, Room};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::time::{opt_ts, parse_opt_ts, parse_ts, ts};
-use crate::{Result, Store, StoreError, is_unique_violation};
+use crate::{Result, Store, StoreError, column_names, is_unique_violation, select_list};
 
-const COLUMNS: &str = "id, name, user_id, created_at, zulip_auto_post, zulip_stream, zulip_topic, \
-    is_locked, room_mode, recording_type, recording_trigger, is_shared, webhook_url, \
-    webhook_secret, ics_url, ics_fetch_interval, ics_enabled, ics_last_sync, ics_last_etag, \
-    platform, skip_consent";
+/// The room's columns, and which are flags.
+pub(crate) const FIELDS: [(&str, bool); 21] = [
+    ("id", false),
+    ("name", false),
+    ("user_id", false),
+    ("created_at", false),
+    ("zulip_auto_post", true),
+    ("zulip_stream", false),
+    ("zulip_topic", false),
+    ("is_locked", true),
+    ("room_mode", false),
+    ("recording_type", false),
+    ("recording_trigger", false),
+    ("is_shared", true),
+    ("webhook_url", false),
+    ("webhook_secret", false),
+    ("ics_url", false),
+    ("ics_fetch_interval", false),
+    ("ics_enabled", true),
+    ("ics_last_sync", false),
+    ("ics_last_etag", false),
+    ("platform", false),
+    ("skip_consent", true),
+];
 
-/// Flags are read as integers: the `Any` driver cannot decode SQLite's BOOLEAN.
-const SELECT_COLUMNS: &str = "id, name, user_id, created_at, CAST(zulip_auto_post AS INTEGER) AS zulip_auto_post, zulip_stream, zulip_topic, \
-    CAST(is_locked AS INTEGER) AS is_locked, room_mode, recording_type, recording_trigger, CAST(is_shared AS INTEGER) AS is_shared, webhook_url, \
-    webhook_secret, ics_url, ics_fetch_interval, CAST(ics_enabled AS INTEGER) AS ics_enabled, ics_last_sync, ics_last_etag, \
-    platform, CAST(skip_consent AS INTEGER) AS skip_consent";
+static COLUMNS: LazyLock<String> = LazyLock::new(|| column_names(&FIELDS));
+static SELECT_COLUMNS: LazyLock<String> = LazyLock::new(|| select_list(&FIELDS, "", ""));
 
 /// One page of rooms and the count of all rooms the query matches.
 #[derive(Debug)]
@@ -36,28 +55,34 @@ pub(crate) fn parse_enum<T: std::str::FromStr<Err = String>>(row: &AnyRow, col: 
 }
 
 fn room_from_row(row: &AnyRow) -> Result<Room> {
+    room_from_columns(row, "")
+}
+
+/// The room in `row`, whose columns are named `{prefix}{column}` (see [`FIELDS`]).
+pub(crate) fn room_from_columns(row: &AnyRow, prefix: &str) -> Result<Room> {
+    let col = |name: &str| format!("{prefix}{name}");
     Ok(Room {
-        id: row.try_get("id")?,
-        name: row.try_get("name")?,
-        user_id: row.try_get("user_id")?,
-        created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
-        zulip_auto_post: flag(row, "zulip_auto_post")?,
-        zulip_stream: row.try_get("zulip_stream")?,
-        zulip_topic: row.try_get("zulip_topic")?,
-        is_locked: flag(row, "is_locked")?,
-        room_mode: parse_enum(row, "room_mode")?,
-        recording_type: parse_enum(row, "recording_type")?,
-        recording_trigger: parse_enum(row, "recording_trigger")?,
-        is_shared: flag(row, "is_shared")?,
-        webhook_url: row.try_get("webhook_url")?,
-        webhook_secret: row.try_get("webhook_secret")?,
-        ics_url: row.try_get("ics_url")?,
-        ics_fetch_interval: row.try_get("ics_fetch_interval")?,
-        ics_enabled: flag(row, "ics_enabled")?,
-        ics_last_sync: parse_opt_ts(row.try_get("ics_last_sync")?)?,
-        ics_last_etag: row.try_get("ics_last_etag")?,
-        platform: PlatformName::new(row.try_get::<String, _>("platform")?),
-        skip_consent: flag(row, "skip_consent")?,
+        id: row.try_get(col("id").as_str())?,
+        name: row.try_get(col("name").as_str())?,
+        user_id: row.try_get(col("user_id").as_str())?,
+        created_at: parse_ts(&row.try_get::<String, _>(col("created_at").as_str())?)?,
+        zulip_auto_post: flag(row, &col("zulip_auto_post"))?,
+        zulip_stream: row.try_get(col("zulip_stream").as_str())?,
+        zulip_topic: row.try_get(col("zulip_topic").as_str())?,
+        is_locked: flag(row, &col("is_locked"))?,
+        room_mode: parse_enum(row, &col("room_mode"))?,
+        recording_type: parse_enum(row, &col("recording_type"))?,
+        recording_trigger: parse_enum(row, &col("recording_trigger"))?,
+        is_shared: flag(row, &col("is_shared"))?,
+        webhook_url: row.try_get(col("webhook_url").as_str())?,
+        webhook_secret: row.try_get(col("webhook_secret").as_str())?,
+        ics_url: row.try_get(col("ics_url").as_str())?,
+        ics_fetch_interval: row.try_get(col("ics_fetch_interval").as_str())?,
+        ics_enabled: flag(row, &col("ics_enabled"))?,
+        ics_last_sync: parse_opt_ts(row.try_get(col("ics_last_sync").as_str())?)?,
+        ics_last_etag: row.try_get(col("ics_last_etag").as_str())?,
+        platform: PlatformName::new(row.try_get::<String, _>(col("platform").as_str())?),
+        skip_consent: flag(row, &col("skip_consent"))?,
     })
 }
 
@@ -65,8 +90,9 @@ impl Store {
     /// Inserts a room; a taken name is [`StoreError::Duplicate`].
     pub async fn insert_room(&self, room: &Room) -> Result<()> {
         let sql = format!(
-            "INSERT INTO room ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-             $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)"
+            "INSERT INTO room ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
+             $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+            *COLUMNS
         );
         sqlx::query(&sql)
             .bind(&room.id)
@@ -144,7 +170,7 @@ impl Store {
     }
 
     pub async fn room(&self, id: &str) -> Result<Option<Room>> {
-        let sql = format!("SELECT {SELECT_COLUMNS} FROM room WHERE id = $1");
+        let sql = format!("SELECT {} FROM room WHERE id = $1", *SELECT_COLUMNS);
         let row = sqlx::query(&sql)
             .bind(id)
             .fetch_optional(&self.reads)
@@ -153,7 +179,7 @@ impl Store {
     }
 
     pub async fn room_by_name(&self, name: &str) -> Result<Option<Room>> {
-        let sql = format!("SELECT {SELECT_COLUMNS} FROM room WHERE name = $1");
+        let sql = format!("SELECT {} FROM room WHERE name = $1", *SELECT_COLUMNS);
         let row = sqlx::query(&sql)
             .bind(name)
             .fetch_optional(&self.reads)
@@ -187,7 +213,8 @@ impl Store {
             .await?
             .try_get("n")?;
         let rows = sqlx::query(&format!(
-            "SELECT {SELECT_COLUMNS} {filter} ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4"
+            "SELECT {} {filter} ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4",
+            *SELECT_COLUMNS
         ))
         .bind(owner)
         .bind(true)

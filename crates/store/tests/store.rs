@@ -156,6 +156,36 @@ async fn open_meetings_and_deactivation(store: Store) {
         open.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(),
         ["soon"]
     );
+
+    // The room and its open meetings in one read, as the two reads give them.
+    let (found, open) = store
+        .room_by_name_with_open_meetings("team", now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found, r);
+    assert_eq!(open, std::slice::from_ref(&soon));
+    let other = room("other", "bob", 1);
+    store.insert_room(&other).await.unwrap();
+    let (found, open) = store
+        .room_by_name_with_open_meetings("other", now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((found, open), (other, vec![]), "a room with no meeting");
+    let (_, open) = store
+        .room_by_name_with_open_meetings("team", now - Duration::hours(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(open, [soon, past], "open an hour earlier, latest end first");
+    assert_eq!(
+        store
+            .room_by_name_with_open_meetings("nobody", now)
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 async fn deleting_a_room_deletes_its_meetings(store: Store) {

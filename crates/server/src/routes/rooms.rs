@@ -418,8 +418,8 @@ pub async fn meeting(
     Path(room_name): Path<String>,
     body: Option<ApiJson<CreateMeetingRequest>>,
 ) -> ApiResult<Json<MeetingView>> {
-    let room = load_room_by_name(&state, &room_name).await?;
     let req = body.map(|ApiJson(b)| b).unwrap_or_default();
-    let meeting = meetings::get_or_create(&state.app, &caller, &room, req.allow_duplicated).await?;
+    let (room, meeting) =
+        meetings::get_or_create(&state.app, &caller, &room_name, req.allow_duplicated).await?;
     Ok(Json(MeetingView::new(meeting, caller.owns(&room))))
 }
