@@ -19,7 +19,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `DATABASE_URL`, default `sqlite://$DATA_DIR/reflector.db`.
     pub database_url: String,
-    /// The database layer's settings (`SQLITE_SYNCHRONOUS`).
+    /// The database layer's settings (`SQLITE_SYNCHRONOUS`, `DATABASE_POOL_SIZE`).
     pub store: StoreSettings,
     /// `HOST` / `PORT`.
     pub listen: SocketAddr,
@@ -111,6 +111,21 @@ mod tests {
             panic!("off is not a setting")
         };
         assert!(e.to_string().contains("SQLITE_SYNCHRONOUS"), "{e}");
+    }
+
+    #[test]
+    fn the_postgres_pool_is_at_least_one_connection() {
+        let Ok(c) = config(&[("DATABASE_POOL_SIZE", "2")]) else {
+            panic!("2 is valid")
+        };
+        assert_eq!(c.store.postgres_connections, 2);
+        assert!(config(&[]).is_ok_and(|c| c.store.postgres_connections >= 4));
+        for bad in ["0", "-1", "many"] {
+            let Err(e) = config(&[("DATABASE_POOL_SIZE", bad)]) else {
+                panic!("{bad} is not a pool size")
+            };
+            assert!(e.to_string().contains("DATABASE_POOL_SIZE"), "{e}");
+        }
     }
 
     #[test]

@@ -117,10 +117,31 @@ impl std::str::FromStr for SqliteSynchronous {
 }
 
 /// The database layer's own settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct StoreSettings {
     /// `SQLITE_SYNCHRONOUS`: `normal` (default) or `full`.
     pub sqlite_synchronous: SqliteSynchronous,
+    /// `DATABASE_POOL_SIZE`: connections this process opens to PostgreSQL, at most.
+    pub postgres_connections: u32,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            sqlite_synchronous: SqliteSynchronous::Normal,
+            postgres_connections: default_postgres_connections(),
+        }
+    }
+}
+
+/// PostgreSQL connections per process unless `DATABASE_POOL_SIZE` says otherwise: twice this
+/// machine's cores, at least 4 (see the README's decisions). No store call holds one connection
+/// while it waits for another, so a small pool makes requests queue, never deadlock.
+fn default_postgres_connections() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    u32::try_from(cores.saturating_mul(2))
+        .unwrap_or(u32::MAX)
+        .max(4)
 }
 
 impl StoreSettings {
@@ -129,6 +150,17 @@ impl StoreSettings {
     ) -> std::result::Result<Self, reflector_core::ConfigError> {
         Ok(Self {
             sqlite_synchronous: env.parse_or("SQLITE_SYNCHRONOUS", SqliteSynchronous::Normal)?,
+            postgres_connections: match env
+                .parse_or("DATABASE_POOL_SIZE", default_postgres_connections())?
+            {
+                0 => {
+                    return Err(reflector_core::ConfigError::new(
+                        "DATABASE_POOL_SIZE",
+                        "must be at least 1 (connections to PostgreSQL)",
+                    ));
+                }
+                n => n,
+            },
         })
     }
 }
@@ -184,7 +216,7 @@ impl Store {
         let options = AnyConnectOptions::from_str(&url)?.disable_statement_logging();
         if backend == Backend::Postgres {
             let pool = AnyPoolOptions::new()
-                .max_connections(16)
+                .max_connections(settings.postgres_connections)
                 .acquire_timeout(Duration::from_secs(10))
                 // See `PG_CHECK_IDLE_AFTER`.
                 .test_before_acquire(false)
@@ -429,6 +461,7 @@ mod tests {
             let db = testing::TestDatabase::sqlite().await;
             let settings = StoreSettings {
                 sqlite_synchronous: setting,
+                ..StoreSettings::default()
             };
             let store = Store::connect_with(&db.url, &settings).await.unwrap();
             store.migrate().await.unwrap();
