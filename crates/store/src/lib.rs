@@ -135,13 +135,14 @@ impl Default for StoreSettings {
 }
 
 /// PostgreSQL connections per process unless `DATABASE_POOL_SIZE` says otherwise: twice this
-/// machine's cores, at least 4 (see the README's decisions). No store call holds one connection
+/// machine's cores, from 4 to 16 (16 was the fixed size before; PostgreSQL's own default limit
+/// is 100 for all clients). See the README's decisions. No store call holds one connection
 /// while it waits for another, so a small pool makes requests queue, never deadlock.
 fn default_postgres_connections() -> u32 {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
     u32::try_from(cores.saturating_mul(2))
         .unwrap_or(u32::MAX)
-        .max(4)
+        .clamp(4, 16)
 }
 
 impl StoreSettings {
