@@ -123,7 +123,12 @@ async fn write_batches(receiver: Arc<Mutex<mpsc::Receiver<Waiting>>>, queue: Que
                 return;
             }
         }
+        let started = Instant::now();
         let result = store_batch(&queue, &mut meetings, &mut batch).await;
+        let outcome = if result.is_ok() { "stored" } else { "failed" };
+        metrics::histogram!("reflector_inbox_batch_seconds", "outcome" => outcome)
+            .record(started.elapsed());
+        metrics::histogram!("reflector_inbox_batch_events").record(batch.len() as f64);
         let queued_now = matches!(&result, Ok((_, queued_now)) if *queued_now);
         match result {
             Ok((new, _)) => {

@@ -235,6 +235,8 @@ fn metrics_recorder() -> &'static PrometheusHandle {
             0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
             60.0,
         ];
+        // Events per inbox batch, up to its maximum (512).
+        const BATCH: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
         const WAIT: &[f64] = &[
             0.01, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
         ];
@@ -244,6 +246,12 @@ fn metrics_recorder() -> &'static PrometheusHandle {
             .set_buckets(LATENCY)
             .and_then(|b| {
                 b.set_buckets_for_metric(Matcher::Full("reflector_job_wait_seconds".into()), WAIT)
+            })
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full("reflector_inbox_batch_events".into()),
+                    BATCH,
+                )
             })
             .unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "metrics: histogram buckets refused; using summaries");
@@ -288,6 +296,16 @@ fn describe_metrics() {
     describe_counter!(
         "reflector_provider_webhooks_total",
         "Provider webhook deliveries by provider and outcome (new, duplicate, probe, rejected, malformed, unstored)"
+    );
+    describe_histogram!(
+        "reflector_inbox_batch_seconds",
+        Unit::Seconds,
+        "Time to store one batch of provider events (one transaction), by outcome (stored, failed)"
+    );
+    describe_histogram!(
+        "reflector_inbox_batch_events",
+        Unit::Count,
+        "Provider events stored per batch (group commit)"
     );
     describe_gauge!(
         "reflector_jobs",

@@ -140,6 +140,19 @@ async fn the_metrics_page_counts_what_an_operator_asks_first(db: Db) {
         )
     };
     assert_eq!(webhooks("new"), Some(2.0));
+    // Each delivery here was a batch of its own (they were sent one after another).
+    assert_eq!(
+        sample(
+            &page,
+            "reflector_inbox_batch_seconds_count",
+            &[("outcome", "stored")]
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        sample(&page, "reflector_inbox_batch_events_sum", &[]),
+        Some(3.0)
+    );
     assert_eq!(webhooks("duplicate"), Some(1.0));
     assert_eq!(webhooks("rejected"), Some(1.0));
     let calls = sample(
