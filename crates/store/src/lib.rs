@@ -522,6 +522,56 @@ mod tests {
         db.drop_database().await;
     }
 
+    /// While a transaction holds a meeting's lock (a batch of its events being stored), a
+    /// session of that meeting can still be written elsewhere (a presence check): with the lock
+    /// `FOR UPDATE`, its foreign-key check waited for the lock, and the two could deadlock.
+    #[tokio::test]
+    #[ignore = "PostgreSQL: runs when TEST_DATABASE_URL is set (scripts/test)"]
+    async fn a_locked_meeting_still_takes_sessions_written_elsewhere() {
+        let db = testing::TestDatabase::postgres()
+            .await
+            .expect("TEST_DATABASE_URL");
+        let store = Store::connect(&db.url).await.unwrap();
+        store.migrate().await.unwrap();
+        let at = "2026-03-01T10:00:00Z".parse().unwrap();
+        sqlx::query(
+            "INSERT INTO room (id, name, user_id, created_at, platform) \
+             VALUES ('r1', 'team', 'alice', $1, 'daily')",
+        )
+        .bind(time::ts(at))
+        .execute(&store.pool)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO meeting (id, platform, platform_meeting_id, room_name, room_url, \
+             host_room_url, start_date, end_date, room_id, is_locked, room_mode, \
+             recording_type, recording_trigger) VALUES ('m1', 'daily', 'p1', 'team-1', 'u', 'h', \
+             $1, $1, 'r1', FALSE, 'normal', 'cloud', 'none')",
+        )
+        .bind(time::ts(at))
+        .execute(&store.pool)
+        .await
+        .unwrap();
+        let mut locking = store.pool.begin().await.unwrap();
+        assert!(presence::lock_meeting_on(&mut locking, "m1").await.unwrap());
+        let change = SessionChange {
+            meeting_id: "m1",
+            platform_session_id: "s1",
+            user_id: None,
+            user_name: Some("Ada"),
+            at,
+        };
+        let joined = tokio::time::timeout(Duration::from_secs(3), store.session_joined(&change));
+        assert!(
+            matches!(joined.await, Ok(Ok(()))),
+            "the session waited for the meeting's lock"
+        );
+        locking.commit().await.unwrap();
+        assert_eq!(store.open_sessions("m1").await.unwrap().len(), 1);
+        store.close().await;
+        db.drop_database().await;
+    }
+
     #[test]
     fn the_synchronous_setting_is_normal_or_full() {
         assert_eq!("FULL".parse(), Ok(SqliteSynchronous::Full));

@@ -452,19 +452,27 @@ pub(crate) async fn add_num_clients_on(
 }
 
 /// What a `SELECT … FROM meeting` ends with to lock the rows it reads until the transaction
-/// ends: ` FOR UPDATE` on PostgreSQL, so that transactions that change a meeting's sessions and
-/// count them run one after another (each count then sees the sessions the one before
-/// committed); nothing on SQLite, whose one writer connection already runs them so.
+/// ends: ` FOR NO KEY UPDATE` on PostgreSQL, so that transactions that change a meeting's
+/// sessions and count them run one after another (each count then sees the sessions the one
+/// before committed); nothing on SQLite, whose one writer connection already runs them so.
+///
+/// Not `FOR UPDATE`: that also blocks the foreign-key check (`FOR KEY SHARE` of the meeting)
+/// of every session row another transaction writes. A presence check's insert of a session
+/// then waited on the locking transaction, which waited on that same session's row: a deadlock,
+/// which PostgreSQL breaks only after `deadlock_timeout` (1 s), by failing one of them.
 pub(crate) fn meeting_row_lock(conn: &sqlx::AnyConnection) -> &'static str {
     if crate::webhooks::is_sqlite(conn) {
         ""
     } else {
-        " FOR UPDATE"
+        " FOR NO KEY UPDATE"
     }
 }
 
 /// Whether the meeting exists, its row locked as [`meeting_row_lock`] says.
-async fn lock_meeting_on(conn: &mut sqlx::AnyConnection, meeting_id: &str) -> Result<bool> {
+pub(crate) async fn lock_meeting_on(
+    conn: &mut sqlx::AnyConnection,
+    meeting_id: &str,
+) -> Result<bool> {
     let lock = meeting_row_lock(conn);
     Ok(
         sqlx::query(&format!("SELECT id FROM meeting WHERE id = $1{lock}"))
