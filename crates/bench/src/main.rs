@@ -110,6 +110,8 @@ pub(crate) struct Server {
     /// From spawning the process to its first healthy answer.
     pub ready: Duration,
     pub path: PathBuf,
+    /// How it was started, to start it again ([`Server::restart`]).
+    command: Command,
     _data: tempfile::TempDir,
     /// With `--database-url postgres://…`, the run's own database beside the one it names.
     database: Option<reflector_store::ScratchDatabase>,
@@ -185,22 +187,44 @@ impl Server {
             base: format!("http://127.0.0.1:{port}"),
             ready: Duration::ZERO,
             path,
+            command,
             _data: data,
             database,
         };
+        server.ready = server.wait_until_healthy(started, http).await?;
+        Ok(server)
+    }
+
+    /// Stops the server and starts it again on the same data folder and database (its schema
+    /// created, its tables filled); returns the time from spawning it to healthy.
+    pub async fn restart(&mut self, http: &reqwest::Client) -> anyhow::Result<Duration> {
+        self.child.kill()?;
+        self.child.wait()?;
+        self.child = self
+            .command
+            .spawn()
+            .with_context(|| format!("cannot start {} again", self.path.display()))?;
+        let started = Instant::now();
+        self.pid = self.child.id();
+        self.wait_until_healthy(started, http).await
+    }
+
+    async fn wait_until_healthy(
+        &self,
+        started: Instant,
+        http: &reqwest::Client,
+    ) -> anyhow::Result<Duration> {
         loop {
-            if let Ok(r) = http.get(format!("{}/health", server.base)).send().await
+            if let Ok(r) = http.get(format!("{}/health", self.base)).send().await
                 && r.status().is_success()
             {
-                break;
+                return Ok(started.elapsed());
             }
             if started.elapsed() > Duration::from_secs(30) {
                 bail!("the server did not become healthy within 30 s");
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        server.ready = started.elapsed();
-        Ok(server)
     }
 
     pub fn rss_kib(&self) -> anyhow::Result<u64> {

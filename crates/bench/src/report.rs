@@ -6,7 +6,8 @@
 //! ceiling and then signed `participant.joined` ingest into one meeting at concurrency 64 (each
 //! server load is a burst whose catch-up is timed, with one event for another meeting sent right
 //! after it); receipt-to-effect on an idle queue; rounds of the ceiling and then get-or-create on
-//! its reuse path at concurrency 16; RSS after all that load.
+//! its reuse path at concurrency 16; RSS after all that load; then the server's restart on the
+//! same database (start-up proper is on a fresh one, so it includes creating the schema).
 //!
 //! Rounds: this machine's speed changes from one second to the next (the ceiling moved by up to
 //! 2× between consecutive runs), so one load of each would compare the server and the ceiling
@@ -145,7 +146,7 @@ pub async fn run(common: &Common, options: &Options) -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()?;
-    let (server, daily) = DailyServer::start(common, &http).await?;
+    let (mut server, daily) = DailyServer::start(common, &http).await?;
     let api_url = &daily.api_url;
     tokio::time::sleep(Duration::from_secs(common.idle_seconds)).await;
     let idle_rss = server.rss_kib()?;
@@ -305,8 +306,13 @@ pub async fn run(common: &Common, options: &Options) -> anyhow::Result<()> {
 
     let loaded_rss = server.rss_kib()?;
     println!("RSS after load: {:.1} MiB", mib(loaded_rss));
+    let restart = server.restart(&http).await?;
     println!(
-        "summary: ingest {:.1} % of ceiling ({:.0} of {:.0}/s, p99 {:.1} ms), get-or-create {:.1} % of ceiling (p99 {:.1} ms), burst catch-up {}, other meeting {}, receipt → effect p99 {:.1} ms, start-up {:.0} ms, RSS idle {:.1} / after load {:.1} MiB, errors {}, load average {} at the end",
+        "restart to healthy, on the same data folder and database (schema created, the run's rows in it): {:.0} ms",
+        ms(restart)
+    );
+    println!(
+        "summary: ingest {:.1} % of ceiling ({:.0} of {:.0}/s, p99 {:.1} ms), get-or-create {:.1} % of ceiling (p99 {:.1} ms), burst catch-up {}, other meeting {}, receipt → effect p99 {:.1} ms, start-up {:.0} ms (restart {:.0} ms), RSS idle {:.1} / after load {:.1} MiB, errors {}, load average {} at the end",
         ingest.ratio(&ingest_ceiling),
         ingest.per_second,
         ingest_ceiling.per_second,
@@ -317,6 +323,7 @@ pub async fn run(common: &Common, options: &Options) -> anyhow::Result<()> {
         figure(other_applied),
         ms(effect_p99),
         ms(server.ready),
+        ms(restart),
         mib(idle_rss),
         mib(loaded_rss),
         ingest.errors + reuse.errors,
