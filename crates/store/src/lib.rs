@@ -488,14 +488,20 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    #[ignore = "PostgreSQL: runs when TEST_DATABASE_URL is set (scripts/test)"]
-    async fn postgres_connections_closed_by_the_server_while_idle_are_replaced_before_use() {
+    /// A migrated store on a fresh database of `TEST_DATABASE_URL`'s PostgreSQL.
+    async fn postgres_store() -> (Store, testing::TestDatabase) {
         let db = testing::TestDatabase::postgres()
             .await
             .expect("TEST_DATABASE_URL");
         let store = Store::connect(&db.url).await.unwrap();
         store.migrate().await.unwrap();
+        (store, db)
+    }
+
+    #[tokio::test]
+    #[ignore = "PostgreSQL: runs when TEST_DATABASE_URL is set (scripts/test)"]
+    async fn postgres_connections_closed_by_the_server_while_idle_are_replaced_before_use() {
+        let (store, db) = postgres_store().await;
         // Several connections open at once.
         let counts = || store.inbox_counts();
         tokio::try_join!(counts(), counts(), counts(), counts()).unwrap();
@@ -528,11 +534,7 @@ mod tests {
     #[tokio::test]
     #[ignore = "PostgreSQL: runs when TEST_DATABASE_URL is set (scripts/test)"]
     async fn a_locked_meeting_still_takes_sessions_written_elsewhere() {
-        let db = testing::TestDatabase::postgres()
-            .await
-            .expect("TEST_DATABASE_URL");
-        let store = Store::connect(&db.url).await.unwrap();
-        store.migrate().await.unwrap();
+        let (store, db) = postgres_store().await;
         let at = "2026-03-01T10:00:00Z".parse().unwrap();
         sqlx::query(
             "INSERT INTO room (id, name, user_id, created_at, platform) \
