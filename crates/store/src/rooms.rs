@@ -1,5 +1,6 @@
 //! Rooms.
 
+use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use reflector_core::{PlatformName, Room};
@@ -12,9 +13,9 @@ use crate::{Result, Store, StoreError, column_names, is_unique_violation, select
 /// The room's columns, and which are flags.
 pub(crate) const FIELDS: [(&str, bool); 21] = [
     ("id", false),
+    ("created_at", false),
     ("name", false),
     ("user_id", false),
-    ("created_at", false),
     ("zulip_auto_post", true),
     ("zulip_stream", false),
     ("zulip_topic", false),
@@ -34,7 +35,9 @@ pub(crate) const FIELDS: [(&str, bool); 21] = [
     ("skip_consent", true),
 ];
 
-static COLUMNS: LazyLock<String> = LazyLock::new(|| column_names(&FIELDS));
+/// Where the fields an update writes start in [`FIELDS`] (after the id and creation time).
+const SETTABLE: usize = 2;
+
 static SELECT_COLUMNS: LazyLock<String> = LazyLock::new(|| select_list(&FIELDS, "", ""));
 
 /// One page of rooms and the count of all rooms the query matches.
@@ -54,90 +57,11 @@ pub(crate) fn parse_enum<T: std::str::FromStr<Err = String>>(row: &AnyRow, col: 
         .map_err(|e| StoreError::Corrupt(format!("{col}: {e}")))
 }
 
-fn room_from_row(row: &AnyRow) -> Result<Room> {
-    room_from_columns(row, "")
-}
+type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
-/// The room in `row`, whose columns are named `{prefix}{column}` (see [`FIELDS`]).
-pub(crate) fn room_from_columns(row: &AnyRow, prefix: &str) -> Result<Room> {
-    let col = |name: &str| format!("{prefix}{name}");
-    Ok(Room {
-        id: row.try_get(col("id").as_str())?,
-        name: row.try_get(col("name").as_str())?,
-        user_id: row.try_get(col("user_id").as_str())?,
-        created_at: parse_ts(&row.try_get::<String, _>(col("created_at").as_str())?)?,
-        zulip_auto_post: flag(row, &col("zulip_auto_post"))?,
-        zulip_stream: row.try_get(col("zulip_stream").as_str())?,
-        zulip_topic: row.try_get(col("zulip_topic").as_str())?,
-        is_locked: flag(row, &col("is_locked"))?,
-        room_mode: parse_enum(row, &col("room_mode"))?,
-        recording_type: parse_enum(row, &col("recording_type"))?,
-        recording_trigger: parse_enum(row, &col("recording_trigger"))?,
-        is_shared: flag(row, &col("is_shared"))?,
-        webhook_url: row.try_get(col("webhook_url").as_str())?,
-        webhook_secret: row.try_get(col("webhook_secret").as_str())?,
-        ics_url: row.try_get(col("ics_url").as_str())?,
-        ics_fetch_interval: row.try_get(col("ics_fetch_interval").as_str())?,
-        ics_enabled: flag(row, &col("ics_enabled"))?,
-        ics_last_sync: parse_opt_ts(row.try_get(col("ics_last_sync").as_str())?)?,
-        ics_last_etag: row.try_get(col("ics_last_etag").as_str())?,
-        platform: PlatformName::new(row.try_get::<String, _>(col("platform").as_str())?),
-        skip_consent: flag(row, &col("skip_consent"))?,
-    })
-}
-
-impl Store {
-    /// Inserts a room; a taken name is [`StoreError::Duplicate`].
-    pub async fn insert_room(&self, room: &Room) -> Result<()> {
-        let sql = format!(
-            "INSERT INTO room ({}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-             $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
-            *COLUMNS
-        );
-        sqlx::query(&sql)
-            .bind(&room.id)
-            .bind(&room.name)
-            .bind(&room.user_id)
-            .bind(ts(room.created_at))
-            .bind(room.zulip_auto_post)
-            .bind(&room.zulip_stream)
-            .bind(&room.zulip_topic)
-            .bind(room.is_locked)
-            .bind(room.room_mode.as_str())
-            .bind(room.recording_type.as_str())
-            .bind(room.recording_trigger.as_str())
-            .bind(room.is_shared)
-            .bind(&room.webhook_url)
-            .bind(&room.webhook_secret)
-            .bind(&room.ics_url)
-            .bind(room.ics_fetch_interval)
-            .bind(room.ics_enabled)
-            .bind(opt_ts(room.ics_last_sync))
-            .bind(&room.ics_last_etag)
-            .bind(room.platform.as_str())
-            .bind(room.skip_consent)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    StoreError::Duplicate("Room name is not unique")
-                } else {
-                    e.into()
-                }
-            })?;
-        Ok(())
-    }
-
-    /// Writes every field of `room` except its id and creation time.
-    pub async fn update_room(&self, room: &Room) -> Result<()> {
-        sqlx::query(
-            "UPDATE room SET name = $2, user_id = $3, zulip_auto_post = $4, zulip_stream = $5, \
-             zulip_topic = $6, is_locked = $7, room_mode = $8, recording_type = $9, \
-             recording_trigger = $10, is_shared = $11, webhook_url = $12, webhook_secret = $13, \
-             ics_url = $14, ics_fetch_interval = $15, ics_enabled = $16, ics_last_sync = $17, \
-             ics_last_etag = $18, platform = $19, skip_consent = $20 WHERE id = $1",
-        )
-        .bind(&room.id)
+/// Binds the fields of `room` an update writes, in the order of [`FIELDS`]`[SETTABLE..]`.
+fn bind_settable<'q>(query: Query<'q>, room: &'q Room) -> Query<'q> {
+    query
         .bind(&room.name)
         .bind(&room.user_id)
         .bind(room.zulip_auto_post)
@@ -157,15 +81,91 @@ impl Store {
         .bind(&room.ics_last_etag)
         .bind(room.platform.as_str())
         .bind(room.skip_consent)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                StoreError::Duplicate("Room name is not unique")
-            } else {
-                e.into()
-            }
-        })?;
+}
+
+/// A taken name as [`StoreError::Duplicate`], other errors as they are.
+fn name_taken(e: sqlx::Error) -> StoreError {
+    if is_unique_violation(&e) {
+        StoreError::Duplicate("Room name is not unique")
+    } else {
+        e.into()
+    }
+}
+
+fn room_from_row(row: &AnyRow) -> Result<Room> {
+    room_from_columns(row, "")
+}
+
+/// The room in `row`, whose columns are named `{prefix}{column}` (see [`FIELDS`]).
+pub(crate) fn room_from_columns(row: &AnyRow, prefix: &str) -> Result<Room> {
+    // Unprefixed (every read but get-or-create's join) without an allocation per column.
+    let col = |name: &'static str| -> Cow<'static, str> {
+        if prefix.is_empty() {
+            Cow::Borrowed(name)
+        } else {
+            Cow::Owned(format!("{prefix}{name}"))
+        }
+    };
+    Ok(Room {
+        id: row.try_get(&*col("id"))?,
+        name: row.try_get(&*col("name"))?,
+        user_id: row.try_get(&*col("user_id"))?,
+        created_at: parse_ts(&row.try_get::<String, _>(&*col("created_at"))?)?,
+        zulip_auto_post: flag(row, &col("zulip_auto_post"))?,
+        zulip_stream: row.try_get(&*col("zulip_stream"))?,
+        zulip_topic: row.try_get(&*col("zulip_topic"))?,
+        is_locked: flag(row, &col("is_locked"))?,
+        room_mode: parse_enum(row, &col("room_mode"))?,
+        recording_type: parse_enum(row, &col("recording_type"))?,
+        recording_trigger: parse_enum(row, &col("recording_trigger"))?,
+        is_shared: flag(row, &col("is_shared"))?,
+        webhook_url: row.try_get(&*col("webhook_url"))?,
+        webhook_secret: row.try_get(&*col("webhook_secret"))?,
+        ics_url: row.try_get(&*col("ics_url"))?,
+        ics_fetch_interval: row.try_get(&*col("ics_fetch_interval"))?,
+        ics_enabled: flag(row, &col("ics_enabled"))?,
+        ics_last_sync: parse_opt_ts(row.try_get(&*col("ics_last_sync"))?)?,
+        ics_last_etag: row.try_get(&*col("ics_last_etag"))?,
+        platform: PlatformName::new(row.try_get::<String, _>(&*col("platform"))?),
+        skip_consent: flag(row, &col("skip_consent"))?,
+    })
+}
+
+impl Store {
+    /// Inserts a room; a taken name is [`StoreError::Duplicate`].
+    pub async fn insert_room(&self, room: &Room) -> Result<()> {
+        static INSERT: LazyLock<String> = LazyLock::new(|| {
+            let values: Vec<String> = (1..=FIELDS.len()).map(|i| format!("${i}")).collect();
+            format!(
+                "INSERT INTO room (id, created_at, {}) VALUES ({})",
+                column_names(&FIELDS[SETTABLE..]),
+                values.join(", ")
+            )
+        });
+        let query = sqlx::query(&INSERT)
+            .bind(&room.id)
+            .bind(ts(room.created_at));
+        bind_settable(query, room)
+            .execute(&self.pool)
+            .await
+            .map_err(name_taken)?;
+        Ok(())
+    }
+
+    /// Writes every field of `room` except its id and creation time.
+    pub async fn update_room(&self, room: &Room) -> Result<()> {
+        static UPDATE: LazyLock<String> = LazyLock::new(|| {
+            let set: Vec<String> = FIELDS[SETTABLE..]
+                .iter()
+                .zip(2..)
+                .map(|((column, _), i)| format!("{column} = ${i}"))
+                .collect();
+            format!("UPDATE room SET {} WHERE id = $1", set.join(", "))
+        });
+        bind_settable(sqlx::query(&UPDATE).bind(&room.id), room)
+            .execute(&self.pool)
+            .await
+            .map_err(name_taken)?;
         Ok(())
     }
 
