@@ -275,7 +275,9 @@ async fn a_burst_for_one_meeting_is_applied_once_by_one_job(db: Db) {
     app.stop().await;
 }
 
-async fn whereby_webhooks_are_verified_and_too_old_ones_refused(db: Db) {
+/// An app on a faked Whereby (webhook secret `whsecret`) with room `team` and its meeting
+/// `wb-1`; the fake must be kept while the app runs.
+async fn whereby_meeting(db: Db) -> (MockServer, TestApp, Value) {
     let whereby = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/meetings"))
@@ -298,6 +300,11 @@ async fn whereby_webhooks_are_verified_and_too_old_ones_refused(db: Db) {
     app.room(json!({"name": "team", "recording_type": "none"}))
         .await;
     let m = meeting_json(&app, "team").await;
+    (whereby, app, m)
+}
+
+async fn whereby_webhooks_are_verified_and_too_old_ones_refused(db: Db) {
+    let (_whereby, app, m) = whereby_meeting(db).await;
     let body = |id: &str, kind: &str| {
         let count = if kind == "room.client.joined" { 1 } else { 0 };
         json!({"id": id, "type": kind, "createdAt": Utc::now().to_rfc3339(),
@@ -390,28 +397,7 @@ async fn a_pruned_daily_event_cannot_be_replayed(db: Db) {
 }
 
 async fn whereby_num_clients_follows_the_newest_provider_count(db: Db) {
-    let whereby = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/meetings"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
-            "meetingId": "wb-1", "roomName": "/team-1f2e", "roomUrl": "https://acme.whereby.com/team-1f2e",
-            "hostRoomUrl": "https://acme.whereby.com/team-1f2e?roomKey=k"
-        })))
-        .mount(&whereby)
-        .await;
-    let uri = whereby.uri();
-    let app = TestApp::spawn(
-        db,
-        &[
-            ("WHEREBY_API_KEY", "w"),
-            ("WHEREBY_API_URL", &uri),
-            ("WHEREBY_WEBHOOK_SECRET", "whsecret"),
-        ],
-    )
-    .await;
-    app.room(json!({"name": "team", "recording_type": "none"}))
-        .await;
-    let m = meeting_json(&app, "team").await;
+    let (_whereby, app, m) = whereby_meeting(db).await;
     let mid = m["id"].as_str().unwrap();
     let send = |id: &str, kind: &str, participant: &str, count: i64, at: DateTime<Utc>| {
         let raw = json!({"id": id, "type": kind, "createdAt": at.to_rfc3339(),
