@@ -69,6 +69,16 @@ impl Ingest {
 /// Stores `event` from `provider`; `false` when it was a redelivery of a stored event. Returns
 /// once the event is durable.
 pub async fn ingest_event(ctx: &App, provider: &str, event: &ProviderEvent) -> AppResult<bool> {
+    // A JSON string may carry NUL (`\u0000`), which PostgreSQL's text cannot hold; such an event
+    // is stored with each one as U+FFFD rather than refused (a refusal is redelivered and, at
+    // Daily, disables the webhook) or left to fail its batch.
+    let replaced;
+    let event = if event.payload.contains("\\u0000") {
+        replaced = without_nul(event);
+        &replaced
+    } else {
+        event
+    };
     // Time-ordered (UUIDv7): the inbox's primary-key index then grows at its end, where a random
     // id would dirty (and write to the log) one more page per event.
     let id = uuid::Uuid::now_v7().to_string();
@@ -111,6 +121,32 @@ pub async fn ingest_event(ctx: &App, provider: &str, event: &ProviderEvent) -> A
         .map_err(|e| AppError::Unavailable(format!("Could not store the event: {e}")))
 }
 
+/// `event` with every NUL in its strings replaced by U+FFFD (its payload, the body as received,
+/// holds the escape, not the character).
+fn without_nul(event: &ProviderEvent) -> ProviderEvent {
+    fn replace(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::String(s) => *s = s.replace('\0', "\u{FFFD}"),
+            serde_json::Value::Array(items) => items.iter_mut().for_each(replace),
+            serde_json::Value::Object(map) => map.values_mut().for_each(replace),
+            _ => {}
+        }
+    }
+    let kind = serde_json::to_value(&event.kind)
+        .ok()
+        .and_then(|mut value| {
+            replace(&mut value);
+            serde_json::from_value(value).ok()
+        })
+        .unwrap_or_else(|| event.kind.clone());
+    ProviderEvent {
+        event_id: event.event_id.replace('\0', "\u{FFFD}"),
+        event_type: event.event_type.replace('\0', "\u{FFFD}"),
+        kind,
+        payload: event.payload.clone(),
+    }
+}
+
 /// A writer: takes every waiting event (up to [`MAX_BATCH`]), stores them in one transaction and
 /// answers each. Ends when the senders are gone.
 async fn write_batches(receiver: Arc<Mutex<mpsc::Receiver<Waiting>>>, queue: Queue) {
@@ -129,20 +165,20 @@ async fn write_batches(receiver: Arc<Mutex<mpsc::Receiver<Waiting>>>, queue: Que
         metrics::histogram!("reflector_inbox_batch_seconds", "outcome" => outcome)
             .record(started.elapsed());
         metrics::histogram!("reflector_inbox_batch_events").record(batch.len() as f64);
-        let queued_now = matches!(&result, Ok((_, queued_now)) if *queued_now);
-        match result {
-            Ok((new, _)) => {
-                for (waiting, new) in batch.drain(..).zip(new) {
-                    let _ = waiting.reply.send(Ok(new));
-                }
+        let (answers, queued_now) = match result {
+            Ok((new, queued_now)) => (new.into_iter().map(Ok).collect(), queued_now),
+            // One event the database refuses must not fail the others: each is tried alone.
+            Err(e) if e.is_refusal() && batch.len() > 1 => {
+                tracing::warn!(events = batch.len(), error = %e, "the database refused a batch of webhooks; storing them one at a time");
+                store_one_by_one(&queue, &mut meetings, &mut batch).await
             }
-            Err(e) => {
-                tracing::error!(events = batch.len(), error = %e, "could not store webhooks");
-                let e = e.to_string();
-                for waiting in batch.drain(..) {
-                    let _ = waiting.reply.send(Err(e.clone()));
-                }
+            Err(e) => (vec![Err(e.to_string()); batch.len()], false),
+        };
+        for (waiting, answer) in batch.drain(..).zip(answers) {
+            if let Err(e) = &answer {
+                tracing::error!(error = %e, "could not store a webhook");
             }
+            let _ = waiting.reply.send(answer);
         }
         // Only a job due now needs a runner now (a batch applied as it was stored queues only
         // the meeting's presence check, due later, which the runners' polling finds).
@@ -193,6 +229,38 @@ impl MeetingIds {
         }
         Ok(found)
     }
+}
+
+/// Stores each event of `batch` in a transaction of its own: whether each was new (or why it
+/// could not be stored), and whether a job that is due now was queued. Once the database fails
+/// otherwise than by refusing an event, the rest get that error without being tried.
+async fn store_one_by_one(
+    queue: &Queue,
+    meetings: &mut MeetingIds,
+    batch: &mut [Waiting],
+) -> (Vec<Result<bool, String>>, bool) {
+    let mut queued_now = false;
+    let mut failed: Option<String> = None;
+    let mut answers = Vec::with_capacity(batch.len());
+    for one in batch.chunks_mut(1) {
+        if let Some(failure) = &failed {
+            answers.push(Err(failure.clone()));
+            continue;
+        }
+        answers.push(match store_batch(queue, meetings, one).await {
+            Ok((new, queued)) => {
+                queued_now |= queued;
+                Ok(new[0])
+            }
+            Err(e) => {
+                if !e.is_refusal() {
+                    failed = Some(e.to_string());
+                }
+                Err(e.to_string())
+            }
+        });
+    }
+    (answers, queued_now)
 }
 
 /// Looks the batch's meetings up (once each) and stores the batch. Returns whether each event

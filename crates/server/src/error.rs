@@ -34,6 +34,11 @@ impl ApiError {
         Self::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
     }
 
+    /// 422 for an address (path or query) that no route can take.
+    pub fn invalid_address(detail: &str) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, detail)
+    }
+
     pub fn not_found() -> Self {
         Self::new(StatusCode::NOT_FOUND, "Not Found")
     }
@@ -85,6 +90,9 @@ impl From<AppError> for ApiError {
             AppError::Platform(p) => return platform_error(p),
             AppError::Store(StoreError::Duplicate(what)) => {
                 return Self::new(StatusCode::BAD_REQUEST, *what);
+            }
+            AppError::Store(StoreError::Unstorable(what)) => {
+                return Self::new(StatusCode::UNPROCESSABLE_ENTITY, *what);
             }
             AppError::Store(other) => {
                 tracing::error!(error = %other, "database error");
@@ -149,8 +157,10 @@ fn platform_error(e: &PlatformError) -> ApiError {
     ApiError::new(status, detail)
 }
 
-/// A JSON body whose errors are `{"detail"}` answers: 422 naming the field for a value that does
-/// not fit, 400 for text that is not JSON, 415 without a JSON content type, 413 when too large.
+/// A JSON object body whose errors are `{"detail"}` answers: 422 for text that is not JSON, for
+/// JSON that is not an object, for a value that does not fit (naming the field) and for text
+/// holding the NUL character (which PostgreSQL cannot store, so both engines refuse it); 415
+/// without a JSON content type, 413 when too large.
 pub struct ApiJson<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
@@ -160,27 +170,65 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         let Json(value) = Json::<serde_json::Value>::from_request(req, state)
             .await
             .map_err(json_rejection)?;
-        serde_path_to_error::deserialize(value)
-            .map(ApiJson)
-            .map_err(|e| {
-                let path = e.path().to_string();
-                let field = if path == "." { "body" } else { &path };
-                AppError::invalid(field, e.into_inner()).into()
-            })
+        parse_object(value)
+    }
+}
+
+/// `value` as a `T`, when it is an object without NUL characters.
+fn parse_object<T: DeserializeOwned>(value: serde_json::Value) -> Result<ApiJson<T>, ApiError> {
+    if !value.is_object() {
+        return Err(AppError::invalid("body", "expected a JSON object").into());
+    }
+    if let Some(path) = nul_at(&value, "") {
+        let field = if path.is_empty() { "body" } else { &path[1..] };
+        return Err(
+            AppError::invalid(field, "must not contain the NUL character (\\u0000)").into(),
+        );
+    }
+    serde_path_to_error::deserialize(value)
+        .map(ApiJson)
+        .map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." { "body" } else { &path };
+            AppError::invalid(field, e.into_inner()).into()
+        })
+}
+
+/// Where in `value` (below `at`, as `.key` and `[index]` steps) a string or key holds a NUL.
+fn nul_at(value: &serde_json::Value, at: &str) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0').then(|| at.to_owned()),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_at(v, &format!("{at}[{i}]"))),
+        serde_json::Value::Object(map) => map.iter().find_map(|(k, v)| {
+            let here = format!("{at}.{k}");
+            if k.contains('\0') {
+                Some(here)
+            } else {
+                nul_at(v, &here)
+            }
+        }),
+        _ => None,
     }
 }
 
 fn json_rejection(rejection: JsonRejection) -> ApiError {
-    let status = rejection.status();
-    let detail = match &rejection {
-        JsonRejection::MissingJsonContentType(_) => {
-            "Expected a JSON body with Content-Type: application/json".to_owned()
+    let (status, detail) = match &rejection {
+        JsonRejection::MissingJsonContentType(_) => (
+            rejection.status(),
+            "Expected a JSON body with Content-Type: application/json".to_owned(),
+        ),
+        // 422 as the original (FastAPI) answers a body that does not parse.
+        JsonRejection::JsonSyntaxError(e) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("Malformed JSON: {}", e.body_text()),
+        ),
+        JsonRejection::BytesRejection(_) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            (rejection.status(), "Request body is too large".to_owned())
         }
-        JsonRejection::JsonSyntaxError(e) => format!("Malformed JSON: {}", e.body_text()),
-        JsonRejection::BytesRejection(_) if status == StatusCode::PAYLOAD_TOO_LARGE => {
-            "Request body is too large".to_owned()
-        }
-        other => other.body_text(),
+        other => (other.status(), other.body_text()),
     };
     ApiError::new(status, detail)
 }
@@ -190,7 +238,8 @@ pub fn query_rejection(rejection: QueryRejection) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, rejection.body_text())
 }
 
-/// An optional JSON body: absent or empty means `None`; anything else must be valid.
+/// An optional JSON body: absent (no content type) or empty (nothing but white space) means
+/// `None`; anything else must be valid.
 impl<S: Send + Sync, T: DeserializeOwned> axum::extract::OptionalFromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
@@ -198,15 +247,20 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::OptionalFromRequest<S> 
         req: axum::extract::Request,
         state: &S,
     ) -> Result<Option<Self>, ApiError> {
-        let has_body = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .is_none_or(|v| v != "0")
-            && req.headers().contains_key(header::CONTENT_TYPE);
-        if !has_body {
+        if !req.headers().contains_key(header::CONTENT_TYPE) {
             return Ok(None);
         }
+        let (parts, body) = req.into_parts();
+        let bytes = axum::body::Bytes::from_request(
+            axum::extract::Request::from_parts(parts.clone(), body),
+            state,
+        )
+        .await
+        .map_err(|e| json_rejection(JsonRejection::BytesRejection(e)))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        let req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
         <Self as FromRequest<S>>::from_request(req, state)
             .await
             .map(Some)

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, Method};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use tower_http::trace::TraceLayer;
@@ -118,6 +119,7 @@ pub fn router(state: HttpState) -> Router {
     let router = api
         .merge(state.app.platforms.pages())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(refuse_nul_in_address))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             ops::time_limit,
@@ -145,6 +147,22 @@ pub fn router(state: HttpState) -> Router {
     router
         .layer(axum::middleware::from_fn(ops::record_request))
         .layer(TraceLayer::new_for_http())
+}
+
+/// An address whose path or query holds an encoded NUL (`%00`) is refused with 422 before any
+/// route reads it: PostgreSQL's text cannot hold the character, so no id, name or search can
+/// contain it, and both engines answer alike.
+async fn refuse_nul_in_address(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let uri = request.uri();
+    let has_nul = |s: &str| s.as_bytes().windows(3).any(|w| w == b"%00");
+    if has_nul(uri.path()) || uri.query().is_some_and(has_nul) {
+        return ApiError::invalid_address("The address must not contain the NUL character (%00).")
+            .into_response();
+    }
+    next.run(request).await
 }
 
 async fn method_not_allowed() -> ApiError {

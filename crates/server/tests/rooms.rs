@@ -106,6 +106,17 @@ async fn bad_input_gets_a_clear_4xx(db: Db) {
             "colour: unknown field `colour`",
         ),
         (json!({}), "body: missing field `name`"),
+        // A JSON array would otherwise fill the fields in order.
+        (json!(["ok", false]), "body: expected a JSON object"),
+        // PostgreSQL's text cannot hold NUL, so neither engine takes it.
+        (
+            json!({"name": "ok", "zulip_stream": "a\u{0}b"}),
+            "zulip_stream: must not contain the NUL character",
+        ),
+        (
+            json!({"name": "ok", "webhook_url": "https://example.com/\u{0}"}),
+            "webhook_url: must not contain the NUL character",
+        ),
     ] {
         let (status, response) = app.post("/v1/rooms", body.clone()).await;
         assert_eq!(status, 422, "{body} → {response}");
@@ -128,9 +139,23 @@ async fn bad_input_gets_a_clear_4xx(db: Db) {
         .send()
         .await
         .unwrap();
-    assert_eq!(malformed.status(), 400);
+    assert_eq!(malformed.status(), 422, "as the original (FastAPI) answers");
     let body: serde_json::Value = malformed.json().await.unwrap();
     assert!(detail(&body).starts_with("Malformed JSON"), "{body}");
+
+    // An encoded NUL in the address is refused before any route (and database) reads it.
+    for path in [
+        "/v1/rooms/a%00b",
+        "/v1/rooms/name/a%00b",
+        "/v1/transcripts/search?q=a%00b",
+    ] {
+        let (status, response) = app.get(path).await;
+        assert_eq!(
+            (status, detail(&response).as_str()),
+            (422, "The address must not contain the NUL character (%00)."),
+            "{path}"
+        );
+    }
 
     let no_type = app
         .req(Method::POST, "/v1/rooms")
@@ -154,6 +179,16 @@ async fn bad_input_gets_a_clear_4xx(db: Db) {
     );
     let (status, _) = app.get("/v1/rooms?size=abc").await;
     assert_eq!(status, 422);
+    // The get-or-create body is optional: a JSON content type with nothing after it is none.
+    let (status, _) = app.post("/v1/rooms", json!({"name": "empty-body"})).await;
+    assert_eq!(status, 200);
+    let empty = app
+        .req(Method::POST, "/v1/rooms/empty-body/meeting")
+        .header("content-type", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(empty.status(), 200);
     let (status, response) = app.post("/v1/rooms/no-such-room/meeting", json!({})).await;
     assert_eq!(
         (status, response),
@@ -457,6 +492,30 @@ async fn api_keys_authenticate_as_their_owner(db: Db) {
     let room: serde_json::Value = response.json().await.unwrap();
     assert_eq!(room["user_id"], "alice");
     assert_eq!(with_key("rfk_wrong").await.unwrap().status(), 401);
+    // Every credential sent is checked, and they must name one user.
+    let both = |token: &str, key: &str| {
+        app.req(Method::GET, "/v1/me")
+            .bearer_auth(token)
+            .header("x-api-key", key.to_owned())
+            .send()
+    };
+    assert_eq!(both(&alice, "rfk_wrong").await.unwrap().status(), 401);
+    assert_eq!(both(&alice, &key).await.unwrap().status(), 200);
+    let mixed = both(&keys.token("bob"), &key).await.unwrap();
+    assert_eq!(mixed.status(), 401);
+    let body: serde_json::Value = mixed.json().await.unwrap();
+    assert!(
+        body["detail"].as_str().unwrap().contains("different users"),
+        "{body}"
+    );
+    let twice = app
+        .req(Method::GET, "/v1/me")
+        .header("authorization", format!("Bearer {alice}"))
+        .header("authorization", "Bearer not-a-jwt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(twice.status(), 401);
 
     let (_, list) = app
         .call(Method::GET, "/v1/user/api-keys", Some(&alice), None)

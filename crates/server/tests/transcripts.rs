@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use reflector_testing::fakes::JwtKeys;
 use reflector_testing::transcription::FakeWhisper;
 use reflector_testing::{Db, TestApp, on_both_databases};
 use reqwest::Method;
@@ -18,7 +19,76 @@ on_both_databases!(
     transcript_completed_is_sent_once_per_run,
     a_daily_multitrack_recording_is_aligned_merged_and_named_by_daily,
     the_modal_backend_fetches_each_chunk_from_a_presigned_url,
+    anonymous_listing_and_search_need_public_mode,
 );
+
+/// `PUBLIC_MODE` decides whether anonymous callers may list and search public transcripts (as
+/// it does for shared rooms); reading one by its id needs no sign-in either way.
+async fn anonymous_listing_and_search_need_public_mode(db: Db) {
+    let keys = JwtKeys::generate();
+    for public_mode in [false, true] {
+        let app = TestApp::spawn(
+            db,
+            &[
+                ("AUTH_BACKEND", "jwt"),
+                ("AUTH_JWT_PUBLIC_KEY", &keys.public_key_path),
+                ("PUBLIC_MODE", if public_mode { "true" } else { "false" }),
+            ],
+        )
+        .await;
+        let alice = keys.token("alice");
+        let (status, created) = app
+            .call(
+                Method::POST,
+                "/v1/transcripts",
+                Some(&alice),
+                Some(json!({"name": "All hands"})),
+            )
+            .await;
+        assert_eq!(status, 200, "{created}");
+        let id = created["id"].as_str().unwrap();
+        let (status, _) = app
+            .call(
+                Method::PATCH,
+                &format!("/v1/transcripts/{id}"),
+                Some(&alice),
+                Some(json!({"share_mode": "public"})),
+            )
+            .await;
+        assert_eq!(status, 200);
+
+        let (status, list) = app.call(Method::GET, "/v1/transcripts", None, None).await;
+        let (search, _) = app
+            .call(Method::GET, "/v1/transcripts/search?q=hands", None, None)
+            .await;
+        if public_mode {
+            assert_eq!(status, 200, "{list}");
+            assert_eq!(list["total"], 1, "{list}");
+            assert_eq!(search, 200);
+        } else {
+            assert_eq!((status, search), (401, 401), "{list}");
+        }
+        let (status, _) = app
+            .call(Method::GET, &format!("/v1/transcripts/{id}"), None, None)
+            .await;
+        assert_eq!(status, 200, "a public transcript is readable by its id");
+
+        // A page whose offset would overflow is refused, as on the rooms list.
+        let (status, body) = app
+            .call(
+                Method::GET,
+                "/v1/transcripts?page=9223372036854775807&size=100",
+                Some(&alice),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, body["detail"].as_str()),
+            (422, Some("page: is too large for this page size"))
+        );
+        app.stop().await;
+    }
+}
 
 /// Runs a two-person mock call in room `team` and returns its meeting id.
 async fn mock_call(app: &TestApp, decline: bool) -> String {

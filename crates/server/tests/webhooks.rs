@@ -186,6 +186,26 @@ async fn daily_webhooks_are_verified_stored_once_and_applied(db: Db) {
         .collect();
     assert_eq!(open, ["s9"]);
     assert_eq!(num_clients(&app, mid).await, 1);
+
+    // NUL in a signed event's strings (PostgreSQL's text cannot hold it) is stored as U+FFFD,
+    // not refused (Daily would retry, then disable the webhook) and not failing its batch.
+    let nul = daily_event("evt-\u{0}7", "participant.joined", DAILY_ROOM, "s\u{0}8");
+    assert_eq!(
+        send_daily(&app, &nul, DAILY_SECRET).await,
+        (200, json!({"status": "ok"}))
+    );
+    assert_eq!(
+        send_daily(&app, &nul, DAILY_SECRET).await,
+        (200, json!({"status": "duplicate"}))
+    );
+    assert_eq!(num_clients(&app, mid).await, 2);
+    let sessions = app.store.participant_sessions(mid).await.unwrap();
+    assert!(
+        sessions
+            .iter()
+            .any(|s| s.platform_session_id == "s\u{FFFD}8" && s.left_at.is_none()),
+        "{sessions:?}"
+    );
     app.stop().await;
 }
 

@@ -51,13 +51,43 @@ pub enum StoreError {
     Duplicate(&'static str),
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
+    /// A value the database cannot hold (PostgreSQL's text cannot hold the NUL character); the
+    /// caller's input is at fault.
+    #[error("{0}")]
+    Unstorable(&'static str),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl StoreError {
+    /// Whether the database answered and refused what it was given (a value it cannot hold, a
+    /// constraint, a statement it rejects), as opposed to being unreachable or failing on its
+    /// own: other input may then succeed.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            Self::Unstorable(_) | Self::Duplicate(_) => true,
+            Self::Database(e) => matches!(e, sqlx::Error::Database(_) | sqlx::Error::Encode(_)),
+            Self::Corrupt(_) | Self::Migrate(_) => false,
+        }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        // SQLSTATE 22021 (character_not_in_repertoire): PostgreSQL's answer to a NUL in text,
+        // which SQLite stores. Inputs are checked for it where they enter; this is the net.
+        match &e {
+            sqlx::Error::Database(db) if db.code().as_deref() == Some("22021") => {
+                Self::Unstorable("Text must not contain the NUL character (\\u0000).")
+            }
+            _ => Self::Database(e),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

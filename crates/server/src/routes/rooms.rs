@@ -224,20 +224,8 @@ pub async fn list(
     query: Result<Query<Pagination>, QueryRejection>,
 ) -> ApiResult<Json<RoomPage>> {
     let Query(p) = query.map_err(query_rejection)?;
-    if caller.user_id.is_none() && !state.settings.public_mode {
-        return Err(AppError::Unauthenticated.into());
-    }
-    let page = p.page.unwrap_or(1);
-    let size = p.size.unwrap_or(50);
-    if page < 1 {
-        return Err(AppError::invalid("page", "must be at least 1").into());
-    }
-    if !(1..=100).contains(&size) {
-        return Err(AppError::invalid("size", "must be between 1 and 100").into());
-    }
-    let offset = (page - 1)
-        .checked_mul(size)
-        .ok_or_else(|| AppError::invalid("page", "is too large for this page size"))?;
+    super::may_list(&state, &caller)?;
+    let (page, size, offset) = super::page_and_offset(p.page, p.size)?;
     let found = state
         .app
         .store

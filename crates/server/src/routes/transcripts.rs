@@ -125,26 +125,20 @@ fn filter(caller: &Caller, room_id: Option<String>, kind: Option<SourceKind>) ->
 
 /// The transcripts the caller may read, newest first.
 #[utoipa::path(get, path = "/v1/transcripts", operation_id = "list_transcripts", tag = "transcripts", params(ListQuery),
-    responses((status = 200, body = TranscriptPage), (status = 422)))]
+    responses((status = 200, body = TranscriptPage), (status = 401), (status = 422)))]
 pub async fn list(
     State(state): State<HttpState>,
     caller: Caller,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> ApiResult<Json<TranscriptPage>> {
     let Query(q) = query.map_err(query_rejection)?;
-    let page = q.page.unwrap_or(1);
-    let size = q.size.unwrap_or(50);
-    if page < 1 {
-        return Err(AppError::invalid("page", "must be at least 1").into());
-    }
-    if !(1..=100).contains(&size) {
-        return Err(AppError::invalid("size", "must be between 1 and 100").into());
-    }
+    super::may_list(&state, &caller)?;
+    let (page, size, offset) = super::page_and_offset(q.page, q.size)?;
     let kind = source_kind(q.source_kind.as_deref())?;
     let found = state
         .app
         .store
-        .list_transcripts(&filter(&caller, q.room_id, kind), size, (page - 1) * size)
+        .list_transcripts(&filter(&caller, q.room_id, kind), size, offset)
         .await?;
     let mut items = Vec::with_capacity(found.items.len());
     for t in found.items {
@@ -199,13 +193,14 @@ pub struct SearchResponse {
 
 /// Full-text search, best match first (SQLite FTS5 / PostgreSQL full-text, both stemmed).
 #[utoipa::path(get, path = "/v1/transcripts/search", operation_id = "search_transcripts", tag = "transcripts", params(SearchQuery),
-    responses((status = 200, body = SearchResponse), (status = 422)))]
+    responses((status = 200, body = SearchResponse), (status = 401), (status = 422)))]
 pub async fn search(
     State(state): State<HttpState>,
     caller: Caller,
     query: Result<Query<SearchQuery>, QueryRejection>,
 ) -> ApiResult<Json<SearchResponse>> {
     let Query(q) = query.map_err(query_rejection)?;
+    super::may_list(&state, &caller)?;
     let limit = q.limit.unwrap_or(20);
     let offset = q.offset.unwrap_or(0);
     if !(1..=100).contains(&limit) {
