@@ -172,12 +172,12 @@ async fn write_batches(receiver: Arc<Mutex<mpsc::Receiver<Waiting>>>, queue: Que
                 tracing::warn!(events = batch.len(), error = %e, "the database refused a batch of webhooks; storing them one at a time");
                 store_one_by_one(&queue, &mut meetings, &mut batch).await
             }
-            Err(e) => (vec![Err(e.to_string()); batch.len()], false),
+            Err(e) => {
+                tracing::error!(events = batch.len(), error = %e, "could not store webhooks");
+                (vec![Err(e.to_string()); batch.len()], false)
+            }
         };
         for (waiting, answer) in batch.drain(..).zip(answers) {
-            if let Err(e) = &answer {
-                tracing::error!(error = %e, "could not store a webhook");
-            }
             let _ = waiting.reply.send(answer);
         }
         // Only a job due now needs a runner now (a batch applied as it was stored queues only
@@ -253,6 +253,7 @@ async fn store_one_by_one(
                 Ok(new[0])
             }
             Err(e) => {
+                tracing::error!(error = %e, "could not store a webhook");
                 if !e.is_refusal() {
                     failed = Some(e.to_string());
                 }

@@ -179,8 +179,9 @@ fn parse_object<T: DeserializeOwned>(value: serde_json::Value) -> Result<ApiJson
     if !value.is_object() {
         return Err(AppError::invalid("body", "expected a JSON object").into());
     }
-    if let Some(path) = nul_at(&value, "") {
-        let field = if path.is_empty() { "body" } else { &path[1..] };
+    if let Some(path) = nul_at(&value) {
+        let field = path.strip_prefix('.').unwrap_or(&path);
+        let field = if field.is_empty() { "body" } else { field };
         return Err(
             AppError::invalid(field, "must not contain the NUL character (\\u0000)").into(),
         );
@@ -194,20 +195,19 @@ fn parse_object<T: DeserializeOwned>(value: serde_json::Value) -> Result<ApiJson
         })
 }
 
-/// Where in `value` (below `at`, as `.key` and `[index]` steps) a string or key holds a NUL.
-fn nul_at(value: &serde_json::Value, at: &str) -> Option<String> {
+/// Where in `value` (as `.key` and `[index]` steps) a string or key holds a NUL.
+fn nul_at(value: &serde_json::Value) -> Option<String> {
     match value {
-        serde_json::Value::String(s) => s.contains('\0').then(|| at.to_owned()),
+        serde_json::Value::String(s) => s.contains('\0').then(String::new),
         serde_json::Value::Array(items) => items
             .iter()
             .enumerate()
-            .find_map(|(i, v)| nul_at(v, &format!("{at}[{i}]"))),
+            .find_map(|(i, v)| nul_at(v).map(|rest| format!("[{i}]{rest}"))),
         serde_json::Value::Object(map) => map.iter().find_map(|(k, v)| {
-            let here = format!("{at}.{k}");
             if k.contains('\0') {
-                Some(here)
+                Some(format!(".{k}"))
             } else {
-                nul_at(v, &here)
+                nul_at(v).map(|rest| format!(".{k}{rest}"))
             }
         }),
         _ => None,
