@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use reflector_core::transcript::{
-    Participant, ShareMode, SourceKind, Topic, TranscriptStatus, merge_tracks, segments,
+    Participant, Segment, ShareMode, SourceKind, Topic, TranscriptStatus, merge_tracks, segments,
     timestamped_text, webvtt,
 };
 use reflector_core::{ConfigError, Env};
@@ -538,7 +538,7 @@ async fn summarise(ctx: &App, result: &mut TranscriptResult) {
                     let said: Vec<&str> = result
                         .segments
                         .iter()
-                        .filter(|s| s.start >= from && s.start < to.max(from + 1e-9))
+                        .filter(|s| in_topic(s, from, to))
                         .map(|s| s.text.as_str())
                         .collect();
                     Topic {
@@ -554,6 +554,23 @@ async fn summarise(ctx: &App, result: &mut TranscriptResult) {
         }
         Err(e) => tracing::warn!(error = %e, "LLM summary skipped"),
     }
+}
+
+/// Whether segment `s` belongs to the topic from `from` to `to` (seconds): it starts there (a
+/// topic of no length still takes what starts at its start).
+fn in_topic(s: &Segment, from: f64, to: f64) -> bool {
+    s.start >= from && s.start < to.max(from + 1e-9)
+}
+
+/// The WebVTT of what was said in `topic`, speakers named as in the whole transcript's.
+fn topic_webvtt(result: &TranscriptResult, topic: &Topic) -> String {
+    let said: Vec<Segment> = result
+        .segments
+        .iter()
+        .filter(|s| in_topic(s, topic.timestamp, topic.timestamp + topic.duration))
+        .cloned()
+        .collect();
+    webvtt(&said, &result.participants)
 }
 
 /// Consent cleanup (SPEC §9.3), then the result and `transcript.completed` in one transaction.
@@ -584,9 +601,21 @@ async fn finish(
         Some(r) => ctx.store.room(r).await?,
         None => None,
     };
+    let calendar_event = match (&room, &t.meeting_id) {
+        (Some(room), Some(meeting_id)) if room.webhook_url.is_some() => {
+            match ctx.store.meeting(meeting_id).await? {
+                Some(reflector_core::Meeting {
+                    calendar_event_id: Some(event_id),
+                    ..
+                }) => ctx.store.calendar_event(&event_id).await?,
+                _ => None,
+            }
+        }
+        _ => None,
+    };
     let webhook = room
         .as_ref()
-        .and_then(|room| completed_event(ctx, t, result, room, started));
+        .and_then(|room| completed_event(ctx, t, result, room, calendar_event.as_ref(), started));
     ctx.store
         .finish_transcript_notifying(
             &t.id,
@@ -600,13 +629,15 @@ async fn finish(
     Ok(())
 }
 
-/// `transcript.completed` (SPEC §8) for a finished run; its id derives from the transcript and
-/// the run, so a run is announced once and a re-run again.
+/// `transcript.completed` (SPEC §8) for a finished run, with the calendar event its meeting was
+/// prepared for; its id derives from the transcript and the run, so a run is announced once and
+/// a re-run again.
 fn completed_event(
     ctx: &App,
     t: &Transcript,
     result: &TranscriptResult,
     room: &reflector_core::Room,
+    calendar_event: Option<&reflector_store::CalendarEvent>,
     started: chrono::DateTime<chrono::Utc>,
 ) -> Option<(OutboxEvent, NewJob)> {
     room.webhook_url.as_ref()?;
@@ -631,7 +662,7 @@ fn completed_event(
                 "summary": topic.summary,
                 "timestamp": topic.timestamp,
                 "duration": topic.duration,
-                "webvtt": topic.transcript,
+                "webvtt": topic_webvtt(result, topic),
             })).collect::<Vec<_>>(),
             "participants": result.participants.iter().map(|p| serde_json::json!({
                 "id": p.id, "name": p.name, "speaker": p.speaker,
@@ -642,7 +673,17 @@ fn completed_event(
             "frontend_url": format!("{}/transcripts/{}", ctx.settings.ui_base_url, t.id),
         },
         "room": {"id": room.id, "name": room.name},
-        "calendar_event": null,
+        // The room owner's endpoint gets the event whole, description and attendees included.
+        "calendar_event": calendar_event.map(|e| serde_json::json!({
+            "id": e.id,
+            "ics_uid": e.ics_uid,
+            "title": e.title,
+            "start_time": notify::iso(e.start_time),
+            "end_time": notify::iso(e.end_time),
+            "description": e.description,
+            "location": e.location,
+            "attendees": e.attendees,
+        })),
     });
     let job = Job::DeliverWebhook {
         event_id: event_id.clone(),

@@ -514,6 +514,16 @@ impl VideoPlatform for LiveKitPlatform {
             .unwrap_or_default())
     }
 
+    /// Nothing to move: LiveKit rooms have no expiry (tokens are minted per join with the
+    /// meeting's current end), so extending is our `end_date` alone.
+    async fn extend_meeting(
+        &self,
+        _meeting: &MeetingHandle<'_>,
+        _new_end: DateTime<Utc>,
+    ) -> Result<(), PlatformError> {
+        Ok(())
+    }
+
     /// `DeleteRoom {room}`; a room already gone is success.
     async fn delete_meeting(&self, meeting: &MeetingHandle<'_>) -> Result<(), PlatformError> {
         let body = RoomBody {

@@ -71,7 +71,8 @@ pub struct RoomPage {
     pub pages: i64,
 }
 
-/// A meeting. `host_room_url` is empty unless the caller owns the room.
+/// A meeting. `host_room_url` is empty unless the caller owns the room, and so are the
+/// description and attendees in `calendar_metadata`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MeetingView {
     pub id: String,
@@ -118,11 +119,26 @@ impl MeetingView {
             num_clients: m.num_clients,
             is_active: m.is_active,
             calendar_event_id: m.calendar_event_id,
-            calendar_metadata: m.calendar_metadata,
+            calendar_metadata: m
+                .calendar_metadata
+                .map(|metadata| calendar_metadata_for(metadata, is_owner)),
             platform: m.platform.to_string(),
             user_id: None,
         }
     }
+}
+
+/// A meeting's copy of its calendar event, as its room's calendar events are shown: others than
+/// the owner get `description` and `attendees` as null (SPEC §4).
+fn calendar_metadata_for(mut metadata: serde_json::Value, is_owner: bool) -> serde_json::Value {
+    if !is_owner && let Some(fields) = metadata.as_object_mut() {
+        for private in ["description", "attendees"] {
+            if let Some(value) = fields.get_mut(private) {
+                *value = serde_json::Value::Null;
+            }
+        }
+    }
+    metadata
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -443,7 +443,7 @@ async fn only_owners_sync_and_non_owners_see_no_private_fields(db: Db) {
     let url = room_url(&app, "team");
     serve(
         &feeds,
-        ics_feed(&[IcsEvent::new("a", &url, now() + Duration::minutes(30), 30)]),
+        ics_feed(&[IcsEvent::new("a", &url, now() + Duration::minutes(5), 30)]),
     )
     .await;
     let (alice, bob) = (keys.token("alice"), keys.token("bob"));
@@ -501,6 +501,34 @@ async fn only_owners_sync_and_non_owners_see_no_private_fields(db: Db) {
             assert_eq!(other[0]["description"], json!(null), "{path}");
             assert_eq!(other[0]["attendees"], json!(null), "{path}");
         }
+    }
+
+    // The meeting prepared for the event keeps its details the same way.
+    app.app
+        .queue
+        .enqueue(&Job::PrepareCalendarMeetings.to_new(Utc::now()))
+        .await
+        .unwrap();
+    app.run_jobs().await;
+    let path = "/v1/rooms/team/meetings/active";
+    let (_, owner) = app.call(Method::GET, path, Some(&alice), None).await;
+    assert_eq!(
+        owner[0]["calendar_metadata"]["description"], "Agenda for a",
+        "{owner}"
+    );
+    assert_eq!(
+        owner[0]["calendar_metadata"]["attendees"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    for who in [Some(bob.as_str()), None] {
+        let (status, other) = app.call(Method::GET, path, who, None).await;
+        assert_eq!(status, 200, "{other}");
+        let metadata = &other[0]["calendar_metadata"];
+        assert_eq!(metadata["title"], "Meeting a", "{other}");
+        assert_eq!(metadata["description"], json!(null), "{other}");
+        assert_eq!(metadata["attendees"], json!(null), "{other}");
     }
     app.stop().await;
 }

@@ -24,6 +24,7 @@ on_both_databases!(
     livekit_rooms_tokens_and_deletion,
     livekit_webhooks_are_verified_stored_once_and_drive_sessions,
     livekit_presence_and_lifecycle_end_the_meeting,
+    a_livekit_meeting_in_use_near_its_end_is_extended,
     livekit_egress_brings_each_participant_track_into_one_transcript,
     livekit_bucket_listing_brings_tracks_livekit_forgot_in_once,
 );
@@ -458,6 +459,36 @@ async fn livekit_presence_and_lifecycle_end_the_meeting(db: Db) {
     let ended = app.store.meeting(&mid).await.unwrap().unwrap();
     assert!(!ended.is_active, "ended when LiveKit closed its room");
     assert!(fake.calls().contains(&format!("DeleteRoom {room}")));
+    assert_eq!(fake.violations(), Vec::<String>::new());
+    app.stop().await;
+}
+
+async fn a_livekit_meeting_in_use_near_its_end_is_extended(db: Db) {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let fake = FakeLiveKit::start().await;
+    let app = livekit_app(db, &fake, &[], Some(clock.clone())).await;
+    app.room(json!({"name": "team"})).await;
+    let (_, m) = app.post("/v1/rooms/team/meeting", json!({})).await;
+    let mid = m["id"].as_str().unwrap().to_owned();
+    let room = m["room_name"].as_str().unwrap().to_owned();
+    let ada = fake.join(&room, "local-0000000a", "Ada", r#"{"user_id":"local"}"#);
+    send_hook(
+        &app,
+        &participant_event("EV_1", "participant_joined", &room, &ada),
+    )
+    .await;
+    app.run_jobs().await;
+    let end = app.store.meeting(&mid).await.unwrap().unwrap().end_date;
+    clock.set(end - Duration::minutes(30));
+    app.app.scheduler().tick().await.unwrap();
+    app.run_jobs().await;
+    let extended = app.store.meeting(&mid).await.unwrap().unwrap();
+    assert!(extended.is_active);
+    assert!(
+        extended.end_date > end + Duration::hours(1),
+        "still in use 30 min before {end}: extended to {}",
+        extended.end_date
+    );
     assert_eq!(fake.violations(), Vec::<String>::new());
     app.stop().await;
 }

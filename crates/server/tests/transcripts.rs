@@ -97,6 +97,11 @@ async fn mock_call(app: &TestApp, decline: bool) -> String {
 
 async fn mock_call_in(app: &TestApp, room: Value, decline: bool) -> String {
     app.room(room).await;
+    mock_call_in_team(app, decline).await
+}
+
+/// Runs a two-person mock call in the existing room `team` and returns its meeting id.
+async fn mock_call_in_team(app: &TestApp, decline: bool) -> String {
     let (status, m) = app.post("/v1/rooms/team/meeting", json!({})).await;
     assert_eq!(status, 200, "{m}");
     let mid = m["id"].as_str().unwrap().to_owned();
@@ -364,15 +369,54 @@ async fn without_a_backend_the_transcript_ends_in_error_saying_so(db: Db) {
 async fn transcript_completed_is_sent_once_per_run(db: Db) {
     let whisper = FakeWhisper::start().await;
     let receiver = reflector_testing::fakes::Receiver::start("hook-secret").await;
+    let llm = reflector_testing::transcription::FakeLlm::start(json!({
+        "title": "Standup", "short_summary": "Short.", "long_summary": "Long.",
+        "topics": [{"title": "Everything", "summary": "All of it.", "start": 0.0}]
+    }))
+    .await;
     let mut env = whisper_env(&whisper);
     env.push(("ALLOW_PRIVATE_NETWORK_URLS", "true".into()));
+    env.push(("LLM_URL", llm.url.clone()));
     let app = TestApp::spawn(db, &pairs(&env)).await;
-    mock_call_in(
-        &app,
-        json!({"name": "team", "webhook_url": receiver.url, "webhook_secret": "hook-secret"}),
-        false,
-    )
+    // The room follows a calendar whose event starts in two minutes: the call is in the meeting
+    // prepared for it, and the webhook names that event.
+    let feeds = wiremock::MockServer::start().await;
+    let start = chrono::Utc::now() + chrono::Duration::minutes(2);
+    let feed = reflector_testing::ics::ics_feed(&[reflector_testing::ics::IcsEvent::new(
+        "standup",
+        &format!("{}/team", app.url),
+        start,
+        30,
+    )]);
+    wiremock::Mock::given(wiremock::matchers::path("/cal.ics"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200)
+                .insert_header("content-type", "text/calendar")
+                .set_body_string(feed),
+        )
+        .mount(&feeds)
+        .await;
+    app.room(json!({
+        "name": "team", "webhook_url": receiver.url, "webhook_secret": "hook-secret",
+        "ics_url": format!("{}/cal.ics", feeds.uri()), "ics_enabled": true,
+    }))
     .await;
+    let (status, body) = app.post("/v1/rooms/team/ics/sync", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    app.app
+        .queue
+        .enqueue(&reflector_app::Job::PrepareCalendarMeetings.to_new(chrono::Utc::now()))
+        .await
+        .unwrap();
+    app.run_jobs().await;
+    let (_, events) = app.get("/v1/rooms/team/meetings").await;
+    let mid = mock_call_in_team(&app, false).await;
+    let meeting = app.store.meeting(&mid).await.unwrap().unwrap();
+    assert_eq!(
+        meeting.calendar_event_id.as_deref(),
+        events[0]["id"].as_str(),
+        "the call is in the meeting prepared for the event"
+    );
     let items = finished_transcripts(&app).await;
     let id = items[0]["id"].as_str().unwrap().to_owned();
     let completed = |receiver: &reflector_testing::fakes::Receiver| -> Vec<Value> {
@@ -409,6 +453,34 @@ async fn transcript_completed_is_sent_once_per_run(db: Db) {
             .starts_with("WEBVTT")
     );
     assert_eq!(body["room"]["name"], "team");
+    // A topic's `webvtt` is WebVTT of what was said in it (here the whole call).
+    let topics = body["transcript"]["topics"].as_array().unwrap();
+    assert_eq!(topics.len(), 1, "{body}");
+    let topic_vtt = topics[0]["webvtt"].as_str().unwrap();
+    assert!(topic_vtt.starts_with("WEBVTT"), "{topic_vtt}");
+    assert!(topic_vtt.contains(" --> "), "{topic_vtt}");
+    assert_eq!(
+        topic_vtt, body["transcript"]["webvtt"],
+        "one topic from the start"
+    );
+    let event = &body["calendar_event"];
+    assert_eq!(event["id"], events[0]["id"], "{body}");
+    assert_eq!(event["ics_uid"], "standup");
+    assert_eq!(event["title"], events[0]["title"]);
+    assert_eq!(event["description"], events[0]["description"]);
+    assert_eq!(
+        event["attendees"].as_array().map(Vec::len),
+        Some(2),
+        "{event}"
+    );
+    let at = |v: &Value| {
+        v.as_str()
+            .unwrap()
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap()
+    };
+    assert_eq!(at(&event["start_time"]), at(&events[0]["start_time"]));
+    assert_eq!(at(&event["end_time"]), at(&events[0]["end_time"]));
 
     let (status, _) = app
         .post(&format!("/v1/transcripts/{id}/process"), json!({}))

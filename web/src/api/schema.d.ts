@@ -682,7 +682,10 @@ export interface components {
             meeting_id: string;
             status: string;
         };
-        /** @description A meeting. `host_room_url` is empty unless the caller owns the room. */
+        /**
+         * @description A meeting. `host_room_url` is empty unless the caller owns the room, and so are the
+         *     description and attendees in `calendar_metadata`.
+         */
         MeetingView: {
             calendar_event_id?: string | null;
             calendar_metadata?: Record<string, never> | null;
