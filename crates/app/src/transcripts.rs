@@ -89,6 +89,7 @@ impl TranscriptionSettings {
             backend,
             llm,
             timeout: Duration::from_secs(seconds.max(1)),
+            // The binary's configuration puts it under DATA_DIR (`tmp/pipeline`).
             work_dir: std::env::temp_dir().join("reflector-pipeline"),
         })
     }

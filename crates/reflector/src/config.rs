@@ -62,7 +62,10 @@ impl Config {
         let mut queue = QueueSettings::from_env(env)?;
         queue.shutdown_grace = grace;
         let storage = StorageSettings::from_env(env, &data_dir)?;
-        let app = AppSettings::from_env(env, &ui_base_url)?;
+        let mut app = AppSettings::from_env(env, &ui_base_url)?;
+        // The pipeline's downloads and audio chunks are temporary files of ours (SPEC §1:
+        // DATA_DIR holds them), beside the recordings' and uploads' staging.
+        app.transcription.work_dir = data_dir.join("tmp").join("pipeline");
         // The modal service fetches audio by URL: only S3 storage can sign one.
         if app.transcription.fetches_audio_by_url()
             && matches!(storage.backend, reflector_storage::Backend::Local(_))
@@ -150,6 +153,11 @@ mod tests {
         };
         assert_eq!(c.database_url, "sqlite:///tmp/x/reflector.db");
         assert_eq!(c.ui_base_url, "https://r.example.org");
+        // Temporary files too live under DATA_DIR (SPEC §1).
+        assert_eq!(
+            c.app.transcription.work_dir,
+            std::path::Path::new("/tmp/x/tmp/pipeline")
+        );
     }
 
     #[test]

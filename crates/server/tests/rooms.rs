@@ -479,7 +479,36 @@ async fn api_keys_authenticate_as_their_owner(db: Db) {
         )
         .await;
     assert_eq!(status, 200, "{created}");
+    assert_eq!(
+        (&created["user_id"], &created["name"]),
+        (&json!("alice"), &json!("ci")),
+        "the original's ApiKeyResponse fields, and the key: {created}"
+    );
     let key = created["key"].as_str().unwrap().to_owned();
+    // The name is optional (null for none) but not empty.
+    let (status, unnamed) = app
+        .call(
+            Method::POST,
+            "/v1/user/api-keys",
+            Some(&alice),
+            Some(json!({"name": null})),
+        )
+        .await;
+    assert_eq!((status, &unnamed["name"]), (200, &json!(null)), "{unnamed}");
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/v1/user/api-keys",
+            Some(&alice),
+            Some(json!({"name": ""})),
+        )
+        .await;
+    assert_eq!(status, 422);
+    let unnamed_path = format!("/v1/user/api-keys/{}", unnamed["id"].as_str().unwrap());
+    let (status, _) = app
+        .call(Method::DELETE, &unnamed_path, Some(&alice), None)
+        .await;
+    assert_eq!(status, 200);
 
     let with_key = |key: &str| {
         app.req(Method::POST, "/v1/rooms")

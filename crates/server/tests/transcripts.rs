@@ -206,6 +206,12 @@ async fn a_recorded_mock_call_becomes_one_searchable_transcript(db: Db) {
         .get(&format!("/v1/transcripts/{id}?transcript_format=text"))
         .await;
     let text = text["transcript"].as_str().unwrap().to_owned();
+    let (_, plain) = app.get(&format!("/v1/transcripts/{id}")).await;
+    assert_eq!(
+        (&plain["transcript_format"], plain["transcript"].as_str()),
+        (&json!("text"), Some(text.as_str())),
+        "text unless another format is asked for, as in the original"
+    );
     // Both tracks speak at the same time in the mock's recording, so their words interleave.
     assert!(
         text.starts_with("Speaker 0: quarterly\nSpeaker 1: quarterly\n"),

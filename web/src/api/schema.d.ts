@@ -543,11 +543,13 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** @description An API key as the original shows it (`ApiKeyResponse`); an unnamed key's `name` is null. */
         ApiKeyView: {
             /** Format: date-time */
             created_at: string;
             id: string;
-            name: string;
+            name?: string | null;
+            user_id: string;
         };
         AttendeeView: {
             email?: string | null;
@@ -587,7 +589,8 @@ export interface components {
             status: string;
         };
         CreateApiKey: {
-            name?: string;
+            /** @description Optional (null or absent for none); when given, 1–100 characters. */
+            name?: string | null;
         };
         CreateMeetingRequest: {
             /** @description Always create a new meeting instead of reusing the open one. */
@@ -624,12 +627,8 @@ export interface components {
             target_language?: string | null;
         };
         /** @description The new key; `key` is shown only in this answer. */
-        CreatedApiKey: {
-            /** Format: date-time */
-            created_at: string;
-            id: string;
+        CreatedApiKey: components["schemas"]["ApiKeyView"] & {
             key: string;
-            name: string;
         };
         /** @description One delivery attempt of an outgoing webhook. */
         Delivery: {
@@ -947,7 +946,7 @@ export interface components {
             title?: string | null;
             user_id?: string | null;
         };
-        /** @description A transcript with, when asked, its text in one of four formats. */
+        /** @description A transcript with its text in one of four formats (`text` unless asked otherwise). */
         TranscriptWithText: components["schemas"]["TranscriptView"] & {
             /** @description A string for the text formats, the segments for `json`. */
             transcript: Record<string, never>;
@@ -1947,7 +1946,7 @@ export interface operations {
     get_transcript: {
         parameters: {
             query?: {
-                /** @description `text`, `text-timestamped`, `webvtt-named` or `json` (default: metadata only). */
+                /** @description `text` (the default, as in the original), `text-timestamped`, `webvtt-named` or `json`. */
                 transcript_format?: string;
             };
             header?: never;

@@ -17,23 +17,25 @@ use crate::views::Status;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKey {
+    /// Optional (null or absent for none); when given, 1–100 characters.
     #[serde(default)]
-    pub name: String,
+    pub name: Option<String>,
 }
 
+/// An API key as the original shows it (`ApiKeyResponse`); an unnamed key's `name` is null.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ApiKeyView {
     pub id: String,
-    pub name: String,
+    pub user_id: String,
+    pub name: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
 /// The new key; `key` is shown only in this answer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CreatedApiKey {
-    pub id: String,
-    pub name: String,
-    pub created_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub api_key: ApiKeyView,
     pub key: String,
 }
 
@@ -41,7 +43,9 @@ impl From<ApiKey> for ApiKeyView {
     fn from(k: ApiKey) -> Self {
         Self {
             id: k.id,
-            name: k.name,
+            user_id: k.user_id,
+            // Stored as "" for none.
+            name: Some(k.name).filter(|n| !n.is_empty()),
             created_at: k.created_at,
         }
     }
@@ -55,14 +59,19 @@ pub async fn create(
     ApiJson(req): ApiJson<CreateApiKey>,
 ) -> ApiResult<Json<CreatedApiKey>> {
     let user_id = caller.require()?;
-    if req.name.chars().count() > 100 {
-        return Err(AppError::invalid("name", "must be at most 100 characters").into());
+    if let Some(name) = &req.name {
+        if name.trim().is_empty() {
+            return Err(AppError::invalid("name", "must not be empty (send null for none)").into());
+        }
+        if name.chars().count() > 100 {
+            return Err(AppError::invalid("name", "must be at most 100 characters").into());
+        }
     }
     let key = new_api_key();
     let record = ApiKey {
         id: uuid::Uuid::new_v4().to_string(),
         user_id: user_id.to_owned(),
-        name: req.name,
+        name: req.name.unwrap_or_default(),
         created_at: state.app.clock.now(),
     };
     state
@@ -71,9 +80,7 @@ pub async fn create(
         .insert_api_key(&record, &hash_api_key(&key))
         .await?;
     Ok(Json(CreatedApiKey {
-        id: record.id,
-        name: record.name,
-        created_at: record.created_at,
+        api_key: record.into(),
         key,
     }))
 }

@@ -255,11 +255,11 @@ pub async fn search(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct FormatQuery {
-    /// `text`, `text-timestamped`, `webvtt-named` or `json` (default: metadata only).
+    /// `text` (the default, as in the original), `text-timestamped`, `webvtt-named` or `json`.
     pub transcript_format: Option<String>,
 }
 
-/// A transcript with, when asked, its text in one of four formats.
+/// A transcript with its text in one of four formats (`text` unless asked otherwise).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TranscriptWithText {
     #[serde(flatten)]
@@ -283,16 +283,16 @@ pub async fn get(
     let t = transcripts::visible(&state.app, &caller, &id).await?;
     let segments: Vec<Segment> = t.segments.clone();
     let people = t.participants.clone();
-    let text = match q.transcript_format.as_deref() {
-        None => None,
-        Some("text") => Some(serde_json::json!(plain_text(&segments, &people))),
-        Some("text-timestamped") => Some(serde_json::json!(timestamped_text(&segments, &people))),
-        Some("webvtt-named") => Some(serde_json::json!(
+    let format = q.transcript_format.unwrap_or_else(|| "text".to_owned());
+    let text = match format.as_str() {
+        "text" => serde_json::json!(plain_text(&segments, &people)),
+        "text-timestamped" => serde_json::json!(timestamped_text(&segments, &people)),
+        "webvtt-named" => serde_json::json!(
             t.webvtt
                 .clone()
                 .unwrap_or_else(|| webvtt(&segments, &people))
-        )),
-        Some("json") => Some(serde_json::json!(
+        ),
+        "json" => serde_json::json!(
             segments
                 .iter()
                 .map(|s| serde_json::json!({
@@ -303,8 +303,8 @@ pub async fn get(
                     "end": s.end,
                 }))
                 .collect::<Vec<_>>()
-        )),
-        Some(other) => {
+        ),
+        other => {
             return Err(AppError::invalid(
                 "transcript_format",
                 format!("{other:?} is not one of text, text-timestamped, webvtt-named, json"),
@@ -313,9 +313,7 @@ pub async fn get(
         }
     };
     let mut body = serde_json::to_value(view(&state, t).await?).unwrap_or_default();
-    if let (Some(format), Some(text), Some(fields)) =
-        (q.transcript_format, text, body.as_object_mut())
-    {
+    if let Some(fields) = body.as_object_mut() {
         fields.insert("transcript_format".into(), format.into());
         fields.insert("transcript".into(), text);
     }
