@@ -396,6 +396,14 @@ fn sqlite_url(url: &str) -> Result<String> {
 }
 
 /// The names of `columns` (name, and whether it is a flag), comma-separated.
+/// `$1, $2, …, $n`: the numbered parameters of a statement binding `n` values.
+pub(crate) fn numbered_params(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub(crate) fn column_names(columns: &[(&str, bool)]) -> String {
     columns
         .iter()

@@ -8,7 +8,9 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::time::{opt_ts, parse_opt_ts, parse_ts, ts};
-use crate::{Result, Store, StoreError, column_names, is_unique_violation, select_list};
+use crate::{
+    Result, Store, StoreError, column_names, is_unique_violation, numbered_params, select_list,
+};
 
 /// The room's columns, and which are flags.
 pub(crate) const FIELDS: [(&str, bool); 21] = [
@@ -135,11 +137,10 @@ impl Store {
     /// Inserts a room; a taken name is [`StoreError::Duplicate`].
     pub async fn insert_room(&self, room: &Room) -> Result<()> {
         static INSERT: LazyLock<String> = LazyLock::new(|| {
-            let values: Vec<String> = (1..=FIELDS.len()).map(|i| format!("${i}")).collect();
             format!(
                 "INSERT INTO room (id, created_at, {}) VALUES ({})",
                 column_names(&FIELDS[SETTABLE..]),
-                values.join(", ")
+                numbered_params(FIELDS.len())
             )
         });
         let query = sqlx::query(&INSERT)

@@ -326,10 +326,9 @@ impl Store {
         t: &Transcript,
         on_conflict: &str,
     ) -> Result<bool> {
-        let placeholders: Vec<String> = (1..=25).map(|n| format!("${n}")).collect();
         let inserted = sqlx::query(&format!(
             "INSERT INTO transcript ({COLUMNS}) VALUES ({}){on_conflict}",
-            placeholders.join(", ")
+            crate::numbered_params(25)
         ))
         .bind(&t.id)
         .bind(&t.user_id)
